@@ -1,0 +1,65 @@
+"""crmcore: an event-sourced CRM domain library.
+
+Create one :class:`CRM` per process over a store (``memory:``, ``sqlite:///path.db``, ``postgresql://…``)
+and call its use-case methods; every change is an immutable event with who did it and when.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crmcore.application import CRM, ChangeListener
+from crmcore.exceptions import (
+    ConcurrentUpdateError,
+    CrmError,
+    EffectiveTimeOutOfOrder,
+    IllegalTransition,
+    InvalidInput,
+    PartyNotFound,
+    StoreConfigurationError,
+)
+from crmcore.models import (
+    Change,
+    FieldChange,
+    PartyCounts,
+    PartySummary,
+    PartyView,
+    Qualification,
+    TimelineEntry,
+)
+from crmcore.stores import StoreKind, StoreSettings, parse_store_url
+from crmcore.values import Channel, PartyKind, Stage
+
+__all__ = [
+    "CRM",
+    "Change",
+    "ChangeListener",
+    "Channel",
+    "ConcurrentUpdateError",
+    "CrmError",
+    "EffectiveTimeOutOfOrder",
+    "FieldChange",
+    "IllegalTransition",
+    "InvalidInput",
+    "PartyCounts",
+    "PartyKind",
+    "PartyNotFound",
+    "PartySummary",
+    "PartyView",
+    "Qualification",
+    "Stage",
+    "StoreConfigurationError",
+    "StoreKind",
+    "StoreSettings",
+    "TimelineEntry",
+    "__version__",
+    "parse_store_url",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("crmcore")
+    raise AttributeError(f"module 'crmcore' has no attribute {name!r}")

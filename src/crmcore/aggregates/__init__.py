@@ -1,0 +1,5 @@
+"""Event-sourced aggregates, one module each, with their events nested inside."""
+
+from crmcore.aggregates.party import Party
+
+__all__ = ["Party"]

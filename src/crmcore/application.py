@@ -1,0 +1,543 @@
+"""``CRM``: the one entry point a host application creates, with a use-case method per command."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Recording
+from eventsourcing.utils import Environment
+
+from crmcore import _bulk
+from crmcore.aggregates.party import Party
+from crmcore.commands import (
+    AssignParty,
+    BulkUpdate,
+    ConvertParty,
+    DisqualifyLead,
+    EngageParty,
+    LinkParty,
+    PartyCommand,
+    QualifyLead,
+    RegisterParty,
+    ReopenParty,
+    RestoreParty,
+    SetPartyAside,
+    UpdateProfile,
+    validate,
+)
+from crmcore.exceptions import ConcurrentUpdateError, InvalidInput, PartyNotFound
+from crmcore.models import (
+    Change,
+    FieldChange,
+    PartyCounts,
+    PartySummary,
+    PartyView,
+    Qualification,
+    TimelineEntry,
+)
+from crmcore.projections import (
+    MemoryViewStorage,
+    PartiesView,
+    PostgresViewStorage,
+    Row,
+    SQLiteViewStorage,
+    View,
+    ViewRunner,
+    ViewStorage,
+    read_events,
+)
+from crmcore.stores import StoreKind, StoreSettings, parse_store_url
+from crmcore.values import PartyKind, Stage
+
+__all__ = ["CRM", "ChangeListener"]
+
+log = logging.getLogger("crmcore")
+
+#: Called after each commit with the changes it made, in order.
+ChangeListener = Callable[[Sequence[Change]], None]
+
+_STANDARD_FIELDS = frozenset(
+    {"originator_id", "originator_version", "timestamp", "originator_topic", "actor", "effective_at"}
+)
+P = TypeVar("P", bound=PartyCommand)
+
+
+class _Ledger(Application[UUID]):
+    """The event-sourced application behind :class:`CRM`: one log for every aggregate."""
+
+    name = "crmcore"
+    snapshotting_intervals = {Party: 100}
+
+    def __init__(self, settings: StoreSettings) -> None:
+        self._settings = settings
+        super().__init__(env=settings.eventsourcing_env())
+
+    def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
+        # Only what crmcore derives from its settings: never os.environ.
+        return Environment(name, dict(env or {}))
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        if self._settings.kind is StoreKind.POSTGRESQL and self._settings.pg_schema:
+            from psycopg.sql import SQL, Identifier
+
+            datastore = self.factory.datastore  # type: ignore[attr-defined]
+            with datastore.transaction(commit=True) as c:
+                c.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(self._settings.pg_schema)))
+        return super().construct_recorder()
+
+
+class CRM:
+    """A CRM over one store: commands that record events, reads that answer from them.
+
+    ``store`` is a URL (``memory:``, ``sqlite:///path.db``, ``postgresql://…``) or :class:`StoreSettings`;
+    by default ``$CRMCORE_STORE``, else ``sqlite:///crmcore.db``. ``conflict_retries`` is how many times a
+    command whose save collided with another writer is re-run on fresh state (commands given an
+    ``expected_version`` are never re-run). Close it (or use ``with``) when done.
+    """
+
+    def __init__(
+        self,
+        store: str | StoreSettings | None = None,
+        *,
+        conflict_retries: int = 3,
+        views: Iterable[View] = (),
+    ) -> None:
+        self.settings = store if isinstance(store, StoreSettings) else parse_store_url(store)
+        self.conflict_retries = conflict_retries
+        self._app = _Ledger(self.settings)
+        self._views_storage = self._make_view_storage()
+        self._runner = ViewRunner(
+            self._app.recorder, self._app.mapper, self._views_storage, [PartiesView(), *views]
+        )
+        self._listeners: list[ChangeListener] = []
+        self._listeners_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle of the object
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self._app.close()
+
+    def __enter__(self) -> CRM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _make_view_storage(self) -> ViewStorage:
+        datastore = getattr(self._app.factory, "datastore", None)
+        if self.settings.kind is StoreKind.SQLITE:
+            return SQLiteViewStorage(datastore)
+        if self.settings.kind is StoreKind.POSTGRESQL:
+            return PostgresViewStorage(datastore)
+        return MemoryViewStorage()
+
+    # ------------------------------------------------------------------ commands
+
+    def register_party(self, **fields: Any) -> UUID:
+        """Register a person or an organization; returns its id. See :class:`RegisterParty`."""
+        cmd = validate(RegisterParty, fields)
+        party = Party.register(
+            kind=cmd.kind, stage=cmd.stage, name=cmd.name, actor=cmd.actor,
+            effective_at=cmd.effective_at, organization_name=cmd.organization_name,
+            contact_name=cmd.contact_name, channel=cmd.channel, owner=cmd.owner,
+            profile=dict(cmd.profile),
+        )
+        self._save(party)
+        return party.id
+
+    def engage(self, party_id: UUID | str, **fields: Any) -> PartyView:
+        """Record a suspect's first interaction (``channel=``): it becomes a lead."""
+        return self._run(EngageParty, party_id, fields, lambda p, c: p.engage(
+            channel=c.channel, actor=c.actor, effective_at=c.effective_at))
+
+    def qualify(self, party_id: UUID | str, **fields: Any) -> Qualification:
+        """Qualify a lead into a prospect, a target, or both linked (see docs/design/01)."""
+        cmd = validate(QualifyLead, {**fields, "party_id": party_id})
+        result: dict[str, Party | None] = {}
+
+        def qualify(lead: Party) -> list[Party]:
+            link_to = self._load(cmd.link_to) if cmd.link_to is not None else None
+            counterpart = lead.qualify(actor=cmd.actor, effective_at=cmd.effective_at, link_to=link_to)
+            result["counterpart"] = counterpart
+            return [counterpart] if counterpart is not None else []
+
+        lead = self._update(cmd, qualify)
+        counterpart = result.get("counterpart")
+        parties = [lead, *([counterpart] if counterpart else [])]
+        person = next((p for p in parties if p.kind is PartyKind.PERSON), None)
+        organization = next((p for p in parties if p.kind is PartyKind.ORGANIZATION), None)
+        target_id = organization.id if organization else (cmd.link_to if cmd.link_to else None)
+        return Qualification(
+            lead_id=lead.id, stage=lead.stage,
+            prospect_id=person.id if person else None, target_id=target_id,
+        )
+
+    def disqualify(self, party_id: UUID | str, **fields: Any) -> PartyView:
+        """Disqualify a lead, prospect or target (``reason=`` required); it is kept."""
+        return self._run(DisqualifyLead, party_id, fields, lambda p, c: p.disqualify(
+            reason=c.reason, actor=c.actor, effective_at=c.effective_at))
+
+    def reopen(self, party_id: UUID | str, **fields: Any) -> PartyView:
+        """Re-open a disqualified party: it becomes a lead again."""
+        return self._run(ReopenParty, party_id, fields, lambda p, c: p.reopen(
+            reason=c.reason, actor=c.actor, effective_at=c.effective_at))
+
+    def convert(self, party_id: UUID | str, **fields: Any) -> PartyView:
+        """Record a purchase (optional ``reference=``): a prospect or target becomes a customer."""
+        return self._run(ConvertParty, party_id, fields, lambda p, c: p.convert(
+            reference=c.reference, actor=c.actor, effective_at=c.effective_at))
+
+    def assign(self, party_id: UUID | str, **fields: Any) -> PartyView:
+        """Assign the party to a sales rep (``owner=``; ``None`` unassigns)."""
+        return self._run(AssignParty, party_id, fields, lambda p, c: p.assign(
+            owner=c.owner, actor=c.actor, effective_at=c.effective_at))
+
+    def link(self, party_id: UUID | str, **fields: Any) -> PartyView:
+        """Make a person (``party_id``) belong to an organization (``organization_id=``)."""
+        def link(person: Party, cmd: LinkParty) -> None:
+            person.link(self._load(cmd.organization_id), actor=cmd.actor, effective_at=cmd.effective_at)
+
+        return self._run(LinkParty, party_id, fields, link)
+
+    def update_profile(self, party_id: UUID | str, **fields: Any) -> PartyView:
+        """Set segmentation traits (``changes={"interest": "cloud", "old": None}``)."""
+        return self._run(UpdateProfile, party_id, fields, lambda p, c: p.update_profile(
+            changes=dict(c.changes), actor=c.actor, effective_at=c.effective_at))
+
+    def set_aside(self, party_id: UUID | str, **fields: Any) -> PartyView:
+        """Set a party aside (``reason=`` required), keeping its stage."""
+        return self._run(SetPartyAside, party_id, fields, lambda p, c: p.put_aside(
+            reason=c.reason, actor=c.actor, effective_at=c.effective_at))
+
+    def restore(self, party_id: UUID | str, **fields: Any) -> PartyView:
+        """Bring a set-aside party back."""
+        return self._run(RestoreParty, party_id, fields, lambda p, c: p.restore(
+            reason=c.reason, actor=c.actor, effective_at=c.effective_at))
+
+    # ------------------------------------------------------------------ bulk
+
+    def bulk_register(self, rows: Iterable[Mapping[str, Any]], *, batch_size: int = 1000) -> list[UUID]:
+        """Register many parties: all rows are validated first, then written in batched transactions.
+
+        A bad row raises :class:`InvalidInput` naming its index, and nothing is stored. Returns the new
+        ids in row order.
+        """
+        commands = _bulk.validate_rows(RegisterParty, rows)
+        ids: list[UUID] = []
+        for start in range(0, len(commands), batch_size):
+            batch = commands[start : start + batch_size]
+            stored, batch_ids = _bulk.registered_events(batch, self._app.mapper)
+            positions = self._app.recorder.insert_events(stored)
+            ids += batch_ids
+            if self._listeners:
+                self._tell_bulk(stored, positions)
+        return ids
+
+    def bulk_update(self, rows: Iterable[Mapping[str, Any]], *, batch_size: int = 500) -> int:
+        """Re-assign and/or update the profiles of many parties, one atomic save per batch.
+
+        All rows are validated first; unknown parties raise :class:`PartyNotFound` before anything is
+        stored for their batch. Returns how many parties changed.
+        """
+        commands = _bulk.validate_rows(BulkUpdate, rows)
+        changed = 0
+        for start in range(0, len(commands), batch_size):
+            batch = commands[start : start + batch_size]
+            for attempt in range(self.conflict_retries + 1):
+                parties: dict[UUID, Party] = {}
+                for cmd in batch:
+                    party = parties.get(cmd.party_id) or self._load(cmd.party_id)
+                    touched = False
+                    if "owner" in cmd.model_fields_set:
+                        touched |= party.assign(owner=cmd.owner, actor=cmd.actor, effective_at=cmd.effective_at)
+                    if cmd.profile:
+                        touched |= party.update_profile(
+                            changes=dict(cmd.profile), actor=cmd.actor, effective_at=cmd.effective_at
+                        )
+                    if touched or cmd.party_id in parties:
+                        parties[cmd.party_id] = party
+                try:
+                    self._save(*parties.values())
+                except ConcurrentUpdateError:
+                    if attempt == self.conflict_retries:
+                        raise
+                    continue
+                changed += len(parties)
+                break
+        return changed
+
+    # ------------------------------------------------------------------ reads: one party
+
+    def get_party(self, party_id: UUID | str, *, version: int | None = None) -> PartyView:
+        """The party now, or as it was at ``version``."""
+        return PartyView.model_validate(self._load(_uuid(party_id), version=version).state())
+
+    def party_as_of(self, party_id: UUID | str, at: datetime) -> PartyView:
+        """The party as it stood at effective time ``at`` (raises PartyNotFound if not yet registered)."""
+        moment = _aware(at, "at")
+        party: Party | None = None
+        for event in self._events_of(_uuid(party_id)):
+            if event.effective_at > moment:  # type: ignore[attr-defined]
+                break
+            party = event.mutate(party)  # type: ignore[attr-defined]
+        if party is None:
+            raise PartyNotFound(_uuid(party_id), f"not registered at {moment.isoformat()}")
+        return PartyView.model_validate(party.state())
+
+    def timeline(self, party_id: UUID | str) -> list[TimelineEntry]:
+        """Every event of the party: what happened, who did it, both times, and which fields changed."""
+        entries: list[TimelineEntry] = []
+        party: Party | None = None
+        before: dict[str, Any] = {}
+        for event in self._events_of(_uuid(party_id)):
+            party = event.mutate(party)  # type: ignore[attr-defined]
+            assert party is not None
+            after = party.state()
+            changes = {
+                k: FieldChange(before=before.get(k), after=v)
+                for k, v in after.items()
+                if k not in ("version", "last_effective_at") and before.get(k) != v
+            }
+            entries.append(TimelineEntry(
+                version=event.originator_version, event=type(event).__name__,
+                actor=event.actor, effective_at=event.effective_at,  # type: ignore[attr-defined]
+                recorded_at=event.timestamp, data=_event_data(event), changes=changes,
+            ))
+            before = after
+        return entries
+
+    # ------------------------------------------------------------------ reads: views
+
+    def parties(
+        self,
+        *,
+        stage: Stage | str | None = None,
+        kind: PartyKind | str | None = None,
+        owner: str | None = None,
+        unassigned: bool = False,
+        set_aside: bool | None = None,
+    ) -> list[PartySummary]:
+        """Parties from the ``parties`` view, filtered by stage, kind, owner (or ``unassigned``)."""
+        where: dict[str, Any] = {}
+        if stage is not None:
+            where["stage"] = Stage(stage).value
+        if kind is not None:
+            where["kind"] = PartyKind(kind).value
+        if owner is not None and unassigned:
+            raise InvalidInput("give either owner or unassigned, not both")
+        if owner is not None:
+            where["owner"] = owner
+        if unassigned:
+            where["owner"] = None
+        if set_aside is not None:
+            where["set_aside"] = set_aside
+        self._runner.catch_up(PartiesView.name)
+        return [PartySummary.model_validate(r) for r in self._views_storage.rows(PartiesView.name, where)]
+
+    def party_counts(self) -> PartyCounts:
+        """How many parties by stage, kind and owner, now."""
+        self._runner.catch_up(PartiesView.name)
+        storage, name = self._views_storage, PartiesView.name
+        return _counts(storage.count_by(name, "stage"), storage.count_by(name, "kind"),
+                       storage.count_by(name, "owner"))
+
+    def party_counts_as_of(self, at: datetime, *, known_at: datetime | None = None) -> PartyCounts:
+        """The counts as they stood at effective time ``at``.
+
+        With ``known_at``, only events recorded by then count: "as it was known on that date".
+        """
+        moment = _aware(at, "at")
+        known = _aware(known_at, "known_at") if known_at is not None else None
+
+        def accept(event: DomainEventProtocol[Any]) -> bool:
+            return bool(event.effective_at <= moment  # type: ignore[attr-defined]
+                        and (known is None or event.timestamp <= known))
+
+        rows = self._runner.fold_as_of(PartiesView.name, accept)
+        return _counts_of_rows(rows.values())
+
+    def update_views(self) -> int:
+        """Catch every view up with the log now (reads do this by themselves). Returns events applied."""
+        return self._runner.catch_up()
+
+    def rebuild_view(self, name: str = PartiesView.name) -> int:
+        """Forget a view and rebuild it from the first event."""
+        return self._runner.rebuild(name)
+
+    def view_rows(self, name: str, **where: Any) -> list[Row]:
+        """Raw rows of any registered view (caught up first), filtered by field equality."""
+        self._runner.catch_up(name)
+        return self._views_storage.rows(name, where)
+
+    # ------------------------------------------------------------------ changes
+
+    @property
+    def position(self) -> int:
+        """The position of the last committed change (0 for an empty store)."""
+        return int(self._app.recorder.max_notification_id() or 0)
+
+    def changes(self, *, after: int = 0, limit: int | None = None) -> Iterator[Change]:
+        """Committed changes after ``after``, in commit order — from any process writing to the store."""
+        for count, (position, event) in enumerate(read_events(self._app.recorder, self._app.mapper,
+                                                              after=after)):
+            if limit is not None and count >= limit:
+                return
+            yield _change(position, event)
+
+    def subscribe(self, listener: ChangeListener) -> Callable[[], None]:
+        """Call ``listener`` after every commit made through this object; returns an unsubscribe function.
+
+        A listener that raises is logged and does not undo the commit. Changes made by other processes
+        are read with :meth:`changes`.
+        """
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._listeners_lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    # ------------------------------------------------------------------ internals
+
+    def _run(
+        self, model: type[P], party_id: UUID | str, fields: Mapping[str, Any],
+        action: Callable[[Party, P], Any],
+    ) -> PartyView:
+        cmd = validate(model, {**fields, "party_id": party_id})
+        party = self._update(cmd, lambda p: action(p, cmd) and None)
+        return PartyView.model_validate(party.state())
+
+    def _update(self, cmd: PartyCommand, action: Callable[[Party], list[Party] | None]) -> Party:
+        """Load, command, save; on a version conflict, re-run on fresh state (unless a version was expected)."""
+        retries = 0 if cmd.expected_version is not None else self.conflict_retries
+        for attempt in range(retries + 1):
+            party = self._load(cmd.party_id)
+            if cmd.expected_version is not None and party.version != cmd.expected_version:
+                raise ConcurrentUpdateError(
+                    party.id, f"expected version {cmd.expected_version}, found {party.version}"
+                )
+            others = action(party) or []
+            try:
+                self._save(party, *others)
+            except ConcurrentUpdateError:
+                if attempt == retries:
+                    raise
+                continue
+            return party
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _load(self, party_id: UUID, *, version: int | None = None) -> Party:
+        try:
+            party = self._app.repository.get(party_id, version=version)
+        except AggregateNotFoundError:
+            raise PartyNotFound(party_id) from None
+        if not isinstance(party, Party):
+            raise PartyNotFound(party_id, "not a party")
+        return party
+
+    def _events_of(self, party_id: UUID) -> list[DomainEventProtocol[UUID]]:
+        events = list(self._app.events.get(party_id))
+        if not events:
+            raise PartyNotFound(party_id)
+        return events
+
+    def _save(self, *aggregates: Party) -> list[Recording[UUID]]:
+        try:
+            recordings = self._app.save(*aggregates)
+        except IntegrityError:
+            first = aggregates[0].id if aggregates else None
+            raise ConcurrentUpdateError(first) from None
+        if self._listeners and recordings:
+            self._tell([_change(r.notification.id, r.domain_event) for r in recordings])
+        return recordings
+
+    def _tell(self, changes: Sequence[Change]) -> None:
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(changes)
+            except Exception:
+                log.exception("a change listener failed; the commit stands")
+
+    def _tell_bulk(self, stored: Sequence[Any], positions: Sequence[int] | None) -> None:
+        if not positions:
+            return
+        changes = [
+            _change(pos, self._app.mapper.to_domain_event(s)) for pos, s in zip(positions, stored, strict=True)
+        ]
+        self._tell(changes)
+
+
+def _uuid(value: UUID | str) -> UUID:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise InvalidInput(
+            f"not a party id: {value!r}",
+            [{"loc": ("party_id",), "msg": "not a UUID", "type": "uuid_parsing"}],
+        ) from None
+
+
+def _aware(value: datetime, field: str) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(
+            f"{field} must be a timezone-aware datetime",
+            [{"loc": (field,), "msg": "naive or not a datetime", "type": "timezone_aware"}],
+        )
+    return value
+
+
+def _event_data(event: DomainEventProtocol[Any]) -> dict[str, Any]:
+    return {k: v for k, v in vars(event).items() if k not in _STANDARD_FIELDS}
+
+
+def _change(position: int, event: DomainEventProtocol[Any]) -> Change:
+    cls = type(event)
+    return Change(
+        position=position,
+        aggregate_id=event.originator_id,
+        aggregate_type=cls.__qualname__.split(".")[0],
+        event=cls.__name__,
+        version=event.originator_version,
+        actor=getattr(event, "actor", ""),
+        effective_at=getattr(event, "effective_at", event.timestamp),
+        recorded_at=event.timestamp,
+        data=_event_data(event),
+    )
+
+
+def _counts(
+    by_stage: Mapping[Any, int], by_kind: Mapping[Any, int], by_owner: Mapping[Any, int]
+) -> PartyCounts:
+    owners = {str(k): v for k, v in by_owner.items() if k is not None}
+    return PartyCounts(
+        total=sum(by_stage.values()),
+        by_stage={Stage(k): v for k, v in by_stage.items()},
+        by_kind={PartyKind(k): v for k, v in by_kind.items()},
+        by_owner=dict(sorted(owners.items())),
+        unassigned=int(by_owner.get(None, 0)),
+    )
+
+
+def _counts_of_rows(rows: Iterable[Row]) -> PartyCounts:
+    by_stage: dict[Any, int] = {}
+    by_kind: dict[Any, int] = {}
+    by_owner: dict[Any, int] = {}
+    for row in rows:
+        for table, field in ((by_stage, "stage"), (by_kind, "kind"), (by_owner, "owner")):
+            table[row.get(field)] = table.get(row.get(field), 0) + 1
+    return _counts(by_stage, by_kind, by_owner)

@@ -1,0 +1,73 @@
+"""The whole crmcore error tree.
+
+Every error is a :class:`CrmError`, and also subclasses the builtin that fits, so a caller may catch
+``ValueError`` or ``LookupError`` without knowing crmcore.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+__all__ = [
+    "ConcurrentUpdateError",
+    "CrmError",
+    "EffectiveTimeOutOfOrder",
+    "IllegalTransition",
+    "InvalidInput",
+    "PartyNotFound",
+    "StoreConfigurationError",
+]
+
+
+class CrmError(Exception):
+    """The root of every error crmcore raises on purpose."""
+
+
+class InvalidInput(CrmError, ValueError):
+    """Input failed validation; nothing was stored.
+
+    ``errors`` lists each problem as a dict with ``loc`` (the field path), ``msg`` and ``type``,
+    in the format pydantic uses.
+    """
+
+    def __init__(self, message: str, errors: Sequence[dict[str, Any]] = ()) -> None:
+        super().__init__(message)
+        self.errors: list[dict[str, Any]] = list(errors)
+
+
+class EffectiveTimeOutOfOrder(InvalidInput):
+    """An effective time earlier than the party's previous event was given."""
+
+
+class IllegalTransition(CrmError, ValueError):
+    """A command that the party's lifecycle does not allow in its current state; nothing was stored."""
+
+    def __init__(self, message: str, *, party_id: UUID | None = None, stage: str | None = None) -> None:
+        super().__init__(message)
+        self.party_id = party_id
+        self.stage = stage
+
+
+class PartyNotFound(CrmError, LookupError):
+    """No party has the given id (or it did not exist yet at the given moment)."""
+
+    def __init__(self, party_id: UUID, detail: str = "") -> None:
+        super().__init__(f"party {party_id} not found{': ' + detail if detail else ''}")
+        self.party_id = party_id
+
+
+class ConcurrentUpdateError(CrmError, RuntimeError):
+    """Another writer changed the party first; reload and decide again. Nothing was stored."""
+
+    def __init__(self, party_id: UUID | None, detail: str = "") -> None:
+        message = "the party was changed by another writer"
+        if party_id is not None:
+            message = f"party {party_id} was changed by another writer"
+        super().__init__(f"{message}{': ' + detail if detail else ''}")
+        self.party_id = party_id
+
+
+class StoreConfigurationError(CrmError, ValueError):
+    """A store URL or setting that cannot be used."""

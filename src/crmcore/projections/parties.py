@@ -1,0 +1,71 @@
+"""``parties``: one row per party with its kind, stage and owner — the first view."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from eventsourcing.domain import DomainEventProtocol
+
+from crmcore.aggregates.party import Party
+from crmcore.projections.base import Row, View
+
+__all__ = ["PartiesView"]
+
+
+class PartiesView(View):
+    """Parties by stage, kind and owner."""
+
+    name: ClassVar[str] = "parties"
+    version: ClassVar[int] = 1
+    event_classes: ClassVar[tuple[type[Any], ...]] = (
+        Party.Registered,
+        Party.Engaged,
+        Party.Qualified,
+        Party.Disqualified,
+        Party.Reopened,
+        Party.Converted,
+        Party.Assigned,
+        Party.Linked,
+        Party.SetAside,
+        Party.Restored,
+    )
+
+    def key(self, event: DomainEventProtocol[Any]) -> str:
+        return str(event.originator_id)
+
+    def evolve(self, row: Row | None, event: DomainEventProtocol[Any]) -> Row | None:
+        if isinstance(event, Party.Registered):
+            return {
+                "id": str(event.originator_id),
+                "kind": str(event.kind),
+                "stage": str(event.stage),
+                "name": event.name,
+                "owner": event.owner,
+                "organization_id": None,
+                "set_aside": False,
+                "since": event.effective_at.isoformat(),
+            }
+        if row is None:  # an event for a party this view never saw registered: nothing to show
+            return None
+        new = dict(row)
+        if isinstance(event, Party.Engaged):
+            new["stage"] = "lead"
+        elif isinstance(event, Party.Qualified):
+            new["stage"] = str(event.stage)
+        elif isinstance(event, Party.Disqualified):
+            new["stage"] = "disqualified"
+        elif isinstance(event, Party.Reopened):
+            new["stage"] = "lead"
+        elif isinstance(event, Party.Converted):
+            new["stage"] = "customer"
+        elif isinstance(event, Party.Assigned):
+            new["owner"] = event.owner
+        elif isinstance(event, Party.Linked):
+            new["organization_id"] = str(event.organization_id)
+        elif isinstance(event, Party.SetAside):
+            new["set_aside"] = True
+        elif isinstance(event, Party.Restored):
+            new["set_aside"] = False
+        if new.get("stage") != row.get("stage"):
+            new["since"] = event.effective_at.isoformat()
+        return new

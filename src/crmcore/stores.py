@@ -1,0 +1,197 @@
+"""Choosing and configuring a store: memory, SQLite (the embedded default) or PostgreSQL, by one URL.
+
+``memory:``
+    Everything in this process; gone when it ends. For tests.
+``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``
+    One file, zero set-up, one machine (several processes may share the file).
+``postgresql://user:password@host:port/dbname?schema=name``
+    Many processes on many machines. Needs ``pip install 'crmcore[postgres]'``.
+
+The URL may also come from the ``CRMCORE_STORE`` environment variable. crmcore never lets the process
+environment configure the underlying ``eventsourcing`` package behind its back: every setting it passes is
+derived from the URL and :class:`StoreSettings`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from crmcore.exceptions import StoreConfigurationError
+
+__all__ = [
+    "DEFAULT_STORE",
+    "STORE_ENV_VAR",
+    "BatchedSQLiteApplicationRecorder",
+    "StoreKind",
+    "StoreSettings",
+    "parse_store_url",
+]
+
+#: The environment variable read when no store is given.
+STORE_ENV_VAR = "CRMCORE_STORE"
+#: The environment variable holding a cipher key, read only when no settings are given.
+CIPHER_KEY_ENV_VAR = "CRMCORE_CIPHER_KEY"
+#: The store used when neither an argument nor the environment names one.
+DEFAULT_STORE = "sqlite:///crmcore.db"
+
+
+class StoreKind(StrEnum):
+    """The three kinds of store."""
+
+    MEMORY = "memory"
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
+
+
+class StoreSettings(BaseModel):
+    """Where events live and how they are kept.
+
+    Build it with :func:`parse_store_url` or directly. ``cipher_key`` (a base64 AES key, see
+    ``eventsourcing.cipher.AESCipher.create_key``) encrypts every stored payload; ``compress`` zlib-compresses
+    payloads before encryption.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: StoreKind
+    sqlite_path: str | None = None
+    pg_dbname: str | None = None
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 5432
+    pg_user: str | None = None
+    pg_password: SecretStr | None = None
+    pg_schema: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    pg_pool_size: int = Field(default=5, ge=1, le=100)
+    sqlite_lock_timeout: int = Field(default=30, ge=1, le=3600)
+    cipher_key: SecretStr | None = None
+    compress: bool = False
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The complete environment handed to the ``eventsourcing`` application."""
+        env: dict[str, str] = {}
+        if self.kind is StoreKind.MEMORY:
+            env["PERSISTENCE_MODULE"] = "eventsourcing.popo"
+        elif self.kind is StoreKind.SQLITE:
+            assert self.sqlite_path is not None
+            env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
+            env["SQLITE_DBNAME"] = self.sqlite_path
+            env["SQLITE_LOCK_TIMEOUT"] = str(self.sqlite_lock_timeout)
+            env["APPLICATION_RECORDER_TOPIC"] = (
+                "crmcore.stores:BatchedSQLiteApplicationRecorder"
+            )
+        else:
+            env["PERSISTENCE_MODULE"] = "eventsourcing.postgres"
+            env["POSTGRES_DBNAME"] = self.pg_dbname or ""
+            env["POSTGRES_HOST"] = self.pg_host
+            env["POSTGRES_PORT"] = str(self.pg_port)
+            env["POSTGRES_USER"] = self.pg_user or ""
+            env["POSTGRES_PASSWORD"] = self.pg_password.get_secret_value() if self.pg_password else ""
+            env["POSTGRES_POOL_SIZE"] = str(self.pg_pool_size)
+            env["POSTGRES_LOCK_TIMEOUT"] = "30"
+            env["POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT"] = "60"
+            if self.pg_schema:
+                env["POSTGRES_SCHEMA"] = self.pg_schema
+        if self.cipher_key is not None:
+            env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
+            env["CIPHER_KEY"] = self.cipher_key.get_secret_value()
+        if self.compress:
+            env["COMPRESSOR_TOPIC"] = "eventsourcing.compressor:ZlibCompressor"
+        return env
+
+
+def parse_store_url(url: str | None = None, **overrides: Any) -> StoreSettings:
+    """Turn a store URL (or ``$CRMCORE_STORE``, or the default) into :class:`StoreSettings`.
+
+    Keyword arguments override what the URL says (``cipher_key=...``, ``compress=True``, …).
+    """
+    if url is None:
+        url = os.environ.get(STORE_ENV_VAR) or DEFAULT_STORE
+        if CIPHER_KEY_ENV_VAR in os.environ and "cipher_key" not in overrides:
+            overrides["cipher_key"] = os.environ[CIPHER_KEY_ENV_VAR]
+    url = url.strip()
+    if url in ("memory:", "memory://"):
+        fields: dict[str, Any] = {"kind": StoreKind.MEMORY}
+    elif url.startswith("sqlite:///"):
+        path = unquote(url[len("sqlite:///"):])
+        if not path or path.startswith(":memory:"):
+            raise StoreConfigurationError(f"SQLite store needs a file path: {url!r} (use 'memory:')")
+        fields = {"kind": StoreKind.SQLITE, "sqlite_path": path}
+    elif url.startswith(("postgresql://", "postgres://")):
+        fields = _postgres_fields(url)
+    else:
+        raise StoreConfigurationError(
+            f"unknown store URL {url!r}: expected 'memory:', 'sqlite:///path.db' or "
+            "'postgresql://user:password@host:port/dbname'"
+        )
+    fields.update(overrides)
+    try:
+        return StoreSettings(**fields)
+    except ValueError as error:
+        raise StoreConfigurationError(f"invalid store settings for {url!r}: {error}") from None
+
+
+def _postgres_fields(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    dbname = unquote(parts.path.lstrip("/"))
+    if not dbname:
+        raise StoreConfigurationError(f"PostgreSQL URL needs a database name: {url!r}")
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        raise StoreConfigurationError(f"invalid port in {url!r}") from None
+    fields: dict[str, Any] = {
+        "kind": StoreKind.POSTGRESQL,
+        "pg_dbname": dbname,
+        "pg_host": parts.hostname or "127.0.0.1",
+        "pg_port": port,
+        "pg_user": unquote(parts.username) if parts.username else os.environ.get("USER", "postgres"),
+        "pg_password": unquote(parts.password) if parts.password else None,
+    }
+    query = parse_qs(parts.query)
+    known = {"schema": "pg_schema", "pool_size": "pg_pool_size"}
+    for key, values in query.items():
+        if key not in known:
+            raise StoreConfigurationError(f"unknown PostgreSQL URL option {key!r} in {url!r}")
+        fields[known[key]] = values[-1]
+    return fields
+
+
+class BatchedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    """The SQLite recorder, inserting a save's events with one ``executemany``.
+
+    The stock recorder runs one ``execute`` per event to learn each row id. Inside one write transaction
+    SQLite hands out consecutive rowids, so the ids are known from the table's maximum after the insert.
+    """
+
+    def _insert_events(
+        self,
+        c: SQLiteCursor,
+        stored_events: Sequence[StoredEvent],
+        **_: Any,
+    ) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        c.executemany(
+            self.insert_events_statement,
+            [
+                (
+                    s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
+                    s.originator_version,
+                    s.topic,
+                    s.state,
+                )
+                for s in stored_events
+            ],
+        )
+        last = self._max_notification_id(c)
+        first = last - len(stored_events) + 1
+        return list(range(first, last + 1))
