@@ -81,7 +81,7 @@ class _Ledger(Application[UUID]):
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
         # Only what crmcore derives from its settings: never os.environ.
-        return Environment(name, dict(env or {}))
+        return Environment(name, {"IS_SNAPSHOTTING_ENABLED": "y", **(env or {})})
 
     def construct_recorder(self) -> ApplicationRecorder:
         if self._settings.kind is StoreKind.POSTGRESQL and self._settings.pg_schema:

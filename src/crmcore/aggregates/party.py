@@ -73,6 +73,17 @@ class Party(Aggregate):
     class Restored(Event):
         reason: str | None
 
+    class Snapshot(Aggregate.Snapshot):
+        """A snapshot that gives back the enum types JSON turned into plain strings."""
+
+        def mutate(self, _: None) -> Party:
+            party = super().mutate(_)
+            assert isinstance(party, Party)  # noqa: S101 - snapshots of parties only
+            party.kind = PartyKind(party.kind)
+            party.stage = Stage(party.stage)
+            party.channel = Channel(party.channel) if party.channel else None
+            return party
+
     # ------------------------------------------------------------------ creation
 
     @staticmethod
