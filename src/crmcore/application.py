@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -285,9 +285,9 @@ class CRM:
         moment = _aware(at, "at")
         party: Party | None = None
         for event in self._events_of(_uuid(party_id)):
-            if event.effective_at > moment:  # type: ignore[attr-defined]
+            if event.effective_at > moment:
                 break
-            party = event.mutate(party)  # type: ignore[attr-defined]
+            party = cast(Party, event.mutate(party))
         if party is None:
             raise PartyNotFound(_uuid(party_id), f"not registered at {moment.isoformat()}")
         return PartyView.model_validate(party.state())
@@ -298,8 +298,7 @@ class CRM:
         party: Party | None = None
         before: dict[str, Any] = {}
         for event in self._events_of(_uuid(party_id)):
-            party = event.mutate(party)  # type: ignore[attr-defined]
-            assert party is not None
+            party = cast(Party, event.mutate(party))
             after = party.state()
             changes = {
                 k: FieldChange(before=before.get(k), after=v)
@@ -308,7 +307,7 @@ class CRM:
             }
             entries.append(TimelineEntry(
                 version=event.originator_version, event=type(event).__name__,
-                actor=event.actor, effective_at=event.effective_at,  # type: ignore[attr-defined]
+                actor=event.actor, effective_at=event.effective_at,
                 recorded_at=event.timestamp, data=_event_data(event), changes=changes,
             ))
             before = after
@@ -358,8 +357,8 @@ class CRM:
         known = _aware(known_at, "known_at") if known_at is not None else None
 
         def accept(event: DomainEventProtocol[Any]) -> bool:
-            return bool(event.effective_at <= moment  # type: ignore[attr-defined]
-                        and (known is None or event.timestamp <= known))
+            e = cast(Party.Event, event)
+            return e.effective_at <= moment and (known is None or e.timestamp <= known)
 
         rows = self._runner.fold_as_of(PartiesView.name, accept)
         return _counts_of_rows(rows.values())
@@ -415,11 +414,14 @@ class CRM:
         action: Callable[[Party, P], Any],
     ) -> PartyView:
         cmd = validate(model, {**fields, "party_id": party_id})
-        party = self._update(cmd, lambda p: action(p, cmd) and None)
-        return PartyView.model_validate(party.state())
+
+        def act(party: Party) -> None:
+            action(party, cmd)
+
+        return PartyView.model_validate(self._update(cmd, act).state())
 
     def _update(self, cmd: PartyCommand, action: Callable[[Party], list[Party] | None]) -> Party:
-        """Load, command, save; on a version conflict, re-run on fresh state (unless a version was expected)."""
+        """Load, command, save; on a version conflict re-run on fresh state, unless a version was expected."""
         retries = 0 if cmd.expected_version is not None else self.conflict_retries
         for attempt in range(retries + 1):
             party = self._load(cmd.party_id)
@@ -439,15 +441,15 @@ class CRM:
 
     def _load(self, party_id: UUID, *, version: int | None = None) -> Party:
         try:
-            party = self._app.repository.get(party_id, version=version)
+            party: Any = self._app.repository.get(party_id, version=version)
         except AggregateNotFoundError:
             raise PartyNotFound(party_id) from None
         if not isinstance(party, Party):
             raise PartyNotFound(party_id, "not a party")
         return party
 
-    def _events_of(self, party_id: UUID) -> list[DomainEventProtocol[UUID]]:
-        events = list(self._app.events.get(party_id))
+    def _events_of(self, party_id: UUID) -> list[Party.Event]:
+        events = cast(list[Party.Event], list(self._app.events.get(party_id)))
         if not events:
             raise PartyNotFound(party_id)
         return events
@@ -505,7 +507,8 @@ def _event_data(event: DomainEventProtocol[Any]) -> dict[str, Any]:
     return {k: v for k, v in vars(event).items() if k not in _STANDARD_FIELDS}
 
 
-def _change(position: int, event: DomainEventProtocol[Any]) -> Change:
+def _change(position: int, domain_event: DomainEventProtocol[Any]) -> Change:
+    event = cast(Any, domain_event)
     cls = type(event)
     return Change(
         position=position,

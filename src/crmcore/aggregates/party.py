@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Snapshot as _Snapshot
 from uuid6 import uuid7
 
 from crmcore.exceptions import EffectiveTimeOutOfOrder, IllegalTransition, InvalidInput
@@ -73,12 +74,12 @@ class Party(Aggregate):
     class Restored(Event):
         reason: str | None
 
-    class Snapshot(Aggregate.Snapshot):
+    class Snapshot(_Snapshot):
         """A snapshot that gives back the enum types JSON turned into plain strings."""
 
         def mutate(self, _: None) -> Party:
             party = super().mutate(_)
-            assert isinstance(party, Party)  # noqa: S101 - snapshots of parties only
+            assert isinstance(party, Party)
             party.kind = PartyKind(party.kind)
             party.stage = Stage(party.stage)
             party.channel = Channel(party.channel) if party.channel else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from eventsourcing.domain import DomainEventProtocol
 
@@ -67,5 +67,5 @@ class PartiesView(View):
         elif isinstance(event, Party.Restored):
             new["set_aside"] = False
         if new.get("stage") != row.get("stage"):
-            new["since"] = event.effective_at.isoformat()
+            new["since"] = cast(Party.Event, event).effective_at.isoformat()
         return new

@@ -31,7 +31,7 @@ POSITIONS_TABLE = "crmcore_view_positions"
 _IN_CHUNK = 500
 
 
-class PositionMoved(Exception):  # noqa: N818 - internal signal, not an error for callers
+class PositionMoved(Exception):
     """Another runner advanced the view first; re-read and try again."""
 
 
@@ -339,9 +339,9 @@ class PostgresViewStorage(ViewStorage):
     def count_by(self, view: str, field: str) -> dict[Any, int]:
         with self._datastore.transaction(commit=False) as c:
             c.execute(
-                self._sql("SELECT doc -> %s AS value, COUNT(*) AS n FROM {} WHERE view = %s GROUP BY 1").format(
-                    self._rows_table
-                ),
+                self._sql(
+                    "SELECT doc -> %s AS value, COUNT(*) AS n FROM {} WHERE view = %s GROUP BY 1"
+                ).format(self._rows_table),
                 (field, view),
             )
             return {r["value"]: int(r["n"]) for r in c.fetchall()}
