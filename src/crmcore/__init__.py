@@ -27,7 +27,7 @@ from crmcore.models import (
     Qualification,
     TimelineEntry,
 )
-from crmcore.stores import StoreKind, StoreSettings, parse_store_url
+from crmcore.stores import StoreKind, StoreSettings, create_cipher_key, parse_store_url
 from crmcore.values import Channel, PartyKind, Stage
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "StoreSettings",
     "TimelineEntry",
     "__version__",
+    "create_cipher_key",
     "parse_store_url",
 ]
 

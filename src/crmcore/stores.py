@@ -33,6 +33,7 @@ __all__ = [
     "BatchedSQLiteApplicationRecorder",
     "StoreKind",
     "StoreSettings",
+    "create_cipher_key",
     "parse_store_url",
 ]
 
@@ -55,8 +56,9 @@ class StoreKind(StrEnum):
 class StoreSettings(BaseModel):
     """Where events live and how they are kept.
 
-    Build it with :func:`parse_store_url` or directly. ``cipher_key`` (a base64 AES key, see
-    ``eventsourcing.cipher.AESCipher.create_key``) encrypts every stored payload; ``compress`` zlib-compresses
+    Build it with :func:`parse_store_url` or directly. ``cipher_key`` (a base64 AES key from
+    :func:`create_cipher_key`; needs ``crmcore[encryption]``) encrypts every stored payload with AES-GCM;
+    ``compress`` zlib-compresses
     payloads before encryption.
     """
 
@@ -101,11 +103,18 @@ class StoreSettings(BaseModel):
             if self.pg_schema:
                 env["POSTGRES_SCHEMA"] = self.pg_schema
         if self.cipher_key is not None:
-            env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
+            env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
             env["CIPHER_KEY"] = self.cipher_key.get_secret_value()
         if self.compress:
             env["COMPRESSOR_TOPIC"] = "eventsourcing.compressor:ZlibCompressor"
         return env
+
+
+def create_cipher_key(num_bytes: int = 32) -> str:
+    """A new random AES key (16, 24 or 32 bytes), base64-encoded, for ``StoreSettings.cipher_key``."""
+    from eventsourcing.cryptography import AESCipher
+
+    return AESCipher.create_key(num_bytes)
 
 
 def parse_store_url(url: str | None = None, **overrides: Any) -> StoreSettings:

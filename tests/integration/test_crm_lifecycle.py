@@ -250,3 +250,24 @@ def test_read_models_have_json_schemas_for_frontends() -> None:
     schema = PartyView.model_json_schema()
     assert "stage" in schema["properties"]
     assert set(schema["$defs"]["Stage"]["enum"]) == {s.value for s in Stage}
+
+
+def test_an_encrypted_compressed_store_keeps_names_out_of_the_stored_bytes(
+    store_kind: str, tmp_path: object
+) -> None:
+    from crmcore import create_cipher_key, parse_store_url
+    from tests.conftest import drop_schema, make_store_url
+
+    url, schema = make_store_url(store_kind, str(tmp_path))
+    try:
+        settings = parse_store_url(url, cipher_key=create_cipher_key(), compress=True)
+        with CRM(settings) as crm:
+            pid = crm.register_party(kind="person", name="Zebedee Quux", actor="u")
+            crm.engage(pid, channel="email", actor="u")
+            stored = crm._app.recorder.select_notifications(start=1, limit=10)
+            assert stored and all(b"Zebedee" not in n.state for n in stored)
+            assert crm.get_party(pid).name == "Zebedee Quux"
+            assert crm.party_counts().total == 1
+    finally:
+        if schema:
+            drop_schema(schema)

@@ -49,5 +49,5 @@ def test_unusable_urls_are_refused_with_a_typed_error(url: str) -> None:
 
 def test_cipher_and_compression_settings_reach_the_event_store() -> None:
     env = parse_store_url("memory:", cipher_key="a2V5a2V5a2V5a2V5a2V5aw==", compress=True).eventsourcing_env()
-    assert env["CIPHER_TOPIC"] == "eventsourcing.cipher:AESCipher"
+    assert env["CIPHER_TOPIC"] == "eventsourcing.cryptography:AESCipher"
     assert env["COMPRESSOR_TOPIC"].endswith("ZlibCompressor")
