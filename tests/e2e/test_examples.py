@@ -1,0 +1,84 @@
+"""Every script in examples/ runs to completion in a fresh working directory and tells its story."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+#: Lines (or parts of lines) each example must print; an example not listed here must still exit 0.
+EXPECTED: dict[str, list[str]] = {
+    "quickstart.py": [
+        "qualified Grace Hopper: now a prospect, belonging to target Compiler Works Ltd",
+        "== Grace Hopper (person, now prospect) ==",
+        "Engaged         by website           stage: suspect -> lead; channel: web_form",
+        "Qualified       by marketing:eva     stage: lead -> prospect",
+        "Linked          by marketing:eva     organization_id: Compiler Works Ltd",
+        "Assigned        by sales:head        owner: rep:marco",
+        "== Compiler Works Ltd (organization, now customer) ==",
+        "stage: target -> customer; reference: order SO-1042",
+        "== Alan Turing (person, now disqualified) ==",
+        "disqualification_reason: student project, no budget",
+        "counts now: 3 parties",
+        "  by stage: customer=1, disqualified=1, prospect=1",
+        "  by kind:  organization=1, person=2",
+        "  by owner: rep:marco=2; unassigned=1",
+        "counts as of 2025-03-08 09:00: 2 parties",
+        "  by stage: lead=2",
+        "Grace as of 2025-03-08 09:00: stage=lead, owner=None, channel=web_form, version=2",
+        "Grace now: stage=prospect, owner=rep:marco, version=6",
+        "customers: Compiler Works Ltd",
+    ],
+    "embedding.py": [
+        "[screen via subscribe] #1 Acme Corp: Registered v1 by user:anna",
+        "[form] someone changed this party after you opened it (you had v2, it is now v3)",
+        "[form] owner: String should have at least 1 character",
+        "[form] saved: owner=rep:marta, v4",
+        "[worker] qualified Acme Corp -> target, with prospect Wile E.",
+        "[screen via poll] #5 Acme Corp: Qualified v5 by worker:scoring",
+        "[screen] 3 new changes from other processes",
+        "[screen] nothing new: 0 changes",
+        "[schema] PartyView: ",
+        "[screen via poll] #8 Acme Corp: SetAside v6 by user:anna",
+        "[screen] 1 new change",
+    ],
+}
+
+
+def example_scripts() -> list[Path]:
+    return sorted(EXAMPLES.glob("*.py"))
+
+
+def run_example(script: Path, workdir: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` as a user would, from ``workdir``, with temporary files kept under it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMCORE_")}
+    env.update(TMPDIR=str(workdir), PYTHONDONTWRITEBYTECODE="1")
+    return subprocess.run(
+        [sys.executable, str(script)], cwd=workdir, env=env,
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def test_the_documented_examples_are_all_there() -> None:
+    names = {p.name for p in example_scripts()}
+    assert set(EXPECTED) <= names
+
+
+@pytest.mark.parametrize("script", example_scripts(), ids=lambda p: p.name)
+def test_an_example_runs_to_completion_and_prints_its_story(script: Path, tmp_path: Path) -> None:
+    result = run_example(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    for expected in EXPECTED.get(script.name, []):
+        assert expected in result.stdout, f"{script.name} did not print {expected!r}:\n{result.stdout}"
+
+
+@pytest.mark.parametrize("script", example_scripts(), ids=lambda p: p.name)
+def test_an_example_leaves_no_files_behind(script: Path, tmp_path: Path) -> None:
+    result = run_example(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
