@@ -39,6 +39,11 @@ _REGISTRABLE = {
 }
 
 
+def _a(word: str) -> str:
+    """The word with its indefinite article: "a lead", "an organization"."""
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
 def _refuse(message: str, party_id: UUID | None, stage: Stage | None) -> IllegalTransition:
     return IllegalTransition(message, party_id=party_id, stage=stage.value if stage else None)
 
@@ -51,38 +56,38 @@ def qualified_stage(kind: PartyKind) -> Stage:
 def check_registration(kind: PartyKind, stage: Stage) -> None:
     """A party may be registered at any stage its kind can hold, except disqualified."""
     if stage not in _REGISTRABLE[kind]:
-        raise _refuse(f"a {kind.value} cannot be registered as {stage.value}", None, stage)
+        raise _refuse(f"{_a(kind.value)} cannot be registered as {_a(stage.value)}", None, stage)
 
 
 def check_can_engage(party_id: UUID, stage: Stage) -> None:
     """Only a suspect's first interaction makes it a lead."""
     if stage is not Stage.SUSPECT:
-        raise _refuse(f"only a suspect can engage; party is a {stage.value}", party_id, stage)
+        raise _refuse(f"only a suspect can engage; the party is {_a(stage.value)}", party_id, stage)
 
 
 def check_can_qualify(party_id: UUID, stage: Stage) -> None:
     """Only a lead can be qualified."""
     if stage is not Stage.LEAD:
-        raise _refuse(f"only a lead can be qualified; party is a {stage.value}", party_id, stage)
+        raise _refuse(f"only a lead can be qualified; the party is {_a(stage.value)}", party_id, stage)
 
 
 def check_can_disqualify(party_id: UUID, stage: Stage) -> None:
     """Leads, prospects and targets can be disqualified; suspects and customers cannot."""
     if stage not in DISQUALIFIABLE:
-        raise _refuse(f"a {stage.value} cannot be disqualified", party_id, stage)
+        raise _refuse(f"{_a(stage.value)} cannot be disqualified", party_id, stage)
 
 
 def check_can_reopen(party_id: UUID, stage: Stage) -> None:
     """Only a disqualified party can be re-opened (it becomes a lead again)."""
     if stage is not Stage.DISQUALIFIED:
-        raise _refuse(f"only a disqualified party can be re-opened; party is a {stage.value}",
+        raise _refuse(f"only a disqualified party can be re-opened; the party is {_a(stage.value)}",
                       party_id, stage)
 
 
 def check_can_convert(party_id: UUID, stage: Stage) -> None:
     """Only a prospect or a target converts to customer; a lead must be qualified first."""
     if stage not in CONVERTIBLE:
-        raise _refuse(f"a {stage.value} cannot be converted to customer", party_id, stage)
+        raise _refuse(f"{_a(stage.value)} cannot be converted to customer", party_id, stage)
 
 
 def check_can_assign(party_id: UUID, stage: Stage) -> None:
@@ -120,10 +125,10 @@ def check_can_link(
     elif person_stage is Stage.CUSTOMER:
         allowed = {Stage.CUSTOMER}
     else:
-        raise _refuse(f"a {person_stage.value} cannot be linked to an organization",
+        raise _refuse(f"{_a(person_stage.value)} cannot be linked to an organization",
                       person_id, person_stage)
     if organization_stage not in allowed:
         raise _refuse(
-            f"a {person_stage.value} cannot belong to a {organization_stage.value} organization",
+            f"{_a(person_stage.value)} cannot belong to {_a(organization_stage.value)} organization",
             person_id, person_stage,
         )
