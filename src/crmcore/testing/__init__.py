@@ -1,0 +1,42 @@
+"""Reusable Hypothesis tools for testing crmcore and the applications built on it.
+
+- :mod:`crmcore.testing.strategies`: valid (and deliberately invalid) command inputs, and ``Party`` event
+  histories for testing views with no database.
+- :mod:`crmcore.testing.lifecycle`: :class:`PartyLifecycleMachine`, a model-based state machine that
+  drives a real :class:`crmcore.CRM` over any store and checks it against a plain-data model after every
+  step; :func:`lifecycle_machine` turns it into a ``TestCase`` for the store of your choice::
+
+      from crmcore.testing import lifecycle_machine
+
+      TestPartyLifecycle = lifecycle_machine(lambda: "memory:")
+
+Needs ``hypothesis``: ``pip install 'crmcore[test]'``.
+"""
+
+from __future__ import annotations
+
+from crmcore.testing import strategies
+from crmcore.testing.lifecycle import (
+    Expectation,
+    ExpectedCounts,
+    LifecycleModel,
+    PartyLifecycleMachine,
+    PartyRecord,
+    StoreUrlFactory,
+    events_from_changes,
+    lifecycle_machine,
+    same_value,
+)
+
+__all__ = [
+    "Expectation",
+    "ExpectedCounts",
+    "LifecycleModel",
+    "PartyLifecycleMachine",
+    "PartyRecord",
+    "StoreUrlFactory",
+    "events_from_changes",
+    "lifecycle_machine",
+    "same_value",
+    "strategies",
+]
