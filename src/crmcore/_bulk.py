@@ -3,37 +3,62 @@
 Building ``Party`` objects to collect their ``Registered`` events costs more than the insert itself. Here
 the stored form is produced directly, in exactly the format the application's JSON transcoder writes and
 reads (``{"_type_": "datetime_iso", ...}``), then compressed and encrypted as configured.
+
+Rows are validated chunk by chunk against the same field types as :class:`~crmcore.commands.RegisterParty`
+(derived from it, validated into plain dicts rather than model objects, which halves the cost), and each
+chunk's payloads are built straight away so that only the compact stored form is kept until every row has
+passed. Nothing is written before the last row is validated.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Annotated, Any, NamedTuple, NotRequired, Required, TypeVar
 from uuid import UUID
 
 import orjson
 import pydantic
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import ApplicationRecorder, DatetimeAsISO, JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+from typing_extensions import TypedDict
 
-from crmcore.aggregates.party import Party
+from crmcore.aggregates.party import CLOCK_SKEW_SECONDS, Party
 from crmcore.commands import RegisterParty, invalid_input
+from crmcore.exceptions import IllegalTransition, InvalidInput
 from crmcore.policies import lifecycle
-from crmcore.values import PartyKind, utc_now
+from crmcore.values import PartyKind, Stage, utc_now
 
-__all__ = ["registered_events", "uuid7_batch", "validate_rows"]
+__all__ = [
+    "Prepared",
+    "prepare_registrations",
+    "registered_events",
+    "uuid7_batch",
+    "validate_registrations",
+    "validate_rows",
+    "write_batches",
+]
 
 M = TypeVar("M", bound=BaseModel)
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
 _REGISTERED_TOPIC = get_topic(Party.Registered)
 _PARTY_TOPIC = get_topic(Party)
+_DATETIME = "datetime_iso"
+
+#: Rows validated and turned into stored events per step (independent of the write batch size).
+CHUNK_SIZE = 1000
 
 
 def validate_rows(model: type[M], rows: Iterable[Mapping[str, Any]]) -> list[M]:
-    """Validate every row in one pass; the first bad rows are reported by index."""
+    """Validate every row's fields as ``model`` in one pass; the first bad rows are reported by index.
+
+    Registrations go through :func:`prepare_registrations`, which also applies the registration rules.
+    """
     adapter = _ADAPTERS.get(model)
     if adapter is None:
         adapter = _ADAPTERS[model] = TypeAdapter(list[model])  # type: ignore[valid-type]
@@ -41,80 +66,317 @@ def validate_rows(model: type[M], rows: Iterable[Mapping[str, Any]]) -> list[M]:
         commands: list[M] = adapter.validate_python(list(rows))
     except pydantic.ValidationError as error:
         raise invalid_input(error, "bulk input: ") from None
-    if model is RegisterParty:
-        for index, cmd in enumerate(commands):
-            _check_registration(index, cmd)  # type: ignore[arg-type]
     return commands
 
 
-def _check_registration(index: int, cmd: RegisterParty) -> None:
-    try:
-        lifecycle.check_registration(cmd.kind, cmd.stage)
-        if cmd.organization_name is not None and cmd.kind is not PartyKind.PERSON:
-            raise ValueError("organization_name is for a person")
-        if cmd.contact_name is not None and cmd.kind is not PartyKind.ORGANIZATION:
-            raise ValueError("contact_name is for an organization")
-        if cmd.effective_at is not None and (cmd.effective_at - utc_now()).total_seconds() > 300:
-            raise ValueError("effective time in the future")
-    except ValueError as error:
-        from crmcore.exceptions import InvalidInput
+# ---------------------------------------------------------------------- registration rows as plain dicts
 
-        raise InvalidInput(
-            f"bulk input: row {index}: {error}",
-            [{"loc": (index,), "msg": str(error), "type": "registration"}],
-        ) from None
+
+def _row_schema(model: type[BaseModel]) -> type[Any] | None:
+    """A ``TypedDict`` with exactly ``model``'s fields, types and constraints, or None if it cannot be one.
+
+    Validating into dicts skips building model objects. Only a model whose fields are its whole contract
+    qualifies: one with validators of its own is validated as itself.
+    """
+    decorators = model.__pydantic_decorators__
+    if any((decorators.validators, decorators.field_validators, decorators.root_validators,
+            decorators.model_validators, decorators.computed_fields)):
+        return None
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if info.alias or info.validation_alias:
+            return None
+        annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        fields[name] = Required[annotation] if info.is_required() else NotRequired[annotation]
+    schema = TypedDict(f"{model.__name__}Row", fields)  # type: ignore[misc]
+    config = {k: v for k, v in model.model_config.items() if k not in ("frozen", "title")}
+    schema.__pydantic_config__ = ConfigDict(**config)  # type: ignore[attr-defined, typeddict-item]
+    return schema
+
+
+_REGISTRATION_ROW = _row_schema(RegisterParty)
+_REGISTRATION_DEFAULTS: dict[str, Any] = {
+    name: info.get_default(call_default_factory=True)
+    for name, info in RegisterParty.model_fields.items()
+    if not info.is_required()
+}
+_REGISTRATION_ADAPTER: TypeAdapter[Any] = TypeAdapter(
+    list[_REGISTRATION_ROW] if _REGISTRATION_ROW is not None else list[RegisterParty]  # type: ignore[valid-type]
+)
+
+
+def _registrable(kind: PartyKind, stage: Stage) -> bool:
+    try:
+        lifecycle.check_registration(kind, stage)
+    except IllegalTransition:
+        return False
+    return True
+
+
+#: (kind, stage) pairs a party may be registered at, as the lifecycle rules say.
+_REGISTRABLE = frozenset((kind, stage) for kind in PartyKind for stage in Stage if _registrable(kind, stage))
+
+
+def validate_registrations(
+    rows: Sequence[Mapping[str, Any]], offset: int = 0
+) -> list[dict[str, Any]]:
+    """Validate registration rows' fields into dicts holding only the fields given (no defaults).
+
+    Raises :class:`InvalidInput` naming the bad rows by index (``offset`` is added to each index).
+    The rules beyond field types (:func:`registration_problem`) are checked while building events.
+    """
+    try:
+        validated = _REGISTRATION_ADAPTER.validate_python(rows)
+    except pydantic.ValidationError as error:
+        raise _bulk_error([
+            {"loc": _shift(tuple(e["loc"]), offset), "msg": e["msg"], "type": e["type"]}
+            for e in error.errors()
+        ]) from None
+    if _REGISTRATION_ROW is None:
+        return [cmd.model_dump(exclude_unset=True) for cmd in validated]
+    return validated  # type: ignore[no-any-return]
+
+
+def _shift(loc: tuple[Any, ...], offset: int) -> tuple[Any, ...]:
+    return (loc[0] + offset, *loc[1:]) if loc and isinstance(loc[0], int) else loc
+
+
+def _bulk_error(errors: list[dict[str, Any]]) -> InvalidInput:
+    """One :class:`InvalidInput` for the bad rows: ``bulk input: row 3: name: <problem>; ...``."""
+
+    def where(loc: tuple[Any, ...]) -> str:
+        if loc and isinstance(loc[0], int):
+            return f"row {loc[0]}: " + "".join(f"{p}: " for p in loc[1:])
+        return "".join(f"{p}: " for p in loc)
+
+    summary = "; ".join(f"{where(e['loc'])}{e['msg']}" for e in errors[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return InvalidInput(f"bulk input: {summary}{more}", errors)
+
+
+def registration_problem(row: Mapping[str, Any], latest: datetime) -> str | None:
+    """What ``Party.register`` would refuse in a validated row (None if nothing)."""
+    kind = row["kind"]
+    if (kind, row.get("stage", Stage.SUSPECT)) not in _REGISTRABLE:
+        return f"a {kind.value} cannot be registered as {Stage(row['stage']).value}"
+    if row.get("organization_name") is not None and kind is not PartyKind.PERSON:
+        return "organization_name is for a person; an organization names a contact_name"
+    if row.get("contact_name") is not None and kind is not PartyKind.ORGANIZATION:
+        return "contact_name is for an organization; a person names an organization_name"
+    effective_at = row.get("effective_at")
+    if effective_at is not None and effective_at > latest:
+        return f"effective time {effective_at.isoformat()} is in the future"
+    return None
+
+
+# ---------------------------------------------------------------------- ids
+
+
+_ID_LOCK = threading.Lock()
+_last_tick = 0
+_COUNTER_BITS = [counter << 64 for counter in range(4096)]
+
+
+def _reserve_ticks(count: int) -> int:
+    """Reserve ``count`` consecutive (milliseconds, 12-bit counter) ticks; returns the first.
+
+    Ticks continue from the last one handed out in this process, so ids only ever increase here, even
+    when many are drawn within one millisecond (the counter then runs on into the next milliseconds).
+    """
+    global _last_tick
+    with _ID_LOCK:
+        first = max((time.time_ns() // 1_000_000) << 12, _last_tick + 1)
+        _last_tick = first + count - 1
+    return first
+
+
+def _uuid7s(first_tick: int, count: int) -> tuple[list[UUID], list[str]]:
+    """UUIDv7 ids (and their hex forms) for ``count`` ticks from ``first_tick`` (RFC 9562, method 1).
+
+    Layout: 48-bit milliseconds | version 7 | 12-bit counter | variant 0b10 | 62 random bits.
+    """
+    randoms = memoryview(os.urandom(8 * count)).cast("Q")
+    values: list[int] = []
+    tick, end, done = first_tick, first_tick + count, 0
+    while tick < end:
+        millis, counter = tick >> 12, tick & 0xFFF
+        step = min(4096 - counter, end - tick)
+        base = (millis << 80) | (0x7 << 76) | (0b10 << 62)
+        values += [
+            base | shifted | (random >> 2)
+            for shifted, random in zip(
+                _COUNTER_BITS[counter : counter + step], randoms[done : done + step], strict=True
+            )
+        ]
+        tick, done = tick + step, done + step
+    return [UUID(int=value) for value in values], [f"{value:032x}" for value in values]
 
 
 def uuid7_batch(count: int) -> list[UUID]:
-    """``count`` time-ordered UUIDv7 ids, strictly increasing, drawn in one go (RFC 9562, method 1)."""
-    millis = time.time_ns() // 1_000_000
-    random = os.urandom(8 * count)
-    ids = []
-    for i in range(count):
-        # 48-bit milliseconds | version 7 | 12-bit counter | variant | 62 random bits
-        rand_b = int.from_bytes(random[8 * i : 8 * i + 8], "big") & ((1 << 62) - 1)
-        value = (millis << 80) | (0x7 << 76) | ((i & 0xFFF) << 64) | (0b10 << 62) | rand_b
-        if i and i % 0x1000 == 0:
-            millis += 1  # the 12-bit counter wrapped: move to the next millisecond to stay ordered
-        ids.append(UUID(int=value))
-    return ids
+    """``count`` new time-ordered UUIDv7 ids, strictly increasing (also across calls in this process)."""
+    return _uuid7s(_reserve_ticks(count), count)[0]
 
 
-def _dt(value: Any) -> dict[str, str]:
-    return {"_type_": "datetime_iso", "_data_": value.isoformat()}
+# ---------------------------------------------------------------------- stored form
+
+
+class Prepared(NamedTuple):
+    """Validated rows turned into stored events, not yet written."""
+
+    ids: list[UUID]
+    #: One ``(originator id hex, version, topic, state)`` per party, in the order of ``ids``.
+    rows: list[tuple[str, int, str, bytes]]
+
+
+def _fast_json(mapper: Mapper[Any]) -> bool:
+    """Whether the mapper's transcoder reads exactly what the orjson fast path writes."""
+    transcoder = mapper.transcoder
+    return type(transcoder) is JSONTranscoder and isinstance(transcoder.names.get(_DATETIME), DatetimeAsISO)
+
+
+def prepare_registrations(
+    rows: Iterable[Mapping[str, Any]], mapper: Mapper[Any], *, chunk_size: int = CHUNK_SIZE
+) -> Prepared:
+    """Validate every row and build each new party's stored ``Registered`` event, writing nothing.
+
+    Raises :class:`InvalidInput` listing the bad rows by index if any row is bad.
+    """
+    rows = rows if isinstance(rows, Sequence) else list(rows)
+    first_tick = _reserve_ticks(len(rows))
+    ids: list[UUID] = []
+    prepared: list[tuple[str, int, str, bytes]] = []
+    errors: list[dict[str, Any]] = []
+    encode = _encoder(mapper)
+    for start in range(0, len(rows), chunk_size):
+        chunk = rows[start : start + chunk_size]
+        try:
+            validated = validate_registrations(chunk, start)
+        except InvalidInput as error:
+            errors += error.errors  # keep going: the caller hears of every bad row at once
+            continue
+        chunk_ids, hexes = _uuid7s(first_tick + start, len(chunk))
+        ids += chunk_ids
+        prepared += encode(hexes, validated, start, errors)
+    if errors:
+        raise _bulk_error(errors)
+    return Prepared(ids, prepared)
+
+
+Encode = Callable[
+    [Sequence[str], Sequence[dict[str, Any]], int, list[dict[str, Any]]], list[tuple[str, int, str, bytes]]
+]
+
+
+def _encoder(mapper: Mapper[Any]) -> Encode:
+    """A function building ``(id hex, 1, topic, state)`` rows the way ``mapper`` would store them."""
+    compressor, cipher, transcoder = mapper.compressor, mapper.cipher, mapper.transcoder
+    fast = _fast_json(mapper)
+    topic = _REGISTERED_TOPIC
+    dumps = orjson.dumps
+
+    def encode(
+        hexes: Sequence[str], validated: Sequence[dict[str, Any]], offset: int, errors: list[dict[str, Any]]
+    ) -> list[tuple[str, int, str, bytes]]:
+        now = utc_now()
+        latest = now + timedelta(seconds=CLOCK_SKEW_SECONDS)
+        stamp: Any = {"_type_": _DATETIME, "_data_": now} if fast else now
+        template = {
+            "actor": None,
+            "kind": None,
+            "name": None,
+            **_REGISTRATION_DEFAULTS,
+            "timestamp": stamp,
+            "originator_topic": _PARTY_TOPIC,
+            "effective_at": stamp,
+            "qualified_from": None,
+        }
+        out = []
+        for index, (hex_id, row) in enumerate(zip(hexes, validated, strict=True), offset):
+            problem = registration_problem(row, latest)
+            if problem is not None:
+                errors.append({"loc": (index,), "msg": problem, "type": "registration"})
+            if errors:
+                continue  # nothing will be written: only look for more bad rows
+            state = template.copy()
+            state.update(row)
+            effective_at = row.get("effective_at")
+            if effective_at is None:
+                state["effective_at"] = stamp
+            elif fast:
+                state["effective_at"] = {"_type_": _DATETIME, "_data_": effective_at}
+            profile = row.get("profile")
+            if profile and None in profile.values():
+                state["profile"] = {k: v for k, v in profile.items() if v is not None}
+            if fast:
+                try:
+                    payload = dumps(state)
+                except TypeError:  # e.g. an integer beyond 64 bits: the transcoder writes those
+                    payload = transcoder.encode(_native(state))
+            else:
+                payload = transcoder.encode(_native(state))
+            if compressor:
+                payload = compressor.compress(payload)
+            if cipher:
+                payload = cipher.encrypt(payload)
+            out.append((hex_id, 1, topic, payload))
+        return out
+
+    return encode
+
+
+def _native(state: dict[str, Any]) -> dict[str, Any]:
+    """The event state with plain values, for a transcoder to encode in its own way."""
+    native = {}
+    for key, value in state.items():
+        if isinstance(value, dict) and value.keys() == {"_type_", "_data_"}:
+            value = value["_data_"]
+        elif isinstance(value, Enum):
+            value = value.value
+        native[key] = value
+    return native
 
 
 def registered_events(
-    commands: Sequence[RegisterParty], mapper: Mapper[Any]
+    rows: Sequence[Mapping[str, Any] | RegisterParty], mapper: Mapper[Any]
 ) -> tuple[list[StoredEvent], list[UUID]]:
-    """The stored ``Party.Registered`` events for ``commands`` and the new parties' ids."""
-    ids = uuid7_batch(len(commands))
-    now = utc_now()
-    recorded = _dt(now)
-    compressor, cipher = mapper.compressor, mapper.cipher
-    stored: list[StoredEvent] = []
-    dumps = orjson.dumps
-    for party_id, cmd in zip(ids, commands, strict=True):
-        state = {
-            "timestamp": recorded,
-            "originator_topic": _PARTY_TOPIC,
-            "actor": cmd.actor,
-            "effective_at": _dt(cmd.effective_at or now),
-            "kind": cmd.kind.value,
-            "stage": cmd.stage.value,
-            "name": cmd.name,
-            "organization_name": cmd.organization_name,
-            "contact_name": cmd.contact_name,
-            "channel": cmd.channel.value if cmd.channel else None,
-            "owner": cmd.owner,
-            "profile": {k: v for k, v in cmd.profile.items() if v is not None},
-            "qualified_from": None,
-        }
-        payload = dumps(state)
-        if compressor:
-            payload = compressor.compress(payload)
-        if cipher:
-            payload = cipher.encrypt(payload)
-        stored.append(StoredEvent(originator_id=party_id, originator_version=1,
-                                  topic=_REGISTERED_TOPIC, state=payload))
-    return stored, ids
+    """The stored ``Party.Registered`` events for ``rows`` (validated here) and the new parties' ids."""
+    plain = [r.model_dump(exclude_unset=True) if isinstance(r, RegisterParty) else r for r in rows]
+    prepared = prepare_registrations(plain, mapper)
+    return [
+        StoredEvent(originator_id=party_id, originator_version=version, topic=topic, state=state)
+        for party_id, (_, version, topic, state) in zip(prepared.ids, prepared.rows, strict=True)
+    ], prepared.ids
+
+
+# ---------------------------------------------------------------------- writing
+
+
+def write_batches(
+    recorder: ApplicationRecorder,
+    prepared: Prepared,
+    batch_size: int,
+    committed: Callable[[list[StoredEvent], Sequence[int] | None], None] | None = None,
+) -> None:
+    """Write prepared events, ``batch_size`` per transaction; ``committed`` hears of each batch."""
+    from crmcore.stores import BatchedSQLiteApplicationRecorder
+
+    ids, rows = prepared
+    raw = isinstance(recorder, BatchedSQLiteApplicationRecorder)
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        positions: Sequence[int] | None
+        if raw:
+            positions = recorder.insert_rows(batch)  # type: ignore[attr-defined]
+            stored = _stored(ids[start : start + batch_size], batch) if committed is not None else []
+        else:
+            stored = _stored(ids[start : start + batch_size], batch)
+            positions = recorder.insert_events(stored)
+        if committed is not None:
+            committed(stored, positions)
+
+
+def _stored(ids: Sequence[UUID], rows: Sequence[tuple[str, int, str, bytes]]) -> list[StoredEvent]:
+    return [
+        StoredEvent(originator_id=party_id, originator_version=version, topic=topic, state=state)
+        for party_id, (_, version, topic, state) in zip(ids, rows, strict=True)
+    ]

@@ -230,16 +230,10 @@ class CRM:
         A bad row raises :class:`InvalidInput` naming its index, and nothing is stored. Returns the new
         ids in row order.
         """
-        commands = _bulk.validate_rows(RegisterParty, rows)
-        ids: list[UUID] = []
-        for start in range(0, len(commands), batch_size):
-            batch = commands[start : start + batch_size]
-            stored, batch_ids = _bulk.registered_events(batch, self._app.mapper)
-            positions = self._app.recorder.insert_events(stored)
-            ids += batch_ids
-            if self._listeners:
-                self._tell_bulk(stored, positions)
-        return ids
+        prepared = _bulk.prepare_registrations(rows, self._app.mapper)
+        _bulk.write_batches(self._app.recorder, prepared, batch_size,
+                            self._tell_bulk if self._listeners else None)
+        return prepared.ids
 
     def bulk_update(self, rows: Iterable[Mapping[str, Any]], *, batch_size: int = 500) -> int:
         """Re-assign and/or update the profiles of many parties, one atomic save per batch.
@@ -257,7 +251,9 @@ class CRM:
                     party = parties.get(cmd.party_id) or self._load(cmd.party_id)
                     touched = False
                     if "owner" in cmd.model_fields_set:
-                        touched |= party.assign(owner=cmd.owner, actor=cmd.actor, effective_at=cmd.effective_at)
+                        touched |= party.assign(
+                            owner=cmd.owner, actor=cmd.actor, effective_at=cmd.effective_at
+                        )
                     if cmd.profile:
                         touched |= party.update_profile(
                             changes=dict(cmd.profile), actor=cmd.actor, effective_at=cmd.effective_at
