@@ -12,10 +12,12 @@ passed. Nothing is written before the last row is validated.
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Annotated, Any, NamedTuple, NotRequired, Required, TypeVar
@@ -239,7 +241,11 @@ def prepare_registrations(
 ) -> Prepared:
     """Validate every row and build each new party's stored ``Registered`` event, writing nothing.
 
-    Raises :class:`InvalidInput` listing the bad rows by index if any row is bad.
+    Raises :class:`InvalidInput` listing the bad rows by index if any row is bad. This is pure CPU work
+    that creates many objects, none of them in reference cycles, so the cyclic garbage collector is paused
+    meanwhile (:func:`_gc_paused`): otherwise its full collections, triggered by the growing number of
+    surviving objects, would walk every object of the caller's process, including all the input rows,
+    and take a third of the time.
     """
     rows = rows if isinstance(rows, Sequence) else list(rows)
     first_tick = _reserve_ticks(len(rows))
@@ -247,19 +253,49 @@ def prepare_registrations(
     prepared: list[tuple[str, int, str, bytes]] = []
     errors: list[dict[str, Any]] = []
     encode = _encoder(mapper)
-    for start in range(0, len(rows), chunk_size):
-        chunk = rows[start : start + chunk_size]
-        try:
-            validated = validate_registrations(chunk, start)
-        except InvalidInput as error:
-            errors += error.errors  # keep going: the caller hears of every bad row at once
-            continue
-        chunk_ids, hexes = _uuid7s(first_tick + start, len(chunk))
-        ids += chunk_ids
-        prepared += encode(hexes, validated, start, errors)
+    with _gc_paused():
+        for start in range(0, len(rows), chunk_size):
+            chunk = rows[start : start + chunk_size]
+            try:
+                validated = validate_registrations(chunk, start)
+            except InvalidInput as error:
+                errors += error.errors  # keep going: the caller hears of every bad row at once
+                continue
+            chunk_ids, hexes = _uuid7s(first_tick + start, len(chunk))
+            encoded = encode(hexes, validated, start, errors)
+            if not errors:
+                ids += chunk_ids
+                prepared += encoded
     if errors:
         raise _bulk_error(errors)
     return Prepared(ids, prepared)
+
+
+_GC_LOCK = threading.Lock()
+_gc_pauses = 0
+_gc_paused_by_us = False
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (if it runs) until the last overlapping pause ends.
+
+    Reference counting still frees everything that is not in a cycle. Pauses from several threads nest:
+    the collector is enabled again only if it was enabled when the first began.
+    """
+    global _gc_pauses, _gc_paused_by_us
+    with _GC_LOCK:
+        if _gc_pauses == 0:
+            _gc_paused_by_us = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_paused_by_us:
+                gc.enable()
 
 
 Encode = Callable[
@@ -268,11 +304,17 @@ Encode = Callable[
 
 
 def _encoder(mapper: Mapper[Any]) -> Encode:
-    """A function building ``(id hex, 1, topic, state)`` rows the way ``mapper`` would store them."""
+    """A function building ``(id hex, 1, topic, state)`` rows the way ``mapper`` would store them.
+
+    It also applies the registration rules (:func:`registration_problem`), adding a problem to ``errors``;
+    once there is one, it only looks for more.
+    """
     compressor, cipher, transcoder = mapper.compressor, mapper.cipher, mapper.transcoder
     fast = _fast_json(mapper)
     topic = _REGISTERED_TOPIC
     dumps = orjson.dumps
+    registrable = _REGISTRABLE
+    suspect, person = Stage.SUSPECT, PartyKind.PERSON
 
     def encode(
         hexes: Sequence[str], validated: Sequence[dict[str, Any]], offset: int, errors: list[dict[str, Any]]
@@ -290,21 +332,31 @@ def _encoder(mapper: Mapper[Any]) -> Encode:
             "effective_at": stamp,
             "qualified_from": None,
         }
-        out = []
-        for index, (hex_id, row) in enumerate(zip(hexes, validated, strict=True), offset):
-            problem = registration_problem(row, latest)
-            if problem is not None:
-                errors.append({"loc": (index,), "msg": problem, "type": "registration"})
-            if errors:
-                continue  # nothing will be written: only look for more bad rows
-            state = template.copy()
-            state.update(row)
-            effective_at = row.get("effective_at")
+        out: list[tuple[str, int, str, bytes]] = []
+        for hex_id, row in zip(hexes, validated, strict=True):
+            # The common case inline; registration_problem() says what is wrong otherwise.
+            get = row.get
+            kind = row["kind"]
+            effective_at = get("effective_at")
+            if (
+                errors
+                or (kind, get("stage", suspect)) not in registrable
+                or get("contact_name" if kind is person else "organization_name") is not None
+                or (effective_at is not None and effective_at > latest)
+            ):
+                problem = registration_problem(row, latest)
+                if problem is not None:
+                    index = offset + len(out)
+                    errors.append({"loc": (index,), "msg": problem, "type": "registration"})
+                if errors:
+                    out.append(("", 0, "", b""))  # a placeholder keeping indexes right; never written
+                    continue
+            state = {**template, **row}
             if effective_at is None:
                 state["effective_at"] = stamp
             elif fast:
                 state["effective_at"] = {"_type_": _DATETIME, "_data_": effective_at}
-            profile = row.get("profile")
+            profile = get("profile")
             if profile and None in profile.values():
                 state["profile"] = {k: v for k, v in profile.items() if v is not None}
             if fast:
