@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -99,14 +101,15 @@ class CRM:
     ``store`` is a URL (``memory:``, ``sqlite:///path.db``, ``postgresql://…``) or :class:`StoreSettings`;
     by default ``$CRMCORE_STORE``, else ``sqlite:///crmcore.db``. ``conflict_retries`` is how many times a
     command whose save collided with another writer is re-run on fresh state (commands given an
-    ``expected_version`` are never re-run). Close it (or use ``with``) when done.
+    ``expected_version`` are never re-run); retries back off for a random few milliseconds, doubling each
+    time, so colliding writers spread out. Close it (or use ``with``) when done.
     """
 
     def __init__(
         self,
         store: str | StoreSettings | None = None,
         *,
-        conflict_retries: int = 3,
+        conflict_retries: int = 8,
         views: Iterable[View] = (),
     ) -> None:
         self.settings = store if isinstance(store, StoreSettings) else parse_store_url(store)
@@ -265,6 +268,7 @@ class CRM:
                 except ConcurrentUpdateError:
                     if attempt == self.conflict_retries:
                         raise
+                    _back_off(attempt)
                     continue
                 changed += len(parties)
                 break
@@ -431,6 +435,7 @@ class CRM:
             except ConcurrentUpdateError:
                 if attempt == retries:
                     raise
+                _back_off(attempt)
                 continue
             return party
         raise AssertionError("unreachable")  # pragma: no cover
@@ -473,9 +478,15 @@ class CRM:
         if not positions:
             return
         changes = [
-            _change(pos, self._app.mapper.to_domain_event(s)) for pos, s in zip(positions, stored, strict=True)
+            _change(pos, self._app.mapper.to_domain_event(s))
+            for pos, s in zip(positions, stored, strict=True)
         ]
         self._tell(changes)
+
+
+def _back_off(attempt: int) -> None:
+    """Sleep a random 0-2^attempt milliseconds (capped at 0.25 s) before re-running a collided command."""
+    time.sleep(random.uniform(0, min(0.25, 0.001 * 2**attempt)))
 
 
 def _uuid(value: UUID | str) -> UUID:
