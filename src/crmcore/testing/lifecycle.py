@@ -36,6 +36,7 @@ from hypothesis.stateful import (
     consumes,
     invariant,
     multiple,
+    precondition,
     rule,
 )
 
@@ -567,17 +568,14 @@ class PartyLifecycleMachine(RuleBasedStateMachine):
     def register_customer(self, fields: dict[str, Any]) -> UUID:
         return self._register(fields)
 
-    @rule(fields=_registrations_at_stages_the_kind_cannot_hold())
-    def register_at_a_stage_the_kind_cannot_hold(self, fields: dict[str, Any]) -> None:
+    @rule(fields=_registrations_at_stages_the_kind_cannot_hold()
+          | _registrations_naming_the_wrong_counterpart())
+    def register_what_the_lifecycle_refuses(self, fields: dict[str, Any]) -> None:
         expectation = self.model.expect_register(UUID(int=0), fields)
-        assert expectation.refused
-        self._expect_refusal(expectation, (), lambda: self.crm.register_party(**fields))
-
-    @rule(fields=_registrations_naming_the_wrong_counterpart())
-    def register_naming_the_other_kinds_counterpart(self, fields: dict[str, Any]) -> None:
-        expectation = self.model.expect_register(UUID(int=0), fields)
-        assert expectation.refused
-        self._expect_refusal(expectation, (), lambda: self.crm.register_party(**fields), InvalidInput)
+        assert expectation.refused, "a refused registration was expected"
+        kind, stage = str(fields["kind"]), str(fields["stage"])
+        error = IllegalTransition if stage not in cst.REGISTRABLE_STAGES[kind] else InvalidInput
+        self._expect_refusal(expectation, (), lambda: self.crm.register_party(**fields), error)
 
     # ---------------------------------------------------------------------------- moves between stages
 
@@ -595,6 +593,25 @@ class PartyLifecycleMachine(RuleBasedStateMachine):
     @rule(target=qualified, lead=leads, organization=qualified | customers, actor=cst.actors())
     def qualify_linking_to_an_existing_organization(self, lead: UUID, organization: UUID, actor: str) -> Any:
         return self._qualify(lead, organization, actor)
+
+    @precondition(lambda self: bool(self._person_leads() and self._organizations_to_belong_to("prospect")))
+    @rule(target=qualified, data=st.data(), actor=cst.actors())
+    def qualify_a_person_lead_into_an_organization_it_may_belong_to(
+        self, data: st.DataObject, actor: str,
+    ) -> Any:
+        lead = data.draw(st.sampled_from(self._person_leads()), label="lead")
+        organization = data.draw(st.sampled_from(self._organizations_to_belong_to("prospect")),
+                                 label="organization")
+        return self._qualify(lead, organization, actor)
+
+    def _person_leads(self) -> list[UUID]:
+        return sorted(p.id for p in self.model.parties.values() if (p.kind, p.stage) == ("person", "lead"))
+
+    def _organizations_to_belong_to(self, person_stage: str) -> list[UUID]:
+        stages = _MAY_BELONG_TO.get(person_stage, frozenset())
+        return sorted(
+            p.id for p in self.model.parties.values() if p.kind == "organization" and p.stage in stages
+        )
 
     def _qualify(self, lead: UUID, link_to: UUID | None, actor: str) -> Any:
         extra = {"link_to": link_to} if link_to is not None else {}
@@ -673,6 +690,21 @@ class PartyLifecycleMachine(RuleBasedStateMachine):
         expectation = self.model.expect_link(person, organization)
         self._command(expectation, [person, organization],
                       lambda: self.crm.link(person, organization_id=organization, actor="sales"))
+
+    @precondition(lambda self: bool(self._linkable_pairs()))
+    @rule(data=st.data())
+    def link_a_person_to_an_organization_it_may_belong_to(self, data: st.DataObject) -> None:
+        pair = data.draw(st.sampled_from(self._linkable_pairs()), label="person, organization")
+        self.link(*pair)
+
+    def _linkable_pairs(self) -> list[tuple[UUID, UUID]]:
+        return [
+            (person.id, organization)
+            for person in sorted(self.model.parties.values(), key=lambda p: p.id)
+            if person.kind == "person"
+            for organization in self._organizations_to_belong_to(person.stage)
+            if organization != person.organization_id
+        ]
 
     @rule(party=any_party, changes=cst.profile_changes())
     def update_profile(self, party: UUID, changes: dict[str, Any]) -> None:

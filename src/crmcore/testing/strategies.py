@@ -256,9 +256,8 @@ def past_datetimes(
 
 def future_datetimes(*, margin: timedelta = timedelta(minutes=30)) -> st.SearchStrategy[datetime]:
     """Timezone-aware moments at least ``margin`` after now (beyond any allowed clock skew)."""
-    start = datetime.now(UTC) + margin
     return st.builds(
-        lambda delta, tz: (start + delta).astimezone(tz),
+        lambda delta, tz: (datetime.now(UTC) + margin + delta).astimezone(tz),  # now: when drawn
         st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=365 * 50)),
         st.sampled_from((UTC, timezone(timedelta(hours=9)), timezone(timedelta(hours=-8)))),
     )
