@@ -568,6 +568,28 @@ class PartyLifecycleMachine(RuleBasedStateMachine):
     def register_customer(self, fields: dict[str, Any]) -> UUID:
         return self._register(fields)
 
+    def _register_in_bulk(self, rows: list[dict[str, Any]]) -> Any:
+        position = self.crm.position
+        ids = self.crm.bulk_register(rows)
+        assert len(ids) == len(rows), "one id per row"
+        assert len(set(ids) | set(self.model.parties)) == len(ids) + len(self.model.parties), "ids repeat"
+        expected = [self.model.expect_register(i, row) for i, row in zip(ids, rows, strict=True)]
+        together = Expectation(records=tuple(r for e in expected for r in e.records),
+                               events=tuple(ev for e in expected for ev in e.events))
+        self._check_recorded(position, together)
+        self.model.apply(together)
+        for party_id, row in zip(ids, rows, strict=True):
+            self._kinds[party_id] = str(row["kind"])
+        return multiple(*ids)
+
+    @rule(target=suspects, rows=st.lists(cst.registrations(stage="suspect"), min_size=1, max_size=4))
+    def register_suspects_in_bulk(self, rows: list[dict[str, Any]]) -> Any:
+        return self._register_in_bulk(rows)
+
+    @rule(target=leads, rows=st.lists(cst.registrations(stage="lead"), min_size=1, max_size=4))
+    def register_leads_in_bulk(self, rows: list[dict[str, Any]]) -> Any:
+        return self._register_in_bulk(rows)
+
     @rule(fields=_registrations_at_stages_the_kind_cannot_hold()
           | _registrations_naming_the_wrong_counterpart())
     def register_what_the_lifecycle_refuses(self, fields: dict[str, Any]) -> None:
