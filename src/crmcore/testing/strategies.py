@@ -304,6 +304,7 @@ def invalid_names() -> st.SearchStrategy[Any]:
 # ---------------------------------------------------------------------------------------- event histories
 
 _PARTY_TOPIC = get_topic(Party)
+_SHORT_NAMES = st.sampled_from(_FAMILIAR_NAMES) | st.text(_WORD_CHARS, min_size=1, max_size=12)
 
 
 @st.composite
@@ -332,14 +333,13 @@ def party_event_histories(draw: st.DrawFn, *, max_parties: int = 5, max_events: 
 
 
 def _registered(draw: st.DrawFn, party_id: UUID, at: datetime) -> Any:
-    fields = draw(registrations())
-    kind = PartyKind(fields["kind"])
+    kind = draw(kinds())
     registered: Any = Party.Registered  # its fields come from eventsourcing's dataclass machinery
     return registered(
         originator_id=party_id, originator_version=1, timestamp=at, originator_topic=_PARTY_TOPIC,
-        actor=normalised(fields["actor"]), effective_at=at, kind=kind.value, stage=fields["stage"],
-        name=normalised(fields["name"]), organization_name=None, contact_name=None,
-        channel=None, owner=fields.get("owner"), profile={}, qualified_from=None,
+        actor="history", effective_at=at, kind=kind.value, stage=draw(registrable_stages(kind)).value,
+        name=draw(_SHORT_NAMES), organization_name=None, contact_name=None,
+        channel=None, owner=draw(st.none() | owners()), profile={}, qualified_from=None,
     )
 
 
@@ -358,11 +358,11 @@ def _later_event(draw: st.DrawFn, party_id: UUID, version: int, at: datetime, id
     elif choice == "Qualified":
         extra = {"stage": draw(st.sampled_from(("prospect", "target")))}
     elif choice in ("Disqualified", "SetAside"):
-        extra = {"reason": draw(reasons())}
+        extra = {"reason": draw(_SHORT_NAMES)}
     elif choice in ("Reopened", "Restored"):
-        extra = {"reason": draw(st.none() | reasons())}
+        extra = {"reason": draw(st.none() | _SHORT_NAMES)}
     elif choice == "Converted":
-        extra = {"reference": draw(st.none() | references())}
+        extra = {"reference": draw(st.none() | _SHORT_NAMES)}
     elif choice == "Assigned":
         extra = {"owner": draw(st.none() | owners())}
     elif choice == "Linked":
