@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Annotated, Any, NamedTuple, NotRequired, Required, TypeVar
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 import orjson
 import pydantic
@@ -211,7 +211,42 @@ def _uuid7s(first_tick: int, count: int) -> tuple[list[UUID], list[str]]:
             )
         ]
         tick, done = tick + step, done + step
-    return [UUID(int=value) for value in values], [f"{value:032x}" for value in values]
+    return _uuids(values), [f"{value:032x}" for value in values]
+
+
+def _uuids_checked(values: list[int]) -> list[UUID]:
+    """``UUID`` objects for 128-bit ints, built the way ``UUID.__init__`` ends (and unpickling does).
+
+    ``UUID(int=...)`` spends most of its time checking which of its five arguments was given; these ints
+    are in range by construction. Used only if it gives exactly what ``UUID(int=...)`` gives (see below).
+    """
+    new, assign, unknown = object.__new__, object.__setattr__, SafeUUID.unknown
+    uuids = []
+    for value in values:
+        uuid = new(UUID)
+        assign(uuid, "int", value)
+        assign(uuid, "is_safe", unknown)
+        uuids.append(uuid)
+    return uuids
+
+
+def _uuids_plain(values: list[int]) -> list[UUID]:
+    return [UUID(int=value) for value in values]
+
+
+def _pick_uuid_builder() -> Callable[[list[int]], list[UUID]]:
+    probe = 0x0190F2A6B1C27ABC8DEF0123456789AB
+    try:
+        (built,), plain = _uuids_checked([probe]), UUID(int=probe)
+        same = (built == plain and hash(built) == hash(plain) and str(built) == str(plain)
+                and built.is_safe is plain.is_safe and built.version == plain.version == 7
+                and type(built) is UUID and not hasattr(built, "__dict__"))
+    except Exception:  # pragma: no cover - a Python whose UUID is built differently
+        same = False
+    return _uuids_checked if same else _uuids_plain  # pragma: no branch
+
+
+_uuids = _pick_uuid_builder()
 
 
 def uuid7_batch(count: int) -> list[UUID]:
