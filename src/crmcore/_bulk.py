@@ -394,13 +394,16 @@ def _encoder(mapper: Mapper[Any]) -> Encode:
             profile = get("profile")
             if profile and None in profile.values():
                 state["profile"] = {k: v for k, v in profile.items() if v is not None}
-            if fast:
+            try:
+                payload = dumps(state) if fast else transcoder.encode(_native(state))
+            except TypeError:  # orjson refuses: an integer beyond 64 bits, or a lone surrogate in a text
                 try:
-                    payload = dumps(state)
-                except TypeError:  # e.g. an integer beyond 64 bits: the transcoder writes those
                     payload = transcoder.encode(_native(state))
-            else:
-                payload = transcoder.encode(_native(state))
+                except (TypeError, ValueError) as error:  # UnicodeEncodeError is a ValueError
+                    errors.append({"loc": (offset + len(out),), "msg": f"cannot be stored: {error}",
+                                   "type": "encoding"})
+                    out.append(("", 0, "", b""))
+                    continue
             if compressor:
                 payload = compressor.compress(payload)
             if cipher:

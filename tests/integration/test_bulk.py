@@ -164,6 +164,7 @@ def test_bulk_register_accepts_any_iterable_and_an_empty_one(crm: CRM) -> None:
     [
         ({"name": 42}, "name"),
         ({"name": "   "}, "name"),
+        ({"name": "half a surrogate \udc80"}, "name"),
         ({"effective_at": datetime(2024, 1, 1, 12, 0)}, "effective_at"),
         ({"kind": "person", "stage": "target"}, "cannot be registered as target"),
         ({"kind": "organization", "stage": "prospect"}, "cannot be registered as prospect"),
