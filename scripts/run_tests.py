@@ -338,15 +338,39 @@ def postgres_for_tests() -> Iterator[tuple[str | None, str]]:
         server.stop()
 
 
-def _raise_keyboard_interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+def run_pytest(command: Sequence[str], env: dict[str, str]) -> int:
+    """Run pytest; when interrupted, let it stop its own workers before the server goes away."""
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    try:
+        return process.wait()
+    except KeyboardInterrupt as interrupt:
+        # Ctrl-C reached pytest too: give it a moment to stop by itself. A signal sent to this script
+        # only (SIGTERM) is passed on as a Ctrl-C, so pytest unwinds its tests' finally blocks.
+        for forward, wait in ((isinstance(interrupt, Terminated), 5.0), (True, 20.0)):
+            if forward:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=wait)
+                raise
+        process.kill()
+        process.wait()
+        raise
+
+
+class Terminated(KeyboardInterrupt):
+    """This script was sent SIGTERM or SIGHUP: unwind as on Ctrl-C."""
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(f"signal {signum}")
 
 
 def main(argv: Sequence[str]) -> int:
     # A SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the throwaway server is always removed.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    signal.signal(signal.SIGTERM, _terminate)
     if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, _raise_keyboard_interrupt)
+        signal.signal(signal.SIGHUP, _terminate)
     required = truthy(os.environ.get(REQUIRE_VAR))
     try:
         with postgres_for_tests() as (url, description):
@@ -360,22 +384,23 @@ def main(argv: Sequence[str]) -> int:
                         "`apt-get install postgresql`, or set $" + URL_VAR + ")",
                     ])
                     return EXIT_NO_POSTGRES
-                banner([
+                skipped = [
                     "PostgreSQL tests are SKIPPED: no PostgreSQL server.",
                     *description.splitlines(),
                     "Install the PostgreSQL server (e.g. `apt-get install postgresql`) or",
                     f"set ${URL_VAR}=postgresql://user@host:port/dbname to run them.",
-                ])
+                ]
+                banner(skipped)
                 env.pop(URL_VAR, None)
             else:
                 log(f"PostgreSQL: {description}")
                 env[URL_VAR] = url
             command = [sys.executable, "-m", "pytest", *argv]
             log("running: " + shlex.join(command))
-            completed = subprocess.run(command, cwd=ROOT, env=env, check=False)
+            returncode = run_pytest(command, env)
             if url is None:
-                log("reminder: PostgreSQL tests were SKIPPED (no PostgreSQL server)")
-            return completed.returncode
+                banner(skipped)  # again: the first one has scrolled away
+            return returncode
     except KeyboardInterrupt:
         log("interrupted")
         return 130
