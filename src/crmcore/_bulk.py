@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Annotated, Any, NamedTuple, NotRequired, Required, TypeVar
+from typing import Annotated, Any, NotRequired, Required, TypeVar
 from uuid import UUID, SafeUUID
 
 import orjson
@@ -37,13 +37,13 @@ from crmcore.policies import lifecycle
 from crmcore.values import PartyKind, Stage, utc_now
 
 __all__ = [
-    "Prepared",
-    "prepare_registrations",
+    "bulk_register",
     "registered_events",
+    "registration_problem",
     "uuid7_batch",
+    "validate_all",
     "validate_registrations",
     "validate_rows",
-    "write_batches",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -125,7 +125,7 @@ def validate_registrations(
     """Validate registration rows' fields into dicts holding only the fields given (no defaults).
 
     Raises :class:`InvalidInput` naming the bad rows by index (``offset`` is added to each index).
-    The rules beyond field types (:func:`registration_problem`) are checked while building events.
+    The rules beyond field types (:func:`registration_problem`) are checked by :func:`validate_all`.
     """
     try:
         validated = _REGISTRATION_ADAPTER.validate_python(rows)
@@ -254,15 +254,120 @@ def uuid7_batch(count: int) -> list[UUID]:
     return _uuid7s(_reserve_ticks(count), count)[0]
 
 
-# ---------------------------------------------------------------------- stored form
+# ---------------------------------------------------------------------- the whole bulk registration
+
+Row = tuple[str, int, str, bytes]
+#: Told of each committed batch: its stored events and their notification ids (positions).
+Committed = Callable[[list[StoredEvent], Sequence[int] | None], None]
 
 
-class Prepared(NamedTuple):
-    """Validated rows turned into stored events, not yet written."""
+def bulk_register(
+    recorder: ApplicationRecorder,
+    mapper: Mapper[Any],
+    rows: Iterable[Mapping[str, Any]],
+    batch_size: int,
+    committed: Committed | None = None,
+) -> list[UUID]:
+    """Register a party per row: validate every row, then store ``batch_size`` events per transaction.
 
-    ids: list[UUID]
-    #: One ``(originator id hex, version, topic, state)`` per party, in the order of ``ids``.
-    rows: list[tuple[str, int, str, bytes]]
+    Raises :class:`InvalidInput` listing every bad row by index, before anything is written. Events are
+    built batch by batch as they are written; on SQLite, building the next batch overlaps the commit
+    of the previous one (see :meth:`~crmcore.stores.BatchedSQLiteApplicationRecorder.insert_row_batches`).
+
+    All of this creates many objects, none in reference cycles, so the cyclic garbage collector is paused
+    meanwhile (:func:`_gc_paused`): otherwise its full collections, triggered by the growing number of
+    surviving objects, walk every object of the process, all the input rows included, and take about a
+    third of the time.
+    """
+    if batch_size < 1:
+        raise InvalidInput(f"batch_size must be at least 1, not {batch_size}")
+    with _gc_paused():
+        validated = validate_all(rows)
+        fast = _fast_json(mapper)
+        batches = _encoded_batches(validated, mapper, batch_size)
+        if not fast:  # a transcoder of the caller's choosing might refuse a value: find out before writing
+            batches = iter(list(batches))
+        ids: list[UUID] = []
+        if _is_batched_sqlite(recorder):
+            def tell(rows: Sequence[Row], positions: Sequence[int]) -> None:
+                if committed is not None:
+                    committed(_stored([UUID(hex_id) for hex_id, *_ in rows], rows), positions)
+
+            recorder.insert_row_batches(  # type: ignore[attr-defined]
+                (_collect(ids, batch) for batch in batches), tell
+            )
+        else:
+            for batch_ids, batch in batches:
+                ids += batch_ids
+                stored = _stored(batch_ids, batch)
+                positions = recorder.insert_events(stored)
+                if committed is not None:
+                    committed(stored, positions)
+    return ids
+
+
+def _collect(ids: list[UUID], batch: tuple[list[UUID], list[Row]]) -> list[Row]:
+    ids += batch[0]
+    return batch[1]
+
+
+def _is_batched_sqlite(recorder: ApplicationRecorder) -> bool:
+    from crmcore.stores import BatchedSQLiteApplicationRecorder
+
+    return isinstance(recorder, BatchedSQLiteApplicationRecorder)
+
+
+def validate_all(rows: Iterable[Mapping[str, Any]], *, chunk_size: int = CHUNK_SIZE) -> list[dict[str, Any]]:
+    """Validate every registration row: field types, then the rules ``Party.register`` applies.
+
+    Returns the rows as dicts holding the fields given (no defaults filled in). Raises
+    :class:`InvalidInput` listing every bad row by index.
+    """
+    rows = rows if isinstance(rows, Sequence) else list(rows)
+    validated: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    latest = utc_now() + timedelta(seconds=CLOCK_SKEW_SECONDS)
+    registrable, suspect, person = _REGISTRABLE, Stage.SUSPECT, PartyKind.PERSON
+    for start in range(0, len(rows), chunk_size):
+        try:
+            chunk = validate_registrations(rows[start : start + chunk_size], start)
+        except InvalidInput as error:
+            errors += error.errors  # keep going: the caller hears of every bad row at once
+            continue
+        for index, row in enumerate(chunk, start):
+            # The common case inline; registration_problem() says what is wrong otherwise.
+            get, kind = row.get, row["kind"]
+            effective_at = get("effective_at")
+            if (
+                (kind, get("stage", suspect)) not in registrable
+                or get("contact_name" if kind is person else "organization_name") is not None
+                or (effective_at is not None and effective_at > latest)
+            ):
+                problem = registration_problem(row, latest)
+                if problem is not None:
+                    errors.append({"loc": (index,), "msg": problem, "type": "registration"})
+        if not errors:
+            validated += chunk
+    if errors:
+        raise _bulk_error(errors)
+    return validated
+
+
+def _encoded_batches(
+    validated: list[dict[str, Any]], mapper: Mapper[Any], batch_size: int
+) -> Iterator[tuple[list[UUID], list[Row]]]:
+    """New ids and stored ``(id hex, 1, topic, state)`` rows, batch by batch, for validated rows.
+
+    Consumed rows are dropped from ``validated`` as it goes, so their memory holds the next payloads.
+    """
+    first_tick = _reserve_ticks(len(validated))
+    encode = _encoder(mapper)
+    for start in range(0, len(validated), batch_size):
+        part = validated[start : start + batch_size]
+        validated[start : start + len(part)] = [None] * len(part)  # type: ignore[list-item]
+        batch_ids, hexes = _uuid7s(first_tick + start, len(part))
+        yield batch_ids, encode(hexes, part)
+        del part
 
 
 def _fast_json(mapper: Mapper[Any]) -> bool:
@@ -271,39 +376,85 @@ def _fast_json(mapper: Mapper[Any]) -> bool:
     return type(transcoder) is JSONTranscoder and isinstance(transcoder.names.get(_DATETIME), DatetimeAsISO)
 
 
-def prepare_registrations(
-    rows: Iterable[Mapping[str, Any]], mapper: Mapper[Any], *, chunk_size: int = CHUNK_SIZE
-) -> Prepared:
-    """Validate every row and build each new party's stored ``Registered`` event, writing nothing.
+def _encoder(mapper: Mapper[Any]) -> Callable[[Sequence[str], Sequence[dict[str, Any]]], list[Row]]:
+    """A function building ``(id hex, 1, topic, state)`` rows the way ``mapper`` would store them."""
+    compressor, cipher, transcoder = mapper.compressor, mapper.cipher, mapper.transcoder
+    fast = _fast_json(mapper)
+    topic = _REGISTERED_TOPIC
+    dumps = orjson.dumps
 
-    Raises :class:`InvalidInput` listing the bad rows by index if any row is bad. This is pure CPU work
-    that creates many objects, none of them in reference cycles, so the cyclic garbage collector is paused
-    meanwhile (:func:`_gc_paused`): otherwise its full collections, triggered by the growing number of
-    surviving objects, would walk every object of the caller's process, including all the input rows,
-    and take a third of the time.
-    """
-    rows = rows if isinstance(rows, Sequence) else list(rows)
-    first_tick = _reserve_ticks(len(rows))
-    ids: list[UUID] = []
-    prepared: list[tuple[str, int, str, bytes]] = []
-    errors: list[dict[str, Any]] = []
-    encode = _encoder(mapper)
-    with _gc_paused():
-        for start in range(0, len(rows), chunk_size):
-            chunk = rows[start : start + chunk_size]
+    def encode(hexes: Sequence[str], validated: Sequence[dict[str, Any]]) -> list[Row]:
+        now = utc_now()
+        stamp: Any = {"_type_": _DATETIME, "_data_": now} if fast else now
+        template = {
+            "actor": None,
+            "kind": None,
+            "name": None,
+            **_REGISTRATION_DEFAULTS,
+            "timestamp": stamp,
+            "originator_topic": _PARTY_TOPIC,
+            "effective_at": stamp,
+            "qualified_from": None,
+        }
+        out: list[Row] = []
+        for hex_id, row in zip(hexes, validated, strict=True):
+            state = {**template, **row}
+            effective_at = row.get("effective_at")
+            if effective_at is None:
+                state["effective_at"] = stamp
+            elif fast:
+                state["effective_at"] = {"_type_": _DATETIME, "_data_": effective_at}
+            profile = row.get("profile")
+            if profile and None in profile.values():
+                state["profile"] = {k: v for k, v in profile.items() if v is not None}
             try:
-                validated = validate_registrations(chunk, start)
-            except InvalidInput as error:
-                errors += error.errors  # keep going: the caller hears of every bad row at once
-                continue
-            chunk_ids, hexes = _uuid7s(first_tick + start, len(chunk))
-            encoded = encode(hexes, validated, start, errors)
-            if not errors:
-                ids += chunk_ids
-                prepared += encoded
-    if errors:
-        raise _bulk_error(errors)
-    return Prepared(ids, prepared)
+                payload = dumps(state) if fast else transcoder.encode(_native(state))
+            except TypeError:  # orjson refuses an integer beyond 64 bits: the transcoder writes those
+                payload = transcoder.encode(_native(state))
+            if compressor:
+                payload = compressor.compress(payload)
+            if cipher:
+                payload = cipher.encrypt(payload)
+            out.append((hex_id, 1, topic, payload))
+        return out
+
+    return encode
+
+
+def _native(state: dict[str, Any]) -> dict[str, Any]:
+    """The event state with plain values, for a transcoder to encode in its own way."""
+    native = {}
+    for key, value in state.items():
+        if isinstance(value, dict) and value.keys() == {"_type_", "_data_"}:
+            value = value["_data_"]
+        elif isinstance(value, Enum):
+            value = value.value
+        native[key] = value
+    return native
+
+
+def _stored(ids: Sequence[UUID], rows: Sequence[Row]) -> list[StoredEvent]:
+    return [
+        StoredEvent(originator_id=party_id, originator_version=version, topic=topic, state=state)
+        for party_id, (_, version, topic, state) in zip(ids, rows, strict=True)
+    ]
+
+
+def registered_events(
+    rows: Sequence[Mapping[str, Any] | RegisterParty], mapper: Mapper[Any]
+) -> tuple[list[StoredEvent], list[UUID]]:
+    """The stored ``Party.Registered`` events for ``rows`` (validated here) and the new parties' ids."""
+    plain = [r.model_dump(exclude_unset=True) if isinstance(r, RegisterParty) else r for r in rows]
+    validated = validate_all(plain)
+    ids: list[UUID] = []
+    stored: list[StoredEvent] = []
+    for batch_ids, batch in _encoded_batches(validated, mapper, max(len(validated), 1)):
+        ids += batch_ids
+        stored += _stored(batch_ids, batch)
+    return stored, ids
+
+
+# ---------------------------------------------------------------------- the garbage collector
 
 
 _GC_LOCK = threading.Lock()
@@ -331,142 +482,3 @@ def _gc_paused() -> Iterator[None]:
             _gc_pauses -= 1
             if _gc_pauses == 0 and _gc_paused_by_us:
                 gc.enable()
-
-
-Encode = Callable[
-    [Sequence[str], Sequence[dict[str, Any]], int, list[dict[str, Any]]], list[tuple[str, int, str, bytes]]
-]
-
-
-def _encoder(mapper: Mapper[Any]) -> Encode:
-    """A function building ``(id hex, 1, topic, state)`` rows the way ``mapper`` would store them.
-
-    It also applies the registration rules (:func:`registration_problem`), adding a problem to ``errors``;
-    once there is one, it only looks for more.
-    """
-    compressor, cipher, transcoder = mapper.compressor, mapper.cipher, mapper.transcoder
-    fast = _fast_json(mapper)
-    topic = _REGISTERED_TOPIC
-    dumps = orjson.dumps
-    registrable = _REGISTRABLE
-    suspect, person = Stage.SUSPECT, PartyKind.PERSON
-
-    def encode(
-        hexes: Sequence[str], validated: Sequence[dict[str, Any]], offset: int, errors: list[dict[str, Any]]
-    ) -> list[tuple[str, int, str, bytes]]:
-        now = utc_now()
-        latest = now + timedelta(seconds=CLOCK_SKEW_SECONDS)
-        stamp: Any = {"_type_": _DATETIME, "_data_": now} if fast else now
-        template = {
-            "actor": None,
-            "kind": None,
-            "name": None,
-            **_REGISTRATION_DEFAULTS,
-            "timestamp": stamp,
-            "originator_topic": _PARTY_TOPIC,
-            "effective_at": stamp,
-            "qualified_from": None,
-        }
-        out: list[tuple[str, int, str, bytes]] = []
-        for hex_id, row in zip(hexes, validated, strict=True):
-            # The common case inline; registration_problem() says what is wrong otherwise.
-            get = row.get
-            kind = row["kind"]
-            effective_at = get("effective_at")
-            if (
-                errors
-                or (kind, get("stage", suspect)) not in registrable
-                or get("contact_name" if kind is person else "organization_name") is not None
-                or (effective_at is not None and effective_at > latest)
-            ):
-                problem = registration_problem(row, latest)
-                if problem is not None:
-                    index = offset + len(out)
-                    errors.append({"loc": (index,), "msg": problem, "type": "registration"})
-                if errors:
-                    out.append(("", 0, "", b""))  # a placeholder keeping indexes right; never written
-                    continue
-            state = {**template, **row}
-            if effective_at is None:
-                state["effective_at"] = stamp
-            elif fast:
-                state["effective_at"] = {"_type_": _DATETIME, "_data_": effective_at}
-            profile = get("profile")
-            if profile and None in profile.values():
-                state["profile"] = {k: v for k, v in profile.items() if v is not None}
-            try:
-                payload = dumps(state) if fast else transcoder.encode(_native(state))
-            except TypeError:  # orjson refuses: an integer beyond 64 bits, or a lone surrogate in a text
-                try:
-                    payload = transcoder.encode(_native(state))
-                except (TypeError, ValueError) as error:  # UnicodeEncodeError is a ValueError
-                    errors.append({"loc": (offset + len(out),), "msg": f"cannot be stored: {error}",
-                                   "type": "encoding"})
-                    out.append(("", 0, "", b""))
-                    continue
-            if compressor:
-                payload = compressor.compress(payload)
-            if cipher:
-                payload = cipher.encrypt(payload)
-            out.append((hex_id, 1, topic, payload))
-        return out
-
-    return encode
-
-
-def _native(state: dict[str, Any]) -> dict[str, Any]:
-    """The event state with plain values, for a transcoder to encode in its own way."""
-    native = {}
-    for key, value in state.items():
-        if isinstance(value, dict) and value.keys() == {"_type_", "_data_"}:
-            value = value["_data_"]
-        elif isinstance(value, Enum):
-            value = value.value
-        native[key] = value
-    return native
-
-
-def registered_events(
-    rows: Sequence[Mapping[str, Any] | RegisterParty], mapper: Mapper[Any]
-) -> tuple[list[StoredEvent], list[UUID]]:
-    """The stored ``Party.Registered`` events for ``rows`` (validated here) and the new parties' ids."""
-    plain = [r.model_dump(exclude_unset=True) if isinstance(r, RegisterParty) else r for r in rows]
-    prepared = prepare_registrations(plain, mapper)
-    return [
-        StoredEvent(originator_id=party_id, originator_version=version, topic=topic, state=state)
-        for party_id, (_, version, topic, state) in zip(prepared.ids, prepared.rows, strict=True)
-    ], prepared.ids
-
-
-# ---------------------------------------------------------------------- writing
-
-
-def write_batches(
-    recorder: ApplicationRecorder,
-    prepared: Prepared,
-    batch_size: int,
-    committed: Callable[[list[StoredEvent], Sequence[int] | None], None] | None = None,
-) -> None:
-    """Write prepared events, ``batch_size`` per transaction; ``committed`` hears of each batch."""
-    from crmcore.stores import BatchedSQLiteApplicationRecorder
-
-    ids, rows = prepared
-    raw = isinstance(recorder, BatchedSQLiteApplicationRecorder)
-    for start in range(0, len(rows), batch_size):
-        batch = rows[start : start + batch_size]
-        positions: Sequence[int] | None
-        if raw:
-            positions = recorder.insert_rows(batch)  # type: ignore[attr-defined]
-            stored = _stored(ids[start : start + batch_size], batch) if committed is not None else []
-        else:
-            stored = _stored(ids[start : start + batch_size], batch)
-            positions = recorder.insert_events(stored)
-        if committed is not None:
-            committed(stored, positions)
-
-
-def _stored(ids: Sequence[UUID], rows: Sequence[tuple[str, int, str, bytes]]) -> list[StoredEvent]:
-    return [
-        StoredEvent(originator_id=party_id, originator_version=version, topic=topic, state=state)
-        for party_id, (_, version, topic, state) in zip(ids, rows, strict=True)
-    ]

@@ -233,10 +233,8 @@ class CRM:
         A bad row raises :class:`InvalidInput` naming its index, and nothing is stored. Returns the new
         ids in row order.
         """
-        prepared = _bulk.prepare_registrations(rows, self._app.mapper)
-        _bulk.write_batches(self._app.recorder, prepared, batch_size,
-                            self._tell_bulk if self._listeners else None)
-        return prepared.ids
+        return _bulk.bulk_register(self._app.recorder, self._app.mapper, rows, batch_size,
+                                   self._tell_bulk if self._listeners else None)
 
     def bulk_update(self, rows: Iterable[Mapping[str, Any]], *, batch_size: int = 500) -> int:
         """Re-assign and/or update the profiles of many parties, one atomic save per batch.

@@ -15,7 +15,9 @@ derived from the URL and :class:`StoreSettings`.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -205,14 +207,69 @@ class BatchedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         first = last - len(stored_events) + 1
         return list(range(first, last + 1))
 
-    def insert_rows(self, rows: Sequence[tuple[str, int, str, bytes]]) -> list[int]:
-        """Insert ready-made ``(originator id hex, version, topic, state)`` rows in one transaction.
+    def insert_row_batches(
+        self,
+        batches: Iterable[Sequence[tuple[str, int, str, bytes]]],
+        committed: Callable[[Sequence[tuple[str, int, str, bytes]], list[int]], None] | None = None,
+    ) -> None:
+        """Insert ready-made ``(originator id hex, version, topic, state)`` rows, a transaction per batch.
 
-        The bulk path's shortcut past :class:`StoredEvent` objects; returns the rows' notification ids.
+        The bulk path's shortcut past :class:`StoredEvent` objects. Each batch is inserted with one
+        ``executemany`` on this thread; its ``COMMIT`` (which waits for the disk) runs on a helper thread
+        while this one draws the next batch from ``batches``, so producing batches overlaps the disk
+        writes. The connection is used by one thread at a time: the next batch starts only after the
+        commit returned. ``committed`` hears of each batch and its notification ids, in order. An error
+        stops at its batch: earlier batches stay committed.
         """
-        if not rows:
-            return []
-        with self.datastore.transaction(commit=True) as c:
-            c.executemany(self.insert_events_statement, rows)
-            last = self._max_notification_id(c)
-        return list(range(last - len(rows) + 1, last + 1))
+        iterator = iter(batches)
+        batch = next(iterator, None)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmcore-commit") as helper:
+            while batch is not None:
+                if not batch:
+                    batch = next(iterator, None)
+                    continue
+                upcoming, problem, done = None, None, None
+                with self.datastore.get_connection(commit=True) as conn:
+                    try:
+                        cursor = conn.cursor()
+                        cursor.execute("BEGIN")
+                        cursor.executemany(self.insert_events_statement, batch)
+                        last = self._max_notification_id(cursor)
+                        started = threading.Event()
+                        done = helper.submit(self._commit_when_started, conn, started)
+                        started.wait()  # the helper holds the GIL until its commit lets go of it
+                        try:
+                            upcoming = next(iterator, None)
+                        except BaseException as error:  # reported once the commit settled
+                            problem = error
+                        done.result()
+                    except BaseException as error:
+                        if done is not None:
+                            wait([done])  # never touch the connection while the helper commits
+                        conn.rollback()
+                        raise self._persistence_error(error) from error
+                if committed is not None:
+                    committed(batch, list(range(last - len(batch) + 1, last + 1)))
+                if problem is not None:
+                    raise problem
+                batch = upcoming
+
+    @staticmethod
+    def _commit_when_started(conn: Any, started: threading.Event) -> None:
+        started.set()
+        conn.commit()
+
+    @staticmethod
+    def _persistence_error(error: BaseException) -> BaseException:
+        """The ``eventsourcing`` error for an ``sqlite3`` one, as its SQLite transactions raise them."""
+        import sqlite3
+
+        from eventsourcing import persistence
+
+        for name in ("InterfaceError", "DataError", "OperationalError", "IntegrityError", "InternalError",
+                     "ProgrammingError", "NotSupportedError", "DatabaseError"):
+            if isinstance(error, getattr(sqlite3, name)):
+                return getattr(persistence, name)(error)  # type: ignore[no-any-return]
+        if isinstance(error, sqlite3.Error):
+            return persistence.PersistenceError(error)
+        return error
