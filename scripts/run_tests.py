@@ -312,6 +312,9 @@ def postgres_for_tests() -> Iterator[tuple[str | None, str]]:
     """Yield (base URL or None, a sentence saying which PostgreSQL it is, or why there is none)."""
     given = os.environ.get(URL_VAR, "").strip()
     if given:
+        if urlsplit(given).query:  # each test appends its own ?schema=...
+            given = urlunsplit(urlsplit(given)._replace(query=""))
+            log(f"warning: ${URL_VAR} had a query string; using {redact(given)} (tests add ?schema=...)")
         yield given, f"the server given by ${URL_VAR}: {redact(given)}"
         return
     try:
