@@ -415,6 +415,10 @@ def _encoder(mapper: Mapper[Any]) -> Callable[[Sequence[str], Sequence[dict[str,
                 payload = compressor.compress(payload)
             if cipher:
                 payload = cipher.encrypt(payload)
+            elif not compressor:
+                # orjson hands back its 4 KiB working buffer with a shorter length: keep a right-sized
+                # copy, so a batch holds kilobytes rather than megabytes and the buffer is reused.
+                payload = b"%b" % payload
             out.append((hex_id, 1, topic, payload))
         return out
 
