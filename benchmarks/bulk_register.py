@@ -1,6 +1,6 @@
 """Bulk registration throughput on SQLite, next to two plain baselines measured in the same run.
 
-    python benchmarks/bulk_register.py [--parties 100000] [--batch 1000] [--dir DIR] [--repeat 3]
+    python benchmarks/bulk_register.py [--parties 100000] [--batch 1000] [--dir DIR] [--repeat 5]
 
 1. crmcore: ``CRM("sqlite:///…").bulk_register(rows)`` on a fresh file (validation included).
 2. Raw ``sqlite3``: the very events crmcore stored (read back from its file: originator id, version,
@@ -246,8 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parties", type=int, default=100_000, help="rows to register (default 100000)")
     parser.add_argument("--batch", type=int, default=1000, help="rows per transaction (default 1000)")
     parser.add_argument("--dir", type=Path, default=None, help="where the SQLite files go (default: temp)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="rounds of all three on fresh files; each one's best counts (default 3)")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="rounds of all three on fresh files; each one's best counts (default 5)")
     args = parser.parse_args(argv)
     if args.parties < 1 or args.batch < 1 or args.repeat < 1:
         parser.error("--parties, --batch and --repeat must be positive")
