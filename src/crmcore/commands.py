@@ -6,7 +6,7 @@ from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from crmcore.exceptions import InvalidInput
 from crmcore.values import (
@@ -20,6 +20,7 @@ from crmcore.values import (
     TraitName,
     TraitValue,
 )
+from crmcore.values import _no_control_characters as _plain
 
 __all__ = [
     "AssignParty",
@@ -39,7 +40,9 @@ __all__ = [
     "validate",
 ]
 
-Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Reference = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_plain)
+]
 Profile = Annotated[dict[TraitName, TraitValue], Field(max_length=100)]
 
 

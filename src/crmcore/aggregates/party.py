@@ -379,4 +379,10 @@ def _check_not_future(at: datetime) -> datetime:
             f"effective time {at.isoformat()} is in the future",
             [{"loc": ("effective_at",), "msg": "in the future", "type": "future"}],
         )
-    return at.astimezone(UTC)
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(
+            "effective_at lies outside the years 1-9999 in UTC",
+            [{"loc": ("effective_at",), "msg": "out of range", "type": "datetime_range"}],
+        ) from None
