@@ -247,7 +247,10 @@ class BatchedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
                         if done is not None:
                             wait([done])  # never touch the connection while the helper commits
                         conn.rollback()
-                        raise self._persistence_error(error) from error
+                        translated = self._persistence_error(error)
+                        if translated is error:
+                            raise
+                        raise translated from error
                 if committed is not None:
                     committed(batch, list(range(last - len(batch) + 1, last + 1)))
                 if problem is not None:

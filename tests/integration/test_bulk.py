@@ -9,6 +9,7 @@ from typing import Any
 from uuid import RFC_4122, UUID, uuid4
 
 import pytest
+from eventsourcing.persistence import IntegrityError
 
 from crmcore import (
     CRM,
@@ -18,6 +19,7 @@ from crmcore import (
     PartyNotFound,
     Stage,
     StoreSettings,
+    _bulk,
     parse_store_url,
 )
 from tests.conftest import drop_schema, make_store_url
@@ -314,3 +316,53 @@ def test_subscribers_are_told_of_bulk_updates(crm: CRM) -> None:
     crm.bulk_update([{"party_id": a, "owner": "rep-1", "actor": "u"},
                      {"party_id": b, "profile": {"k": "v"}, "actor": "u"}])
     assert [(c.aggregate_id, c.event) for c in told] == [(a, "Assigned"), (b, "ProfileUpdated")]
+
+
+# ---------------------------------------------------------------------- the SQLite recorder's batches
+
+
+@pytest.fixture
+def sqlite_crm(tmp_path: os.PathLike[str]) -> Iterator[CRM]:
+    with CRM(f"sqlite:///{os.fspath(tmp_path)}/crm.db") as crm:
+        yield crm
+
+
+def stored_row(crm: CRM, name: str) -> tuple[str, int, str, bytes]:
+    (event,), _ = _bulk.registered_events([{"kind": "person", "name": name, "actor": "u"}], crm._app.mapper)
+    return (event.originator_id.hex, 1, event.topic, event.state)
+
+
+def test_a_failing_sqlite_batch_is_rolled_back_and_earlier_batches_stay(sqlite_crm: CRM) -> None:
+    crm = sqlite_crm
+    first, second = stored_row(crm, "first"), stored_row(crm, "second")
+    told: list[list[int]] = []
+    with pytest.raises(IntegrityError):
+        crm._app.recorder.insert_row_batches(  # type: ignore[attr-defined]
+            [[first], [second, first]], lambda rows, positions: told.append(positions)
+        )
+    assert told == [[1]]
+    assert crm.position == 1
+    assert crm.get_party(UUID(first[0])).name == "first"
+    with pytest.raises(PartyNotFound):
+        crm.get_party(UUID(second[0]))
+    assert crm.register_party(kind="person", name="afterwards", actor="u")
+    assert crm.position == 2
+
+
+def test_an_error_while_building_the_next_sqlite_batch_keeps_the_committed_ones(sqlite_crm: CRM) -> None:
+    crm = sqlite_crm
+    first = stored_row(crm, "first")
+
+    def batches() -> Iterator[list[tuple[str, int, str, bytes]]]:
+        yield [first]
+        raise RuntimeError("the source ran dry")
+
+    told: list[list[int]] = []
+    with pytest.raises(RuntimeError, match="ran dry"):
+        crm._app.recorder.insert_row_batches(  # type: ignore[attr-defined]
+            batches(), lambda rows, positions: told.append(positions)
+        )
+    assert told == [[1]]
+    assert crm.get_party(UUID(first[0])).name == "first"
+    assert len(crm.bulk_register(many_rows(3))) == 3
+    assert crm.position == 4
