@@ -7,13 +7,14 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Recording
+from eventsourcing.persistence import ApplicationRecorder, EventStore, IntegrityError, Recording
 from eventsourcing.utils import Environment
 
 from crmcore import _bulk
@@ -86,13 +87,38 @@ class _Ledger(Application[UUID]):
         return Environment(name, {"IS_SNAPSHOTTING_ENABLED": "y", **(env or {})})
 
     def construct_recorder(self) -> ApplicationRecorder:
-        if self._settings.kind is StoreKind.POSTGRESQL and self._settings.pg_schema:
-            from psycopg.sql import SQL, Identifier
+        with self._schema_lock():
+            if self._settings.kind is StoreKind.POSTGRESQL and self._settings.pg_schema:
+                from psycopg.sql import SQL, Identifier
 
-            datastore = self.factory.datastore  # type: ignore[attr-defined]
-            with datastore.transaction(commit=True) as c:
-                c.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(self._settings.pg_schema)))
-        return super().construct_recorder()
+                schema = Identifier(self._settings.pg_schema)
+                with self._datastore().transaction(commit=True) as c:
+                    c.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+            return super().construct_recorder()
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        with self._schema_lock():
+            return super().construct_snapshot_store()
+
+    def _datastore(self) -> Any:
+        return self.factory.datastore  # type: ignore[attr-defined]
+
+    @contextmanager
+    def _schema_lock(self) -> Iterator[None]:
+        """Serialise creating tables and functions between processes opening one PostgreSQL store at once.
+
+        The set-up re-creates its functions every time; unserialised, simultaneous openings fail with
+        "tuple concurrently updated".
+        """
+        if self._settings.kind is not StoreKind.POSTGRESQL:
+            yield
+            return
+        with self._datastore().get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext('crmcore_schema_setup'))")
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext('crmcore_schema_setup'))")
 
 
 class CRM:

@@ -193,14 +193,8 @@ def test_views_caught_up_by_two_processes_apply_each_event_exactly_once(shared_s
     print("catch-up passes per process:", [r["passes"] for r in reports[:2]])
 
 
-def test_processes_opening_the_same_store_at_once(shared_store: str, request: pytest.FixtureRequest) -> None:
+def test_processes_opening_the_same_store_at_once(shared_store: str) -> None:
     """Several processes (web workers starting together, say) open an existing store at the same moment."""
-    if shared_store.startswith("postgresql"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "opening a PostgreSQL store runs CREATE OR REPLACE FUNCTION / CREATE TABLE IF NOT EXISTS with no "
-            "lock: processes opening it together fail with 'tuple concurrently updated' (InternalError) or "
-            "a duplicate pg_type key (IntegrityError), raised untyped from CRM()"
-        )))
     CRM(shared_store).close()  # the store exists: this is about opening, not creating
     workers, times = 4, 8
     barrier = CTX.Barrier(workers)

@@ -18,7 +18,9 @@ def person(stage: Stage = Stage.SUSPECT, **kw: object) -> Party:
 
 
 def organization(stage: Stage = Stage.SUSPECT, **kw: object) -> Party:
-    return Party.register(kind=PartyKind.ORGANIZATION, stage=stage, name="Acme", actor="u", effective_at=T0, **kw)  # type: ignore[arg-type]
+    return Party.register(  # type: ignore[arg-type]
+        kind=PartyKind.ORGANIZATION, stage=stage, name="Acme", actor="u", effective_at=T0, **kw
+    )
 
 
 def replay(party: Party) -> Party:
@@ -195,7 +197,7 @@ def test_an_effective_time_before_the_previous_event_is_refused_and_records_noth
 
 def test_naive_and_future_effective_times_are_refused() -> None:
     with pytest.raises(InvalidInput):
-        person().engage(channel=Channel.EMAIL, actor="u", effective_at=datetime(2024, 2, 1))  # noqa: DTZ001
+        person().engage(channel=Channel.EMAIL, actor="u", effective_at=datetime(2024, 2, 1))
     with pytest.raises(InvalidInput):
         person().engage(channel=Channel.EMAIL, actor="u",
                         effective_at=datetime.now(UTC) + timedelta(days=1))
