@@ -8,6 +8,7 @@ from crmcore.projections.storage import (
     PostgresViewStorage,
     SQLiteViewStorage,
     ViewStorage,
+    ViewVersionConflict,
 )
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "View",
     "ViewRunner",
     "ViewStorage",
+    "ViewVersionConflict",
     "fold",
     "matches",
     "read_events",

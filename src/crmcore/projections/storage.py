@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from crmcore.exceptions import CrmError
 from crmcore.projections.base import Row, matches
 
 __all__ = [
@@ -24,11 +25,16 @@ __all__ = [
     "PostgresViewStorage",
     "SQLiteViewStorage",
     "ViewStorage",
+    "ViewVersionConflict",
 ]
 
 ROWS_TABLE = "crmcore_view_rows"
 POSITIONS_TABLE = "crmcore_view_positions"
 _IN_CHUNK = 500
+
+
+class ViewVersionConflict(CrmError, RuntimeError):
+    """The store holds a newer version of a view than this code builds."""
 
 
 class PositionMoved(Exception):
@@ -79,11 +85,12 @@ class MemoryViewStorage(ViewStorage):
     def position(self, view: str, version: int) -> int:
         with self._lock:
             stored = self._positions.get(view)
-            if stored is None or stored[0] != version:
-                self._positions[view] = (version, 0)
-                self._rows[view] = {}
-                return 0
-            return stored[1]
+            if stored is not None and stored[0] == version:
+                return stored[1]
+            _refuse_downgrade(view, stored[0] if stored else None, version)
+            self._positions[view] = (version, 0)
+            self._rows[view] = {}
+            return 0
 
     def load(self, view: str, keys: Iterable[str]) -> dict[str, Row]:
         with self._lock:
@@ -118,6 +125,15 @@ class MemoryViewStorage(ViewStorage):
         with self._lock:
             self._rows[view] = {}
             self._positions[view] = (version, 0)
+
+
+def _refuse_downgrade(view: str, stored: int | None, version: int) -> None:
+    """A process running older code must not wipe a view that newer code has rebuilt."""
+    if stored is not None and stored > version:
+        raise ViewVersionConflict(
+            f"view {view!r} is at version {stored} in the store, newer than this code's {version}: "
+            "upgrade crmcore in this process"
+        )
 
 
 def _chunks(keys: list[str]) -> Iterator[list[str]]:
@@ -163,7 +179,13 @@ class SQLiteViewStorage(ViewStorage):
             found = c.fetchone()
         if found is not None and found[0] == version:
             return int(found[1])
-        self.reset(view, version)
+        with self._write() as c:  # re-check under the write lock: another process may have done it
+            c.execute(f"SELECT version, position FROM {POSITIONS_TABLE} WHERE view = ?", (view,))
+            found = c.fetchone()
+            if found is not None and found[0] == version:
+                return int(found[1])
+            _refuse_downgrade(view, found[0] if found else None, version)
+            self._reset(c, view, version)
         return 0
 
     def load(self, view: str, keys: Iterable[str]) -> dict[str, Row]:
@@ -226,12 +248,16 @@ class SQLiteViewStorage(ViewStorage):
 
     def reset(self, view: str, version: int) -> None:
         with self._write() as c:
-            c.execute(f"DELETE FROM {ROWS_TABLE} WHERE view = ?", (view,))
-            c.execute(
-                f"INSERT INTO {POSITIONS_TABLE} (view, version, position) VALUES (?, ?, 0) "
-                "ON CONFLICT (view) DO UPDATE SET version = excluded.version, position = 0",
-                (view, version),
-            )
+            self._reset(c, view, version)
+
+    @staticmethod
+    def _reset(c: Any, view: str, version: int) -> None:
+        c.execute(f"DELETE FROM {ROWS_TABLE} WHERE view = ?", (view,))
+        c.execute(
+            f"INSERT INTO {POSITIONS_TABLE} (view, version, position) VALUES (?, ?, 0) "
+            "ON CONFLICT (view) DO UPDATE SET version = excluded.version, position = 0",
+            (view, version),
+        )
 
 
 class PostgresViewStorage(ViewStorage):
@@ -271,7 +297,20 @@ class PostgresViewStorage(ViewStorage):
             found = c.fetchone()
         if found is not None and found["version"] == version:
             return int(found["position"])
-        self.reset(view, version)
+        with self._datastore.transaction(commit=True) as c:
+            # Re-check under a lock: another process may have initialised the view meanwhile.
+            c.execute(self._sql("SELECT pg_advisory_xact_lock(hashtext(%s))"), (f"crmcore_view:{view}",))
+            c.execute(
+                self._sql("SELECT version, position FROM {} WHERE view = %s").format(
+                    self._positions_table
+                ),
+                (view,),
+            )
+            found = c.fetchone()
+            if found is not None and found["version"] == version:
+                return int(found["position"])
+            _refuse_downgrade(view, found["version"] if found else None, version)
+            self._reset(c, view, version)
         return 0
 
     def load(self, view: str, keys: Iterable[str]) -> dict[str, Row]:
@@ -347,13 +386,19 @@ class PostgresViewStorage(ViewStorage):
             return {r["value"]: int(r["n"]) for r in c.fetchall()}
 
     def reset(self, view: str, version: int) -> None:
-        sql = self._sql
         with self._datastore.transaction(commit=True) as c:
-            c.execute(sql("DELETE FROM {} WHERE view = %s").format(self._rows_table), (view,))
-            c.execute(
-                sql(
-                    "INSERT INTO {} (view, version, position) VALUES (%s, %s, 0) "
-                    "ON CONFLICT (view) DO UPDATE SET version = excluded.version, position = 0"
-                ).format(self._positions_table),
-                (view, version),
-            )
+            c.execute(self._sql("SELECT pg_advisory_xact_lock(hashtext(%s))"), (f"crmcore_view:{view}",))
+            self._reset(c, view, version)
+
+    def _reset(self, c: Any, view: str, version: int) -> None:
+        sql = self._sql
+        # Take the position row's lock first, so that a page being committed finishes before the wipe.
+        c.execute(sql("SELECT 1 FROM {} WHERE view = %s FOR UPDATE").format(self._positions_table), (view,))
+        c.execute(sql("DELETE FROM {} WHERE view = %s").format(self._rows_table), (view,))
+        c.execute(
+            sql(
+                "INSERT INTO {} (view, version, position) VALUES (%s, %s, 0) "
+                "ON CONFLICT (view) DO UPDATE SET version = excluded.version, position = 0"
+            ).format(self._positions_table),
+            (view, version),
+        )
