@@ -4,10 +4,11 @@ Building ``Party`` objects to collect their ``Registered`` events costs more tha
 the stored form is produced directly, in exactly the format the application's JSON transcoder writes and
 reads (``{"_type_": "datetime_iso", ...}``), then compressed and encrypted as configured.
 
-Rows are validated chunk by chunk against the same field types as :class:`~crmcore.commands.RegisterParty`
-(derived from it, validated into plain dicts rather than model objects, which halves the cost), and each
-chunk's payloads are built straight away so that only the compact stored form is kept until every row has
-passed. Nothing is written before the last row is validated.
+Rows are validated a chunk at a time against the same fields, types and constraints as
+:class:`~crmcore.commands.RegisterParty` (derived from it, but validated into plain dicts rather than model
+objects, which halves the cost), then against the registration rules. Only when every row has passed is
+anything written: each batch's events are built just before it is written (on SQLite, while the previous
+batch's commit waits for the disk).
 """
 
 from __future__ import annotations
@@ -290,11 +291,11 @@ def bulk_register(
         ids: list[UUID] = []
         if _is_batched_sqlite(recorder):
             def tell(rows: Sequence[Row], positions: Sequence[int]) -> None:
-                if committed is not None:
-                    committed(_stored([UUID(hex_id) for hex_id, *_ in rows], rows), positions)
+                assert committed is not None  # only handed over with one
+                committed(_stored([UUID(hex_id) for hex_id, *_ in rows], rows), positions)
 
             recorder.insert_row_batches(  # type: ignore[attr-defined]
-                (_collect(ids, batch) for batch in batches), tell
+                (_collect(ids, batch) for batch in batches), tell if committed is not None else None
             )
         else:
             for batch_ids, batch in batches:
