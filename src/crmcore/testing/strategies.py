@@ -9,8 +9,11 @@ This module needs ``hypothesis`` (``pip install 'crmcore[test]'``).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
+from functools import cache
+from string import ascii_lowercase, digits
 from typing import Any, Final
 from uuid import UUID
 
@@ -92,6 +95,14 @@ def _padded(draw: st.DrawFn, core: st.SearchStrategy[str], pad: bool) -> str:
     return draw(st.sampled_from(("", " ", "  "))) + text + draw(st.sampled_from(("", " ")))
 
 
+@cache
+def _longest(max_size: int) -> st.SearchStrategy[str]:
+    # A short word repeated to exactly ``max_size`` characters: as long as allowed, and cheap to draw.
+    word = st.text(_WORD_CHARS, min_size=1, max_size=8)
+    return word.map(lambda w: (w * (max_size // len(w) + 1))[:max_size])
+
+
+@cache
 def names(*, max_size: int = MAX_NAME, pad: bool = True) -> st.SearchStrategy[str]:
     """Valid display names: 1 to ``max_size`` letters, digits, punctuation and symbols in words.
 
@@ -100,57 +111,69 @@ def names(*, max_size: int = MAX_NAME, pad: bool = True) -> st.SearchStrategy[st
     core = st.one_of(
         st.sampled_from([n for n in _FAMILIAR_NAMES if len(n) <= max_size]),
         _words(max_size),
-        st.text(_WORD_CHARS, min_size=max(1, max_size - 5), max_size=max_size),
+        _longest(max_size),
     )
     return _padded(core, pad)
 
 
+@cache
 def actors() -> st.SearchStrategy[str]:
     """Valid actor ids (who did something): a few familiar ones and arbitrary names."""
     return st.one_of(st.sampled_from(("alice", "bob", "importer", "crm-sync")), names(max_size=60))
 
 
+@cache
 def owners() -> st.SearchStrategy[str]:
     """Sales rep ids from the small :data:`OWNERS` pool."""
     return st.sampled_from(OWNERS)
 
 
+@cache
 def channels() -> st.SearchStrategy[Channel]:
     """Any channel a party may interact through."""
     return st.sampled_from(Channel)
 
 
+@cache
 def kinds() -> st.SearchStrategy[PartyKind]:
     """Person or organization."""
     return st.sampled_from(PartyKind)
 
 
+@cache
 def registrable_stages(kind: PartyKind | str) -> st.SearchStrategy[Stage]:
     """A stage a party of ``kind`` may be registered at."""
     return st.sampled_from([Stage(s) for s in REGISTRABLE_STAGES[PartyKind(kind).value]])
 
 
+@cache
 def reasons() -> st.SearchStrategy[str]:
     """Valid reasons (for disqualifying, setting aside): short free text, never blank."""
     return names(max_size=120, pad=False)
 
 
+@cache
 def references() -> st.SearchStrategy[str]:
     """Valid purchase references, such as an order number."""
-    return st.one_of(st.from_regex(r"\A(ORD|INV)-[0-9]{1,8}\Z"), names(max_size=60, pad=False))
+    numbers = st.builds("{}-{}".format, st.sampled_from(("ORD", "INV")), st.integers(0, 10**8))
+    return st.one_of(numbers, names(max_size=60, pad=False))
 
 
 # ---------------------------------------------------------------------------------------- profiles
 
+@cache
 def trait_names() -> st.SearchStrategy[str]:
     """Valid trait names: lower-case identifiers of at most 64 characters."""
-    return st.from_regex(r"\A[a-z][a-z0-9_]{0,20}\Z")
+    return st.builds(operator.add, st.sampled_from(ascii_lowercase),
+                     st.text(ascii_lowercase + digits + "_", max_size=20))
 
 
+@cache
 def _trait_texts() -> st.SearchStrategy[str]:
     return names(max_size=80, pad=False)
 
 
+@cache
 def _tag_lists() -> st.SearchStrategy[list[str]]:
     return st.lists(names(max_size=30, pad=False), min_size=0, max_size=4)
 
@@ -169,6 +192,7 @@ TYPED_TRAITS: Final[Mapping[str, st.SearchStrategy[Any]]] = {
 }
 
 
+@cache
 def trait_values() -> st.SearchStrategy[Any]:
     """Any valid, present trait value: text, a flag, a 64-bit integer, or a list of texts."""
     return st.one_of(_trait_texts(), st.booleans(), _INTS, _tag_lists())
@@ -189,6 +213,7 @@ def _changes(draw: st.DrawFn, min_size: int, max_size: int, typed: bool, removal
     return changes
 
 
+@cache
 def profile_changes(
     *, min_size: int = 1, max_size: int = 4, typed: bool = True,
 ) -> st.SearchStrategy[dict[str, Any]]:
@@ -200,6 +225,7 @@ def profile_changes(
     return _changes(min_size, max_size, typed, True)
 
 
+@cache
 def profiles(*, max_size: int = 3, typed: bool = True) -> st.SearchStrategy[dict[str, Any]]:
     """A valid starting profile for a new party (no removals)."""
     return _changes(0, max_size, typed, False)
@@ -207,19 +233,23 @@ def profiles(*, max_size: int = 3, typed: bool = True) -> st.SearchStrategy[dict
 
 # ---------------------------------------------------------------------------------------- registrations
 
-@st.composite
+@cache
 def registrations(
-    draw: st.DrawFn,
-    kind: PartyKind | str | None = None,
-    stage: Stage | str | None = None,
-) -> dict[str, Any]:
+    kind: PartyKind | str | None = None, stage: Stage | str | None = None,
+) -> st.SearchStrategy[dict[str, Any]]:
     """Keyword arguments for :meth:`crmcore.CRM.register_party` that it must accept.
 
     A person may name its company (``organization_name``), an organization its contact person
     (``contact_name``); channel, owner and profile are sometimes given.
     """
-    party_kind = PartyKind(kind) if kind is not None else draw(kinds())
-    party_stage = Stage(stage) if stage is not None else draw(registrable_stages(party_kind))
+    return _registrations(PartyKind(kind) if kind is not None else None,
+                          Stage(stage) if stage is not None else None)
+
+
+@st.composite
+def _registrations(draw: st.DrawFn, kind: PartyKind | None, stage: Stage | None) -> dict[str, Any]:
+    party_kind = kind if kind is not None else draw(kinds())
+    party_stage = stage if stage is not None else draw(registrable_stages(party_kind))
     fields: dict[str, Any] = {
         "kind": draw(st.sampled_from((party_kind, party_kind.value))),
         "stage": party_stage.value,
