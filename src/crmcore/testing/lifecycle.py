@@ -798,6 +798,12 @@ class PartyLifecycleMachine(RuleBasedStateMachine):
         expectation = self.model.expect_restore(party)
         self._command(expectation, [party], lambda: self.crm.restore(party, reason=reason, actor="hygiene"))
 
+    @precondition(lambda self: any(p.set_aside for p in self.model.parties.values()))
+    @rule(data=st.data())
+    def restore_a_party_set_aside(self, data: st.DataObject) -> None:
+        aside = sorted(p.id for p in self.model.parties.values() if p.set_aside)
+        self.restore(data.draw(st.sampled_from(aside), label="party"), None)
+
     # ---------------------------------------------------------------------------- commands the state refuses
 
     @rule(party=any_party, data=st.data())
