@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, StringConstraints, WithJsonSchema
 
 __all__ = [
     "ActorId",
@@ -99,13 +99,43 @@ Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 #: A profile trait's name: a lower-case identifier.
 TraitName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
-#: A profile trait's value: text, a number, a flag, or a list of texts (None removes the trait).
-TraitValue = (
-    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), _Text]
-    | bool
-    | int
-    | Annotated[
-        list[Annotated[str, StringConstraints(min_length=1, max_length=200), _Plain]], Field(max_length=100)
-    ]
-    | None
-)
+def _check_trait_value(value: object) -> object:
+    """A trait is text (1-500 characters), a whole number, a flag, a list of up to 100 texts, or None."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise ValueError("a number trait fits in 64 bits")
+        return value
+    if isinstance(value, str):
+        text = _no_control_characters_in_text(value.strip())
+        if not 1 <= len(text) <= 500:
+            raise ValueError("a text trait holds 1 to 500 characters")
+        return text
+    if isinstance(value, list | tuple):
+        if len(value) > 100:
+            raise ValueError("a list trait holds at most 100 texts")
+        items = []
+        for item in value:
+            if not isinstance(item, str) or not 1 <= len(item.strip()) <= 200:
+                raise ValueError("a list trait holds texts of 1 to 200 characters")
+            items.append(_no_control_characters(item.strip()))
+        return items
+    kind = type(value).__name__
+    raise ValueError(f"a trait is text, a whole number, true/false, a list of texts or null, not {kind}")
+
+
+#: A profile trait's value: text, a whole number, a flag, or a list of texts (None removes the trait).
+TraitValue = Annotated[
+    Any,
+    AfterValidator(_check_trait_value),
+    WithJsonSchema({
+        "anyOf": [
+            {"type": "string", "minLength": 1, "maxLength": 500},
+            {"type": "integer"},
+            {"type": "boolean"},
+            {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 200}, "maxItems": 100},
+            {"type": "null"},
+        ]
+    }),
+]
