@@ -2,7 +2,7 @@
 
 Each test replays a shrunk sequence of machine steps on every store, checking the invariants after each
 step as the machine does. Some were found by deliberately breaking the code (to prove the machine
-catches that kind of bug), one is a live bug, marked ``xfail(strict=True)`` until it is fixed.
+catches that kind of bug), one was a live bug, fixed since.
 """
 
 from __future__ import annotations
@@ -75,12 +75,6 @@ def test_qualifying_a_suspect_is_refused_and_records_nothing(machine: PartyLifec
     step(machine, machine.qualify(lead=suspect, actor="alice"))
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="Party.update_profile (aggregates/party.py) compares trait values with !=, and True == 1 in "
-           "Python: setting a trait from True to 1 (or 0 to False) records nothing and keeps the old "
-           "value. Compare types too, e.g. `type(old) is not type(new) or old != new`.",
-)
 def test_changing_a_trait_from_a_flag_to_a_number_is_recorded(machine: PartyLifecycleMachine) -> None:
     # Found by the machine with a rule whose profile changes may switch a trait's value type.
     suspect = step(machine, machine.register_suspect(fields=person("suspect")))

@@ -250,7 +250,7 @@ class Party(Aggregate):
         at = self._when(effective_at)
         effective = {
             k: v for k, v in changes.items()
-            if (v is None and k in self.profile) or (v is not None and self.profile.get(k) != v)
+            if (v is None and k in self.profile) or (v is not None and not _same(self.profile.get(k), v))
         }
         if not effective:
             return False
@@ -365,6 +365,11 @@ class Party(Aggregate):
         self.set_aside = False
         self.set_aside_reason = None
         self.last_effective_at = effective_at
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Equal values of the same type (``True == 1`` in Python, but a flag is not a number)."""
+    return type(old) is type(new) and old == new
 
 
 def _check_not_future(at: datetime) -> datetime:
