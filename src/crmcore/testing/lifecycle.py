@@ -757,14 +757,14 @@ class PartyLifecycleMachine(RuleBasedStateMachine):
             if organization != person.organization_id
         ]
 
-    @rule(party=any_party, changes=cst.profile_changes())
+    @rule(party=any_party, changes=cst.profile_changes(typed=False))
     def update_profile(self, party: UUID, changes: dict[str, Any]) -> None:
         expectation = self.model.expect_update_profile(party, changes)
         self._command(expectation, [party],
                       lambda: self.crm.update_profile(party, changes=changes, actor="marketing"))
 
     @rule(rows=st.lists(st.fixed_dictionaries(
-        {"party_id": any_party, "profile": cst.profile_changes(min_size=0)},
+        {"party_id": any_party, "profile": cst.profile_changes(min_size=0, typed=False)},
         optional={"owner": st.none() | cst.owners()},
     ), min_size=1, max_size=4))
     def update_in_bulk(self, rows: list[dict[str, Any]]) -> None:
