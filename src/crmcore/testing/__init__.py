@@ -10,7 +10,7 @@
 
       TestPartyLifecycle = lifecycle_machine(lambda: "memory:")
 
-Needs ``hypothesis``: ``pip install 'crmcore[test]'``.
+Needs ``hypothesis``: ``pip install 'crmcore[testing]'``.
 """
 
 from __future__ import annotations
