@@ -14,6 +14,7 @@ __all__ = [
     "ConcurrentUpdateError",
     "CrmError",
     "EffectiveTimeOutOfOrder",
+    "FieldRuleViolation",
     "IllegalTransition",
     "InvalidInput",
     "PartyNotFound",
@@ -39,6 +40,25 @@ class InvalidInput(CrmError, ValueError):
 
 class EffectiveTimeOutOfOrder(InvalidInput):
     """An effective time earlier than the party's previous event was given."""
+
+
+class FieldRuleViolation(InvalidInput):
+    """A custom field's value breaks the field's rules; nothing was stored.
+
+    ``field`` names the field; ``suggestion`` is the closest allowed value, when one is close enough.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        errors: Sequence[dict[str, Any]] = (),
+        *,
+        field: str,
+        suggestion: str | None = None,
+    ) -> None:
+        super().__init__(message, errors)
+        self.field = field
+        self.suggestion = suggestion
 
 
 class IllegalTransition(CrmError, ValueError):
