@@ -241,10 +241,15 @@ def test_a_definition_label_defaults_to_its_readable_name() -> None:
         ({"name": "n", "kind": "number", "max_length": 3}, "max_length do\\(es\\) not apply"),
         ({"name": "f", "kind": "label", "choices": ["Urgent"]}, "LabelChoice with a colour"),
         ({"name": "f", "kind": "label", "choices": [{"value": "Urgent", "colour": "mauve"}]}, "a colour is"),
-        ({"name": "f", "kind": "choice", "choices": [{"value": "Urgent", "colour": "red"}]}, "without colours"),
+        (
+            {"name": "f", "kind": "choice", "choices": [{"value": "Urgent", "colour": "red"}]},
+            "without colours",
+        ),
     ],
 )
-def test_a_definition_that_breaks_its_own_rules_is_refused(definition: dict[str, object], problem: str) -> None:
+def test_a_definition_that_breaks_its_own_rules_is_refused(
+    definition: dict[str, object], problem: str
+) -> None:
     with pytest.raises(pydantic.ValidationError, match=problem):
         FieldDefinition.model_validate(definition)
 
