@@ -37,7 +37,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from functools import cached_property
 from typing import Any
 
 import pydantic
@@ -262,15 +261,16 @@ class FieldDefinition(BaseModel):
                 return choice.colour
         return None
 
-    @cached_property
+    @property
     def _lookup(self) -> dict[str, str]:
-        """Folded choice or synonym → canonical value."""
+        """Folded choice or synonym → canonical value (built per call: a cache would survive model_copy)."""
         lookup = {_fold(value): value for value in self.values}
         lookup.update({_fold(variant): canonical for variant, canonical in self.synonyms.items()})
         return lookup
 
-    @cached_property
+    @property
     def _compiled(self) -> re.Pattern[str] | None:
+        """The compiled pattern (the ``re`` module keeps recently compiled patterns)."""
         return None if self.pattern is None else re.compile(self.pattern)
 
     def normalise(self, value: object) -> FieldValue:
