@@ -15,13 +15,13 @@ kind                      canonical value
 ``number``                ``str``: the :class:`~decimal.Decimal` in plain notation, trailing zeros
                           dropped (``"1.50"`` → ``"1.5"``, ``"1e2"`` → ``"100"``); a string keeps it exact
 ``date``                  ``str``: the ISO date, ``YYYY-MM-DD``
-``boolean``               ``bool``
+``boolean``               ``bool``; also from yes/no, sì/si, true/false, 1/0 (any case)
 ``choice`` / ``label``    ``str``: one of the definition's canonical values
 ``multi_choice``          ``list[str]`` of canonical values, duplicates dropped, first order kept
 ``web_link``              ``str``: the ``http``/``https`` URL as pydantic's ``HttpUrl`` writes it
 ========================  =============================================================================
 
-A choice matches exactly, through a synonym, or ignoring case, accents-free punctuation and spaces: with the
+A choice matches exactly, through a synonym, or ignoring case, accents, punctuation and spaces: with the
 choice ``"S.p.A."``, the inputs ``"SPA"``, ``"spa"``, ``"S.p.A"`` and ``"s.p.a."`` all become ``"S.p.A."``.
 ``None``, a blank string and an empty list mean "no value", which is allowed unless the field is required.
 
@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -98,8 +98,9 @@ _RANGE_KINDS = frozenset({FieldKind.NUMBER, FieldKind.DATE})
 
 
 def _fold(text: str) -> str:
-    """The matching key of a choice: case-folded, letters and digits only (dots, spaces, dashes dropped)."""
-    return "".join(c for c in unicodedata.normalize("NFKC", text).casefold() if c.isalnum())
+    """The matching key of a choice: case-folded, accents dropped, letters and digits only."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if c.isalnum() and not unicodedata.combining(c))
 
 
 def _clean_choice(text: str) -> str:
@@ -351,7 +352,7 @@ class FieldDefinition(BaseModel):
         return format(number, "f")
 
     def _date(self, value: object) -> str:
-        if isinstance(value, date) and not hasattr(value, "hour"):
+        if isinstance(value, date) and not isinstance(value, datetime):
             day = value
         elif isinstance(value, str):
             try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pydantic
@@ -97,6 +97,12 @@ def test_a_date_becomes_its_iso_string() -> None:
     assert founded.normalise(" 1998-09-04 ") == "1998-09-04"
 
 
+def test_a_moment_is_refused_by_a_date_field() -> None:
+    founded = FieldDefinition(name="founded", kind=FieldKind.DATE)
+    with pytest.raises(FieldRuleViolation, match="founded: expects a date, not datetime"):
+        founded.normalise(datetime(1998, 9, 4, 12, 0, tzinfo=UTC))
+
+
 def test_a_date_that_is_not_iso_is_refused() -> None:
     founded = FieldDefinition(name="founded", kind=FieldKind.DATE)
     with pytest.raises(FieldRuleViolation, match="is not an ISO date"):
@@ -140,6 +146,10 @@ def test_legal_form_variants_become_the_canonical_spa(given: str) -> None:
 
 def test_a_synonym_becomes_its_canonical_value_whatever_its_case() -> None:
     assert legal_form().normalise("SOCIETÀ PER AZIONI") == "S.p.A."
+
+
+def test_accents_are_ignored_when_matching_a_choice_or_synonym() -> None:
+    assert legal_form().normalise("Societa per azioni") == "S.p.A."
 
 
 def test_a_misspelt_choice_is_refused_with_the_closest_allowed_value_suggested() -> None:
