@@ -363,19 +363,20 @@ _Country = Annotated[str, BeforeValidator(_country_code)]
 class PostalAddress(_IdentityValue):
     """A postal address; ``country`` is an ISO 3166-1 alpha-2 code, Italian postcodes have five digits."""
 
+    country: _Country
     street: _Line
     street_number: _Short | None = None
     lines: tuple[_Line, ...] = ()
-    locality: _Line
     postcode: _Short
+    locality: _Line
     province: _Line | None = None
-    country: _Country
 
-    @model_validator(mode="after")
-    def _postcode_fits_country(self) -> Self:
-        if self.country == "IT" and not _ITALIAN_POSTCODE.fullmatch(self.postcode):
+    @pydantic.field_validator("postcode")
+    @classmethod
+    def _postcode_fits_country(cls, value: str, info: pydantic.ValidationInfo) -> str:
+        if info.data.get("country") == "IT" and not _ITALIAN_POSTCODE.fullmatch(value):
             raise ValueError("an Italian postcode (CAP) has five digits")
-        return self
+        return value
 
     @property
     def key(self) -> tuple[str, ...]:

@@ -208,8 +208,9 @@ def test_postal_addresses_differing_in_case_and_accents_share_a_key() -> None:
 
 @pytest.mark.parametrize("postcode", ["0018", "001866", "OO186", "00 186"])
 def test_an_italian_postcode_must_have_five_digits(postcode: str) -> None:
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput) as refused:
         PostalAddress.parse(_address(postcode=postcode), field="address")
+    assert refused.value.errors[0]["loc"] == ("address", "postcode")
 
 
 def test_a_foreign_postcode_follows_no_italian_rule() -> None:
