@@ -14,15 +14,13 @@ batch's commit waits for the disk).
 from __future__ import annotations
 
 import gc
-import os
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Annotated, Any, NotRequired, Required, TypeVar
-from uuid import UUID, SafeUUID
+from uuid import UUID
 
 import orjson
 import pydantic
@@ -31,6 +29,7 @@ from eventsourcing.utils import get_topic
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 from typing_extensions import TypedDict
 
+from crmcore._ids import reserve_ticks, uuid7s
 from crmcore.aggregates.party import CLOCK_SKEW_SECONDS, Party
 from crmcore.commands import RegisterParty, invalid_input
 from crmcore.exceptions import IllegalTransition, InvalidInput
@@ -41,7 +40,6 @@ __all__ = [
     "bulk_register",
     "registered_events",
     "registration_problem",
-    "uuid7_batch",
     "validate_all",
     "validate_registrations",
     "validate_rows",
@@ -172,89 +170,6 @@ def registration_problem(row: Mapping[str, Any], latest: datetime) -> str | None
     return None
 
 
-# ---------------------------------------------------------------------- ids
-
-
-_ID_LOCK = threading.Lock()
-_last_tick = 0
-_COUNTER_BITS = [counter << 64 for counter in range(4096)]
-
-
-def _reserve_ticks(count: int) -> int:
-    """Reserve ``count`` consecutive (milliseconds, 12-bit counter) ticks; returns the first.
-
-    Ticks continue from the last one handed out in this process, so ids only ever increase here, even
-    when many are drawn within one millisecond (the counter then runs on into the next milliseconds).
-    """
-    global _last_tick
-    with _ID_LOCK:
-        first = max((time.time_ns() // 1_000_000) << 12, _last_tick + 1)
-        _last_tick = first + count - 1
-    return first
-
-
-def _uuid7s(first_tick: int, count: int) -> tuple[list[UUID], list[str]]:
-    """UUIDv7 ids (and their hex forms) for ``count`` ticks from ``first_tick`` (RFC 9562, method 1).
-
-    Layout: 48-bit milliseconds | version 7 | 12-bit counter | variant 0b10 | 62 random bits.
-    """
-    randoms = memoryview(os.urandom(8 * count)).cast("Q")
-    values: list[int] = []
-    tick, end, done = first_tick, first_tick + count, 0
-    while tick < end:
-        millis, counter = tick >> 12, tick & 0xFFF
-        step = min(4096 - counter, end - tick)
-        base = (millis << 80) | (0x7 << 76) | (0b10 << 62)
-        values += [
-            base | shifted | (random >> 2)
-            for shifted, random in zip(
-                _COUNTER_BITS[counter : counter + step], randoms[done : done + step], strict=True
-            )
-        ]
-        tick, done = tick + step, done + step
-    return _uuids(values), [f"{value:032x}" for value in values]
-
-
-def _uuids_checked(values: list[int]) -> list[UUID]:
-    """``UUID`` objects for 128-bit ints, built the way ``UUID.__init__`` ends (and unpickling does).
-
-    ``UUID(int=...)`` spends most of its time checking which of its five arguments was given; these ints
-    are in range by construction. Used only if it gives exactly what ``UUID(int=...)`` gives (see below).
-    """
-    new, assign, unknown = object.__new__, object.__setattr__, SafeUUID.unknown
-    uuids = []
-    for value in values:
-        uuid = new(UUID)
-        assign(uuid, "int", value)
-        assign(uuid, "is_safe", unknown)
-        uuids.append(uuid)
-    return uuids
-
-
-def _uuids_plain(values: list[int]) -> list[UUID]:
-    return [UUID(int=value) for value in values]
-
-
-def _pick_uuid_builder() -> Callable[[list[int]], list[UUID]]:
-    probe = 0x0190F2A6B1C27ABC8DEF0123456789AB
-    try:
-        (built,), plain = _uuids_checked([probe]), UUID(int=probe)
-        same = (built == plain and hash(built) == hash(plain) and str(built) == str(plain)
-                and built.is_safe is plain.is_safe and built.version == plain.version == 7
-                and type(built) is UUID and not hasattr(built, "__dict__"))
-    except Exception:  # pragma: no cover - a Python whose UUID is built differently
-        same = False
-    return _uuids_checked if same else _uuids_plain  # pragma: no branch
-
-
-_uuids = _pick_uuid_builder()
-
-
-def uuid7_batch(count: int) -> list[UUID]:
-    """``count`` new time-ordered UUIDv7 ids, strictly increasing (also across calls in this process)."""
-    return _uuid7s(_reserve_ticks(count), count)[0]
-
-
 # ---------------------------------------------------------------------- the whole bulk registration
 
 Row = tuple[str, int, str, bytes]
@@ -361,12 +276,12 @@ def _encoded_batches(
 
     Consumed rows are dropped from ``validated`` as it goes, so their memory holds the next payloads.
     """
-    first_tick = _reserve_ticks(len(validated))
+    first_tick = reserve_ticks(len(validated))
     encode = _encoder(mapper)
     for start in range(0, len(validated), batch_size):
         part = validated[start : start + batch_size]
         validated[start : start + len(part)] = [None] * len(part)  # type: ignore[list-item]
-        batch_ids, hexes = _uuid7s(first_tick + start, len(part))
+        batch_ids, hexes = uuid7s(first_tick + start, len(part))
         yield batch_ids, encode(hexes, part)
         del part
 

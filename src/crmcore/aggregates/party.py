@@ -12,8 +12,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.domain import Snapshot as _Snapshot
-from uuid6 import uuid7
 
+from crmcore._ids import new_uuid7
 from crmcore.exceptions import EffectiveTimeOutOfOrder, IllegalTransition, InvalidInput
 from crmcore.policies import lifecycle
 from crmcore.values import Channel, PartyKind, Stage, utc_now
@@ -90,7 +90,7 @@ class Party(Aggregate):
     @staticmethod
     def create_id(**_: Any) -> UUID:
         """New parties get time-ordered UUIDv7 ids (cheap to index, sortable by creation)."""
-        return UUID(bytes=uuid7().bytes)
+        return new_uuid7()
 
     @event(Registered)
     def __init__(

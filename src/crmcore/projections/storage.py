@@ -288,30 +288,25 @@ class PostgresViewStorage(ViewStorage):
 
     def position(self, view: str, version: int) -> int:
         with self._datastore.transaction(commit=False) as c:
-            c.execute(
-                self._sql("SELECT version, position FROM {} WHERE view = %s").format(
-                    self._positions_table
-                ),
-                (view,),
-            )
-            found = c.fetchone()
+            found = self._stored_position(c, view)
         if found is not None and found["version"] == version:
             return int(found["position"])
         with self._datastore.transaction(commit=True) as c:
             # Re-check under a lock: another process may have initialised the view meanwhile.
             c.execute(self._sql("SELECT pg_advisory_xact_lock(hashtext(%s))"), (f"crmcore_view:{view}",))
-            c.execute(
-                self._sql("SELECT version, position FROM {} WHERE view = %s").format(
-                    self._positions_table
-                ),
-                (view,),
-            )
-            found = c.fetchone()
+            found = self._stored_position(c, view)
             if found is not None and found["version"] == version:
                 return int(found["position"])
             _refuse_downgrade(view, found["version"] if found else None, version)
             self._reset(c, view, version)
         return 0
+
+    def _stored_position(self, c: Any, view: str) -> Any:
+        c.execute(
+            self._sql("SELECT version, position FROM {} WHERE view = %s").format(self._positions_table),
+            (view,),
+        )
+        return c.fetchone()
 
     def load(self, view: str, keys: Iterable[str]) -> dict[str, Row]:
         with self._datastore.transaction(commit=False) as c:
