@@ -18,6 +18,7 @@ from eventsourcing.persistence import ApplicationRecorder, EventStore, Integrity
 from eventsourcing.utils import Environment
 
 from crmcore import _bulk
+from crmcore.aggregates.claim import IdentityClaim, claim_id
 from crmcore.aggregates.party import Party
 from crmcore.commands import (
     AssignParty,
@@ -32,19 +33,29 @@ from crmcore.commands import (
     ReopenParty,
     RestoreParty,
     SetPartyAside,
+    UpdateIdentity,
     UpdateProfile,
     validate,
 )
-from crmcore.exceptions import ConcurrentUpdateError, InvalidInput, PartyNotFound
+from crmcore.exceptions import (
+    ConcurrentUpdateError,
+    DuplicateParty,
+    IllegalTransition,
+    InvalidInput,
+    PartyNotFound,
+)
 from crmcore.models import (
     Change,
     FieldChange,
+    MergeField,
+    MergePlan,
     PartyCounts,
     PartySummary,
     PartyView,
     Qualification,
     TimelineEntry,
 )
+from crmcore.policies import lifecycle, merging
 from crmcore.projections import (
     MemoryViewStorage,
     PartiesView,
@@ -76,7 +87,7 @@ class _Ledger(Application[UUID]):
     """The event-sourced application behind :class:`CRM`: one log for every aggregate."""
 
     name = "crmcore"
-    snapshotting_intervals = {Party: 100}
+    snapshotting_intervals = {Party: 100, IdentityClaim: 100}
 
     def __init__(self, settings: StoreSettings) -> None:
         self._settings = settings
@@ -137,9 +148,12 @@ class CRM:
         *,
         conflict_retries: int = 8,
         views: Iterable[View] = (),
+        default_region: str = "IT",
     ) -> None:
         self.settings = store if isinstance(store, StoreSettings) else parse_store_url(store)
         self.conflict_retries = conflict_retries
+        #: The region phone numbers without a country code are read in (``phone_region=`` overrides it).
+        self.default_region = default_region
         self._app = _Ledger(self.settings)
         self._views_storage = self._make_view_storage()
         self._runner = ViewRunner(
@@ -171,16 +185,69 @@ class CRM:
     # ------------------------------------------------------------------ commands
 
     def register_party(self, **fields: Any) -> UUID:
-        """Register a person or an organization; returns its id. See :class:`RegisterParty`."""
-        cmd = validate(RegisterParty, fields)
-        party = Party.register(
-            kind=cmd.kind, stage=cmd.stage, name=cmd.name, actor=cmd.actor,
-            effective_at=cmd.effective_at, organization_name=cmd.organization_name,
-            contact_name=cmd.contact_name, channel=cmd.channel, owner=cmd.owner,
-            profile=dict(cmd.profile),
-        )
-        self._save(party)
-        return party.id
+        """Register a person or an organization; returns its id. See :class:`RegisterParty`.
+
+        An e-mail address, phone number or VAT number another party already holds is refused with
+        :class:`DuplicateParty` naming that party; nothing is stored.
+        """
+        return self._register(fields, attach=False).party_id
+
+    def _register(self, fields: Mapping[str, Any], *, attach: bool) -> _Registered:
+        cmd = validate(RegisterParty, self._with_region(fields))
+        identity = cmd.stored_identity()
+        for attempt in range(self.conflict_retries + 1):
+            party = Party.register(
+                kind=cmd.kind, stage=cmd.stage, name=cmd.display_name, actor=cmd.actor,
+                effective_at=cmd.effective_at, organization_name=cmd.organization_name,
+                contact_name=cmd.contact_name, channel=cmd.channel, owner=cmd.owner,
+                profile=dict(cmd.profile), identity=identity,
+            )
+            try:
+                claims = self._claims_for(
+                    party, set(), party.identity_keys(), cmd.actor, party.last_effective_at
+                )
+            except DuplicateParty as duplicate:
+                if not attach:
+                    raise
+                return _Registered(self._attach(duplicate.existing_id, cmd), attached=True)
+            try:
+                self._save(party, *claims)
+            except ConcurrentUpdateError:
+                if attempt == self.conflict_retries:
+                    raise
+                _back_off(attempt)
+                continue
+            return _Registered(party.id, attached=False)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attach(self, existing_id: UUID, cmd: RegisterParty) -> UUID:
+        """Add the registration's contact points that nobody holds yet to the party already holding one."""
+        def add(party: Party) -> list[Any]:
+            mine = party.merge_fields()
+            wanted = cmd.stored_identity()
+            changes: dict[str, Any] = {}
+            for field in ("emails", "phones", "web_links"):
+                merged = list(mine[field] or [])
+                known = {v.lower() for v in merged}
+                for value in wanted.get(field, []):
+                    if value.lower() not in known and not self._held_by_other(field, value, party.id):
+                        merged.append(value)
+                        known.add(value.lower())
+                if merged != list(mine[field] or []):
+                    changes[field] = merged
+            if changes:
+                return self._change_identity(party, changes, cmd.actor, None)
+            return []
+
+        self._update_party(existing_id, None, add)
+        return existing_id
+
+    def _held_by_other(self, field: str, value: str, party_id: UUID) -> bool:
+        prefix = {"emails": "email", "phones": "phone"}.get(field)
+        if prefix is None:
+            return False
+        claim = self._claim(f"{prefix}:{value.lower() if prefix == 'email' else value}")
+        return claim is not None and claim.holder not in (None, party_id)
 
     def engage(self, party_id: UUID | str, **fields: Any) -> PartyView:
         """Record a suspect's first interaction (``channel=``): it becomes a lead."""
@@ -240,6 +307,303 @@ class CRM:
         """Set segmentation traits (``changes={"interest": "cloud", "old": None}``)."""
         return self._run(UpdateProfile, party_id, fields, lambda p, c: p.update_profile(
             changes=dict(c.changes), actor=c.actor, effective_at=c.effective_at))
+
+    def update_identity(self, party_id: UUID | str, **fields: Any) -> PartyView:
+        """Replace identity fields (``emails=[...]``, ``phones=``, ``address=``, ``given_name=``, ``name=``…).
+
+        Each field given replaces the stored one; ``None`` clears it. See :class:`UpdateIdentity`. An
+        identifier another party holds raises :class:`DuplicateParty`; nothing is stored.
+        """
+        cmd = validate(UpdateIdentity, self._with_region({**fields, "party_id": party_id}))
+        changes = cmd.changes()
+        return PartyView.model_validate(self._update_party(
+            cmd.party_id, cmd.expected_version,
+            lambda p: self._change_identity(p, changes, cmd.actor, cmd.effective_at),
+        ).state())
+
+    def add_email(
+        self, party_id: UUID | str, address: str, *, primary: bool = False, **fields: Any
+    ) -> PartyView:
+        """Add an e-mail address (first if ``primary``); one it already has moves only if ``primary``."""
+        return self._add_contact(party_id, "emails", address, primary, fields)
+
+    def add_phone(
+        self, party_id: UUID | str, number: str, *, primary: bool = False, **fields: Any
+    ) -> PartyView:
+        """Add a phone number (first if ``primary``), read in the default region unless international."""
+        return self._add_contact(party_id, "phones", number, primary, fields)
+
+    def remove_email(self, party_id: UUID | str, address: str, **fields: Any) -> PartyView:
+        """Remove an e-mail address (the next one becomes primary); its claim is released."""
+        return self._remove_contact(party_id, "emails", address, fields)
+
+    def remove_phone(self, party_id: UUID | str, number: str, **fields: Any) -> PartyView:
+        """Remove a phone number (the next one becomes primary); its claim is released."""
+        return self._remove_contact(party_id, "phones", number, fields)
+
+    def _add_contact(
+        self, party_id: UUID | str, field: str, value: str, primary: bool, fields: Mapping[str, Any]
+    ) -> PartyView:
+        given = {**fields, "party_id": party_id, field: [value]}
+        checked = validate(UpdateIdentity, self._with_region(given))
+        new = checked.changes()[field][0]
+
+        def add(party: Party) -> list[Any]:
+            current = [v for v in party.merge_fields()[field] or [] if v.lower() != new.lower()]
+            wanted = [new, *current] if primary else [*current, new]
+            if len(wanted) == len(current) + 1 and not primary and new.lower() in (
+                v.lower() for v in party.merge_fields()[field] or []
+            ):
+                wanted = list(party.merge_fields()[field] or [])
+            return self._change_identity(party, {field: wanted}, checked.actor, checked.effective_at)
+
+        return PartyView.model_validate(
+            self._update_party(checked.party_id, checked.expected_version, add).state()
+        )
+
+    def _remove_contact(
+        self, party_id: UUID | str, field: str, value: str, fields: Mapping[str, Any]
+    ) -> PartyView:
+        given = {**fields, "party_id": party_id, field: [value]}
+        checked = validate(UpdateIdentity, self._with_region(given))
+        gone = checked.changes()[field][0].lower()
+
+        def remove(party: Party) -> list[Any]:
+            current = list(party.merge_fields()[field] or [])
+            kept = [v for v in current if v.lower() != gone]
+            if len(kept) == len(current):
+                raise InvalidInput(
+                    f"{field}: party {party.id} has no {value!r}",
+                    [{"loc": (field,), "msg": "not held by the party", "type": "not_found"}],
+                )
+            return self._change_identity(party, {field: kept}, checked.actor, checked.effective_at)
+
+        return PartyView.model_validate(
+            self._update_party(checked.party_id, checked.expected_version, remove).state()
+        )
+
+    def _change_identity(
+        self, party: Party, changes: dict[str, Any], actor: str, effective_at: datetime | None
+    ) -> list[Any]:
+        before = party.identity_keys()
+        if not party.update_identity(changes=changes, actor=actor, effective_at=effective_at):
+            return []
+        return self._claims_for(party, before, party.identity_keys(), actor, party.last_effective_at)
+
+    def _with_region(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        return {"phone_region": self.default_region, **fields} if "phones" in fields else dict(fields)
+
+    # ------------------------------------------------------------------ duplicates: claims, merge, unmerge
+
+    def resolve(self, party_id: UUID | str) -> UUID:
+        """The party that now stands for ``party_id``: itself, or the survivor it was merged into."""
+        current = _uuid(party_id)
+        for _ in range(1000):
+            party = self._load(current)
+            if party.merged_into is None:
+                return current
+            current = party.merged_into
+        raise AssertionError("a merge chain without end")  # pragma: no cover
+
+    def holder_of(self, *, email: str | None = None, phone: str | None = None,
+                  vat_number: str | None = None) -> UUID | None:
+        """The party holding a normalised e-mail address, phone number or VAT number (None if nobody)."""
+        given = {k: v for k, v in (("emails", email), ("phones", phone), ("vat_number", vat_number)) if v}
+        if len(given) != 1:
+            raise InvalidInput("give exactly one of email, phone, vat_number")
+        field, value = next(iter(given.items()))
+        checked = validate(UpdateIdentity, self._with_region({
+            "party_id": UUID(int=0), "actor": "lookup", field: [value] if field != "vat_number" else value,
+        }))
+        stored = checked.changes()[field]
+        from crmcore.aggregates.party import identity_keys_of
+
+        (key,) = identity_keys_of({field: stored})
+        claim = self._claim(key)
+        return claim.holder if claim is not None else None
+
+    def merge(
+        self,
+        survivor_id: UUID | str,
+        loser_id: UUID | str,
+        *,
+        actor: str,
+        reason: str,
+        choose: Mapping[str, str] | None = None,
+        effective_at: datetime | None = None,
+        dry_run: bool = False,
+    ) -> MergePlan:
+        """Merge the duplicate ``loser_id`` into ``survivor_id``, field by field.
+
+        Each field keeps the survivor's value unless ``choose`` says ``"loser"`` (or the survivor has
+        none); lists (e-mail addresses, phones, web links) and profile traits are joined unless told
+        ``"survivor"`` or ``"loser"``; the stage is the one further along. ``dry_run`` returns the plan
+        and stores nothing. The loser's stream ends with ``MergedInto`` and stays readable; its
+        identifiers pass to the survivor. Undo with :meth:`unmerge`.
+        """
+        from crmcore.commands import MergeParties
+
+        cmd = validate(MergeParties, {
+            "survivor_id": survivor_id, "loser_id": loser_id, "actor": actor, "reason": reason,
+            "choose": dict(choose or {}), "effective_at": effective_at,
+        })
+        for attempt in range(self.conflict_retries + 1):
+            survivor, loser = self._load(cmd.survivor_id), self._load(cmd.loser_id)
+            lifecycle.check_can_merge(survivor.id, survivor.kind, survivor.merged_into,
+                                      loser.id, loser.kind, loser.merged_into)
+            planned = merging.plan_merge(survivor.merge_fields(), loser.merge_fields(), cmd.choose)
+            plan = MergePlan(
+                survivor_id=survivor.id, loser_id=loser.id, applied=not dry_run,
+                fields=[MergeField(field=f, survivor=a, loser=b, result=r, source=src)
+                        for f, a, b, r, src in planned],
+            )
+            if dry_run:
+                return plan
+            values = {f: r for f, a, _, r, _ in planned if r != a}
+            sources: dict[str, str] = {f: src for f, _, _, _, src in planned if src != "survivor"}
+            at = loser.merge_into(survivor, reason=cmd.reason, actor=cmd.actor, effective_at=cmd.effective_at)
+            survivor.absorb(loser.id, values=values, sources=sources, reason=cmd.reason, actor=cmd.actor,
+                            effective_at=at)
+            claims = []
+            for key in sorted(loser.identity_keys() | survivor.identity_keys()):
+                claim = self._claim(key)
+                if claim is None:
+                    claim = IdentityClaim(key=key, holder=survivor.id, actor=cmd.actor, effective_at=at)
+                    claims.append(claim)
+                elif claim.take(survivor.id, actor=cmd.actor, effective_at=at):
+                    claims.append(claim)
+            try:
+                self._save(survivor, loser, *claims)
+            except ConcurrentUpdateError:
+                if attempt == self.conflict_retries:
+                    raise
+                _back_off(attempt)
+                continue
+            return plan
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def unmerge(
+        self, loser_id: UUID | str, *, actor: str, reason: str, effective_at: datetime | None = None,
+    ) -> tuple[PartyView, PartyView]:
+        """Undo the merge of ``loser_id``: both parties come back as if it never happened, plus what was
+        recorded since. Returns (loser, survivor) as they now stand.
+        """
+        from crmcore.commands import UnmergeParty
+
+        cmd = validate(UnmergeParty, {"loser_id": loser_id, "actor": actor, "reason": reason,
+                                      "effective_at": effective_at})
+        for attempt in range(self.conflict_retries + 1):
+            loser = self._load(cmd.loser_id)
+            if loser.merged_into is None:
+                raise IllegalTransition(f"party {loser.id} is not merged", party_id=loser.id,
+                                        stage=loser.stage)
+            survivor = self._load(loser.merged_into)
+            if survivor.merged_into is not None:
+                raise IllegalTransition(
+                    f"party {survivor.id} was itself merged into {survivor.merged_into}: unmerge it first",
+                    party_id=survivor.id, stage="merged",
+                )
+            restored_loser = _replay_without(self._events_of(loser.id), undo=survivor.id)
+            restored_survivor = _replay_without(self._events_of(survivor.id), undo=loser.id)
+            at = _aware(cmd.effective_at, "effective_at") if cmd.effective_at else None
+            moment = max(loser.last_effective_at, survivor.last_effective_at)
+            when = at or max(moment, _now())
+            held_before = survivor.identity_keys()
+            survivor.restore_unmerged(loser.id, restored=restored_survivor.merge_state(), reason=cmd.reason,
+                                      actor=cmd.actor, effective_at=when)
+            loser.restore_unmerged(survivor.id, restored=restored_loser.merge_state(), reason=cmd.reason,
+                                   actor=cmd.actor, effective_at=when)
+            claims = []
+            survivor_keys, loser_keys = survivor.identity_keys(), loser.identity_keys()
+            for key in sorted(held_before | survivor_keys | loser_keys):
+                holder = survivor.id if key in survivor_keys else loser.id if key in loser_keys else None
+                claim = self._claim(key)
+                if claim is None and holder is not None:
+                    claims.append(IdentityClaim(key=key, holder=holder, actor=cmd.actor, effective_at=when))
+                elif claim is not None and holder is not None:
+                    if claim.take(holder, actor=cmd.actor, effective_at=when):
+                        claims.append(claim)
+                elif claim is not None and claim.release(actor=cmd.actor, effective_at=when):
+                    claims.append(claim)
+            try:
+                self._save(survivor, loser, *claims)
+            except ConcurrentUpdateError:
+                if attempt == self.conflict_retries:
+                    raise
+                _back_off(attempt)
+                continue
+            return PartyView.model_validate(loser.state()), PartyView.model_validate(survivor.state())
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def merged_parties(self, party_id: UUID | str) -> list[UUID]:
+        """Every party merged (directly or through others) into ``party_id``, oldest merge first."""
+        found: list[UUID] = []
+        pending = [_uuid(party_id)]
+        while pending:
+            for merged in self._load(pending.pop(0)).merged_from:
+                found.append(merged)
+                pending.append(merged)
+        return found
+
+    def members(self, organization_id: UUID | str) -> list[PartySummary]:
+        """The persons belonging to an organization, or to any organization merged into it."""
+        organization = self.resolve(organization_id)
+        ids = [organization, *self.merged_parties(organization)]
+        self._runner.catch_up(PartiesView.name)
+        storage = self._views_storage
+        rows = [r for i in ids for r in storage.rows(PartiesView.name, {"organization_id": str(i)})]
+        return [PartySummary.model_validate(r) for r in sorted(rows, key=lambda r: r["id"])]
+
+    def _claim(self, key: str) -> IdentityClaim | None:
+        try:
+            claim: Any = self._app.repository.get(claim_id(key))
+        except AggregateNotFoundError:
+            return None
+        return cast(IdentityClaim, claim)
+
+    def _claims_for(
+        self, party: Party, before: set[str], after: set[str], actor: str, at: datetime
+    ) -> list[IdentityClaim]:
+        """Claims to save with ``party``: new identifiers taken, dropped ones released.
+
+        Raises :class:`DuplicateParty` if another party holds one of the new identifiers.
+        """
+        changed: list[IdentityClaim] = []
+        for key in sorted(after - before):
+            claim = self._claim(key)
+            if claim is None:
+                changed.append(IdentityClaim(key=key, holder=party.id, actor=actor, effective_at=at))
+            elif claim.holder is not None and claim.holder != party.id:
+                raise DuplicateParty(claim.holder, claim.field, key.split(":", 1)[1])
+            elif claim.take(party.id, actor=actor, effective_at=at):
+                changed.append(claim)
+        for key in sorted(before - after):
+            claim = self._claim(key)
+            if claim is not None and claim.holder == party.id and claim.release(actor=actor, effective_at=at):
+                changed.append(claim)
+        return changed
+
+    def _update_party(
+        self, party_id: UUID, expected_version: int | None, action: Callable[[Party], list[Any]]
+    ) -> Party:
+        """Load, act, save the party with the other aggregates the action returns; re-run on conflicts."""
+        retries = 0 if expected_version is not None else self.conflict_retries
+        for attempt in range(retries + 1):
+            party = self._load(party_id)
+            if expected_version is not None and party.version != expected_version:
+                raise ConcurrentUpdateError(
+                    party.id, f"expected version {expected_version}, found {party.version}"
+                )
+            others = action(party)
+            try:
+                self._save(party, *others)
+            except ConcurrentUpdateError:
+                if attempt == retries:
+                    raise
+                _back_off(attempt)
+                continue
+            return party
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def set_aside(self, party_id: UUID | str, **fields: Any) -> PartyView:
         """Set a party aside (``reason=`` required), keeping its stage."""
@@ -479,7 +843,7 @@ class CRM:
             raise PartyNotFound(party_id)
         return events
 
-    def _save(self, *aggregates: Party) -> list[Recording[UUID]]:
+    def _save(self, *aggregates: Any) -> list[Recording[UUID]]:
         try:
             recordings = self._app.save(*aggregates)
         except IntegrityError:
@@ -506,6 +870,47 @@ class CRM:
             for pos, s in zip(positions, stored, strict=True)
         ]
         self._tell(changes)
+
+
+class _Registered:
+    """What a registration did: the party id, and whether it attached to an existing party."""
+
+    __slots__ = ("attached", "party_id")
+
+    def __init__(self, party_id: UUID, *, attached: bool) -> None:
+        self.party_id = party_id
+        self.attached = attached
+
+
+def _now() -> datetime:
+    from crmcore.values import utc_now
+
+    return utc_now()
+
+
+def _replay_without(events: Sequence[Party.Event], *, undo: UUID) -> Party:
+    """The party replayed from ``events`` as if every undone merge, and its latest merge with ``undo``,
+    had never happened (``Unmerged`` events only mark which merges were undone)."""
+    skipped: set[int] = set()
+    open_merges: dict[UUID, list[int]] = {}
+    for index, event in enumerate(events):
+        if isinstance(event, Party.Merged):
+            open_merges.setdefault(event.loser_id, []).append(index)
+        elif isinstance(event, Party.MergedInto):
+            open_merges.setdefault(event.survivor_id, []).append(index)
+        elif isinstance(event, Party.Unmerged) and open_merges.get(event.other_id):
+            skipped.add(open_merges[event.other_id].pop())
+    if open_merges.get(undo):
+        skipped.add(open_merges[undo].pop())
+    party: Party | None = None
+    for index, event in enumerate(events):
+        if index in skipped or isinstance(event, Party.Unmerged):
+            continue
+        if party is not None:  # skipped events leave gaps in the version sequence mutate() checks
+            party._version = event.originator_version - 1
+        party = cast(Party, event.mutate(party))
+    assert party is not None
+    return party
 
 
 def _back_off(attempt: int) -> None:

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from collections.abc import Iterable
+from datetime import date
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import pydantic
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel as BaseModel
 
-from crmcore.exceptions import InvalidInput
+from crmcore._validation import invalid_input, validate
+from crmcore.identity import (
+    BirthDate,
+    EmailAddress,
+    OrganizationName,
+    PostalAddress,
+    VatNumber,
+    WebLink,
+    e164,
+)
 from crmcore.values import (
     ActorId,
     Channel,
@@ -30,13 +42,17 @@ __all__ = [
     "DisqualifyLead",
     "EngageParty",
     "LinkParty",
+    "MergeParties",
     "PartyCommand",
     "QualifyLead",
     "RegisterParty",
     "ReopenParty",
     "RestoreParty",
     "SetPartyAside",
+    "UnmergeParty",
+    "UpdateIdentity",
     "UpdateProfile",
+    "invalid_input",
     "validate",
 ]
 
@@ -55,17 +71,138 @@ class Command(BaseModel):
     effective_at: EffectiveTime | None = None
 
 
-class RegisterParty(Command):
-    """Register a person or an organization (default stage: suspect)."""
+#: How many e-mail addresses, phone numbers or web links one party may hold.
+MAX_CONTACT_POINTS = 20
+#: Identity fields only a person has, and only an organization has.
+PERSON_ONLY = frozenset({"given_name", "family_name", "birth_date"})
+ORGANIZATION_ONLY = frozenset({"vat_number"})
+IDENTITY_FIELDS = (
+    "given_name", "family_name", "emails", "phones", "birth_date", "address", "web_links", "vat_number",
+)
+
+
+def _birth_date(value: date) -> date:
+    try:
+        return BirthDate(value=value).value
+    except pydantic.ValidationError as error:
+        raise ValueError(error.errors()[0]["msg"].removeprefix("Value error, ")) from None
+
+
+def _region(value: str) -> str:
+    region = value.strip().upper()
+    if len(region) != 2 or not region.isalpha():
+        raise ValueError("a region is a two-letter country code, e.g. IT")
+    return region
+
+
+class _Identity(BaseModel):
+    """Who a party is: names, contact points, birth date, address, web links, VAT number.
+
+    The first e-mail address and the first phone number are the primary ones. Phone numbers without
+    ``+`` and a country code are read as dialled in ``phone_region`` (the CRM's default region, Italy
+    unless configured).
+    """
+
+    given_name: Name | None = None
+    family_name: Name | None = None
+    phone_region: Annotated[str, AfterValidator(_region)] | None = None
+    emails: Annotated[list[EmailAddress], Field(max_length=MAX_CONTACT_POINTS)] | None = None
+    phones: Annotated[list[str], Field(max_length=MAX_CONTACT_POINTS)] | None = None
+    birth_date: Annotated[date, AfterValidator(_birth_date)] | None = None
+    address: PostalAddress | None = None
+    web_links: Annotated[list[WebLink], Field(max_length=MAX_CONTACT_POINTS)] | None = None
+    vat_number: VatNumber | None = None
+
+    @pydantic.field_validator("phones")
+    @classmethod
+    def _phones_in_e164(cls, value: list[str] | None, info: pydantic.ValidationInfo) -> list[str] | None:
+        if value is None:
+            return None
+        region = info.data.get("phone_region") or "IT"
+        numbers = []
+        for index, text in enumerate(value):
+            try:
+                numbers.append(e164(text, region))
+            except ValueError as error:
+                raise ValueError(f"phones[{index}] {text!r}: {error}") from None
+        return numbers
+
+    def identity(self, fields: Iterable[str]) -> dict[str, Any]:
+        """The named identity fields as stored: JSON-native, normalised, repeated contact points dropped."""
+        stored: dict[str, Any] = {}
+        for field in fields:
+            value = getattr(self, field)
+            if value is None:
+                stored[field] = None
+            elif field == "emails":
+                stored[field] = _unique([e.address for e in value], [e.key for e in value])
+            elif field == "phones":
+                stored[field] = _unique(value, value)
+            elif field == "web_links":
+                stored[field] = _unique([str(w) for w in value], [w.key for w in value])
+            elif field == "birth_date":
+                stored[field] = value.isoformat()
+            elif field == "address":
+                stored[field] = value.model_dump(mode="json")
+            elif field == "vat_number":
+                stored[field] = value.key
+            else:
+                stored[field] = value
+        return stored
+
+    def _check_kind(self, kind: PartyKind, given: Iterable[str]) -> None:
+        wrong = PERSON_ONLY if kind is PartyKind.ORGANIZATION else ORGANIZATION_ONLY
+        misplaced = sorted(f for f in given if f in wrong and getattr(self, f) is not None)
+        if misplaced:
+            article = "an" if kind is PartyKind.ORGANIZATION else "a"
+            raise ValueError(f"{', '.join(misplaced)}: not for {article} {kind.value}")
+
+
+def _unique(values: list[str], keys: list[str]) -> list[str]:
+    seen: set[str] = set()
+    kept = []
+    for value, key in zip(values, keys, strict=True):
+        if key not in seen:
+            seen.add(key)
+            kept.append(value)
+    return kept
+
+
+class RegisterParty(Command, _Identity):
+    """Register a person or an organization (default stage: suspect).
+
+    ``name`` may be left out for a person given both ``given_name`` and ``family_name``.
+    """
 
     kind: PartyKind
-    name: Name
+    name: Name | None = None
     stage: Stage = Stage.SUSPECT
     organization_name: Name | None = None
     contact_name: Name | None = None
     channel: Channel | None = None
     owner: ActorId | None = None
     profile: Profile = Field(default_factory=dict)
+
+    @pydantic.model_validator(mode="after")
+    def _names(self) -> RegisterParty:
+        self._check_kind(self.kind, IDENTITY_FIELDS)
+        if self.name is None:
+            if self.given_name is None or self.family_name is None:
+                raise ValueError("name is required (or, for a person, given_name and family_name)")
+            object.__setattr__(self, "name", f"{self.given_name} {self.family_name}")
+        if self.kind is PartyKind.ORGANIZATION:
+            OrganizationName(name=self.display_name)
+        return self
+
+    @property
+    def display_name(self) -> str:
+        """The party's name (set by validation)."""
+        assert self.name is not None
+        return self.name
+
+    def stored_identity(self) -> dict[str, Any]:
+        """The identity fields given, as stored (empty ones left out)."""
+        return {k: v for k, v in self.identity(IDENTITY_FIELDS).items() if v not in (None, [])}
 
 
 class PartyCommand(Command):
@@ -123,6 +260,43 @@ class UpdateProfile(PartyCommand):
     changes: Annotated[dict[TraitName, TraitValue], Field(min_length=1, max_length=100)]
 
 
+class UpdateIdentity(PartyCommand, _Identity):
+    """Change who a party is: each field given replaces the stored one (``None`` clears it).
+
+    ``name`` renames the party; changing a person's given or family name renames it too.
+    """
+
+    name: Name | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _something_to_change(self) -> UpdateIdentity:
+        if "name" in self.model_fields_set and self.name is None:
+            raise ValueError("name cannot be cleared")
+        if not set(self.model_fields_set) & {*IDENTITY_FIELDS, "name"}:
+            raise ValueError(f"nothing to change: give one of name, {', '.join(IDENTITY_FIELDS)}")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The fields given, as stored."""
+        return self.identity([f for f in (*IDENTITY_FIELDS, "name") if f in self.model_fields_set])
+
+
+class MergeParties(Command):
+    """Merge the duplicate ``loser_id`` into ``survivor_id`` (field choices: survivor, loser or both)."""
+
+    survivor_id: UUID
+    loser_id: UUID
+    reason: Reason
+    choose: dict[str, Literal["survivor", "loser", "both"]] = Field(default_factory=dict)
+
+
+class UnmergeParty(Command):
+    """Undo the merge of ``loser_id`` into its survivor."""
+
+    loser_id: UUID
+    reason: Reason
+
+
 class SetPartyAside(PartyCommand):
     """Set a party aside (stale, or moved to the generic newsletter list)."""
 
@@ -141,26 +315,3 @@ class BulkUpdate(Command):
     party_id: UUID
     owner: ActorId | None = None
     profile: Profile = Field(default_factory=dict)
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def invalid_input(error: pydantic.ValidationError, prefix: str = "") -> InvalidInput:
-    """Turn a pydantic error into :class:`InvalidInput`, keeping every problem it lists."""
-    errors = [
-        {"loc": tuple(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()
-    ]
-    summary = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in errors[:5]
-    )
-    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-    return InvalidInput(f"{prefix}invalid {error.title}: {summary}{more}", errors)
-
-
-def validate(model: type[M], data: Any) -> M:
-    """Validate ``data`` (a mapping) as ``model``; raise :class:`InvalidInput` if it does not fit."""
-    try:
-        return model.model_validate(data)
-    except pydantic.ValidationError as error:
-        raise invalid_input(error) from None

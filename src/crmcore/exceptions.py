@@ -70,6 +70,27 @@ class IllegalTransition(CrmError, ValueError):
         self.stage = stage
 
 
+class PartyMerged(IllegalTransition):
+    """The party was merged into another (``survivor_id``): its stream has ended; act on the survivor."""
+
+    def __init__(self, party_id: UUID, survivor_id: UUID) -> None:
+        super().__init__(f"party {party_id} was merged into {survivor_id}", party_id=party_id, stage="merged")
+        self.survivor_id = survivor_id
+
+
+class DuplicateParty(CrmError, ValueError):
+    """Another party already holds this e-mail address, phone number or VAT number; nothing was stored.
+
+    ``existing_id`` is that party, ``field`` and ``key`` the identifier they share.
+    """
+
+    def __init__(self, existing_id: UUID, field: str, key: str) -> None:
+        super().__init__(f"{field} {key} already belongs to party {existing_id}")
+        self.existing_id = existing_id
+        self.field = field
+        self.key = key
+
+
 class PartyNotFound(CrmError, LookupError):
     """No party has the given id (or it did not exist yet at the given moment)."""
 

@@ -23,7 +23,7 @@ from stdnum.eu import vat as eu_vat
 from stdnum.it import iva as it_iva
 from stdnum.util import get_cc_module
 
-from crmcore.commands import invalid_input
+from crmcore._validation import invalid_input
 from crmcore.exceptions import InvalidInput
 from crmcore.values import utc_now
 
@@ -37,6 +37,7 @@ __all__ = [
     "PostalAddress",
     "VatNumber",
     "WebLink",
+    "e164",
     "parse_identity",
 ]
 
@@ -187,14 +188,14 @@ class PhoneNumber(_IdentityValue):
     def _in_e164(cls, value: Any) -> Any:
         if not isinstance(value, str):
             return value
-        return _e164(value, cls.default_region)
+        return e164(value, cls.default_region)
 
     @classmethod
     def parse(cls, value: object, region: str = "IT", *, field: str | None = None) -> Self:
         """Read ``value``; a number without ``+`` and country code is read as dialled in ``region``."""
         if isinstance(value, str):
             try:
-                value = {"e164": _e164(value, region)}
+                value = {"e164": e164(value, region)}
             except ValueError as error:
                 problem = {"loc": (field,) if field else (), "msg": str(error), "type": "value_error"}
                 label = f"{field}: " if field else ""
@@ -217,7 +218,8 @@ class PhoneNumber(_IdentityValue):
         return self.e164
 
 
-def _e164(text: str, region: str) -> str:
+def e164(text: str, region: str = "IT") -> str:
+    """``text`` as an E.164 phone number (read as dialled in ``region``); raises ``ValueError``."""
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as error:

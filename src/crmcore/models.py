@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from crmcore.identity import PostalAddress
 from crmcore.values import Channel, PartyKind, Stage
 
 __all__ = [
     "Change",
+    "DuplicateMatch",
     "FieldChange",
+    "MatchReason",
+    "MergeField",
+    "MergePlan",
     "PartyCounts",
     "PartySummary",
     "PartyView",
     "Qualification",
+    "Registration",
     "TimelineEntry",
 ]
 
@@ -45,6 +51,26 @@ class PartyView(_ReadModel):
     qualified_from: UUID | None
     registered_at: datetime
     last_effective_at: datetime
+    given_name: str | None = None
+    family_name: str | None = None
+    emails: list[str] = []
+    phones: list[str] = []
+    birth_date: date | None = None
+    address: PostalAddress | None = None
+    web_links: list[str] = []
+    vat_number: str | None = None
+    merged_into: UUID | None = None
+    merged_from: list[UUID] = []
+
+    @property
+    def primary_email(self) -> str | None:
+        """The first e-mail address, if any."""
+        return self.emails[0] if self.emails else None
+
+    @property
+    def primary_phone(self) -> str | None:
+        """The first phone number (E.164), if any."""
+        return self.phones[0] if self.phones else None
 
 
 class FieldChange(_ReadModel):
@@ -64,6 +90,7 @@ class TimelineEntry(_ReadModel):
     recorded_at: datetime
     data: dict[str, Any]
     changes: dict[str, FieldChange]
+    party_id: UUID | None = None
 
 
 class Change(_ReadModel):
@@ -110,3 +137,50 @@ class PartyCounts(_ReadModel):
     by_kind: dict[PartyKind, int]
     by_owner: dict[str, int]
     unassigned: int
+
+
+class MatchReason(_ReadModel):
+    """How one field compared between two parties: ``level`` is exact, close, different or missing."""
+
+    field: str
+    level: str
+    similarity: float
+    weight: float
+    value: str | None
+    other_value: str | None
+
+
+class DuplicateMatch(_ReadModel):
+    """A party that may be the same as another one, with the match probability and the reasons."""
+
+    party_id: UUID | None
+    other_id: UUID | str
+    score: float
+    reasons: list[MatchReason]
+
+
+class Registration(_ReadModel):
+    """What entering a party did: the id registered (or attached to) and any near matches found."""
+
+    party_id: UUID
+    attached: bool
+    near_matches: list[DuplicateMatch]
+
+
+class MergeField(_ReadModel):
+    """Where one field's merged value comes from: the survivor, the loser or both (lists are joined)."""
+
+    field: str
+    survivor: Any
+    loser: Any
+    result: Any
+    source: Literal["survivor", "loser", "both"]
+
+
+class MergePlan(_ReadModel):
+    """A merge, field by field (what a dry run shows and what a merge records)."""
+
+    survivor_id: UUID
+    loser_id: UUID
+    fields: list[MergeField]
+    applied: bool

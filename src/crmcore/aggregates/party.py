@@ -14,7 +14,7 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.domain import Snapshot as _Snapshot
 
 from crmcore._ids import new_uuid7
-from crmcore.exceptions import EffectiveTimeOutOfOrder, IllegalTransition, InvalidInput
+from crmcore.exceptions import EffectiveTimeOutOfOrder, IllegalTransition, InvalidInput, PartyMerged
 from crmcore.policies import lifecycle
 from crmcore.values import Channel, PartyKind, Stage, utc_now
 
@@ -34,6 +34,8 @@ class Party(Aggregate):
         effective_at: datetime
 
     class Registered(Event, Aggregate.Created):
+        class_version = 2
+
         kind: str
         stage: str
         name: str
@@ -43,6 +45,12 @@ class Party(Aggregate):
         owner: str | None
         profile: dict[str, Any]
         qualified_from: UUID | None
+        identity: dict[str, Any]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Registrations stored before identity values existed carry none."""
+            state["identity"] = {}
 
     class Engaged(Event):
         channel: str
@@ -71,6 +79,24 @@ class Party(Aggregate):
     class SetAside(Event):
         reason: str
 
+    class IdentityUpdated(Event):
+        changes: dict[str, Any]
+
+    class MergedInto(Event):
+        survivor_id: UUID
+        reason: str
+
+    class Merged(Event):
+        loser_id: UUID
+        values: dict[str, Any]
+        sources: dict[str, str]
+        reason: str
+
+    class Unmerged(Event):
+        other_id: UUID
+        restored: dict[str, Any]
+        reason: str
+
     class Restored(Event):
         reason: str | None
 
@@ -83,6 +109,7 @@ class Party(Aggregate):
             party.kind = PartyKind(party.kind)
             party.stage = Stage(party.stage)
             party.channel = Channel(party.channel) if party.channel else None
+            _fill_defaults(party)
             return party
 
     # ------------------------------------------------------------------ creation
@@ -107,6 +134,7 @@ class Party(Aggregate):
         qualified_from: UUID | None,
         actor: str,
         effective_at: datetime,
+        identity: dict[str, Any] | None = None,
     ) -> None:
         self.kind = PartyKind(kind)
         self.stage = Stage(stage)
@@ -122,6 +150,9 @@ class Party(Aggregate):
         self.set_aside_reason: str | None = None
         self.disqualification_reason: str | None = None
         self.last_effective_at = effective_at
+        self.identity: dict[str, Any] = dict(identity or {})
+        self.merged_into: UUID | None = None
+        self.merged_from: list[UUID] = []
 
     @classmethod
     def register(
@@ -138,8 +169,13 @@ class Party(Aggregate):
         owner: str | None = None,
         profile: dict[str, Any] | None = None,
         qualified_from: UUID | None = None,
+        identity: dict[str, Any] | None = None,
     ) -> Party:
-        """Register a new party at ``stage`` (disqualified is never a starting stage)."""
+        """Register a new party at ``stage`` (disqualified is never a starting stage).
+
+        ``identity`` holds the identity values in their stored form
+        (see :class:`crmcore.commands.RegisterParty`).
+        """
         lifecycle.check_registration(kind, stage)
         if organization_name is not None and kind is not PartyKind.PERSON:
             raise InvalidInput("organization_name is for a person; an organization names a contact_name")
@@ -159,6 +195,7 @@ class Party(Aggregate):
             qualified_from=qualified_from,
             actor=actor,
             effective_at=at,
+            identity={k: v for k, v in (identity or {}).items() if v not in (None, [])},
         )
 
     # ------------------------------------------------------------------ commands
@@ -269,7 +306,94 @@ class Party(Aggregate):
         lifecycle.check_can_restore(self.id, self.stage, self.set_aside)
         self._restored(reason=reason, actor=actor, effective_at=self._when(effective_at))
 
+    def update_identity(
+        self, *, changes: dict[str, Any], actor: str, effective_at: datetime | None = None,
+    ) -> bool:
+        """Replace identity fields (stored forms; ``None`` clears one). Returns False if nothing changed."""
+        at = self._when(effective_at)
+        wrong = lifecycle.identity_fields_refused(self.kind, changes)
+        if wrong:
+            raise InvalidInput(
+                f"{', '.join(wrong)}: not for {'an' if self.kind is PartyKind.ORGANIZATION else 'a'} "
+                f"{self.kind.value}",
+                [{"loc": (f,), "msg": f"not for a {self.kind.value}", "type": "wrong_kind"} for f in wrong],
+            )
+        effective: dict[str, Any] = {}
+        for key, value in changes.items():
+            if key == "name":
+                if value != self.name:
+                    effective[key] = value
+            elif value in (None, []):
+                if key in self.identity:
+                    effective[key] = None
+            elif not _same(self.identity.get(key), value):
+                effective[key] = value
+        if not effective:
+            return False
+        self._identity_updated(changes=effective, actor=actor, effective_at=at)
+        return True
+
+    def merge_into(
+        self, survivor: Party, *, reason: str, actor: str, effective_at: datetime | None = None,
+    ) -> datetime:
+        """End this party's stream: it was a duplicate of ``survivor``. Returns the effective time used."""
+        lifecycle.check_can_merge(survivor.id, survivor.kind, survivor.merged_into,
+                                  self.id, self.kind, self.merged_into)
+        at = max(self._when(effective_at), survivor._when(effective_at))
+        self._merged_into(survivor_id=survivor.id, reason=reason, actor=actor, effective_at=at)
+        return at
+
+    def absorb(
+        self, loser_id: UUID, *, values: dict[str, Any], sources: dict[str, str], reason: str, actor: str,
+        effective_at: datetime,
+    ) -> None:
+        """Take the merged values (chosen field by field by ``crmcore.policies.merging``) of ``loser_id``."""
+        self._merged(loser_id=loser_id, values=values, sources=sources, reason=reason, actor=actor,
+                     effective_at=self._when(effective_at))
+
+    def restore_unmerged(
+        self, other_id: UUID, *, restored: dict[str, Any], reason: str, actor: str, effective_at: datetime,
+    ) -> None:
+        """Undo a merge with ``other_id``: take back the state ``restored`` (replayed without the merge)."""
+        at = _check_not_future(effective_at)
+        at = max(at, self.last_effective_at)
+        self._unmerged(other_id=other_id, restored=restored, reason=reason, actor=actor, effective_at=at)
+
     # ------------------------------------------------------------------ reading
+
+    @property
+    def emails(self) -> list[str]:
+        """E-mail addresses, the primary first."""
+        return list(self.identity.get("emails", []))
+
+    @property
+    def phones(self) -> list[str]:
+        """Phone numbers in E.164 form, the primary first."""
+        return list(self.identity.get("phones", []))
+
+    def identity_keys(self) -> set[str]:
+        """The normalised identifiers no other party may hold: ``email:…``, ``phone:…``, ``vat:…``."""
+        return identity_keys_of(self.identity)
+
+    def merge_fields(self) -> dict[str, Any]:
+        """The fields a merge decides (see ``crmcore.policies.merging``), as plain values."""
+        return {
+            "name": self.name,
+            **{k: self.identity.get(k) for k in (
+                "given_name", "family_name", "birth_date", "address", "vat_number",
+                "emails", "phones", "web_links")},
+            "organization_name": self.organization_name,
+            "contact_name": self.contact_name,
+            "owner": self.owner,
+            "channel": self.channel.value if self.channel else None,
+            "organization_id": self.organization_id,
+            "stage": self.stage.value,
+            "profile": dict(self.profile),
+        }
+
+    def merge_state(self) -> dict[str, Any]:
+        """Every attribute of the party, as plain data: what an unmerge restores."""
+        return {k: v for k, v in vars(self).items() if k not in _NOT_RESTORED}
 
     def state(self) -> dict[str, Any]:
         """The party's state as plain data (for comparisons and read models)."""
@@ -291,11 +415,23 @@ class Party(Aggregate):
             "qualified_from": self.qualified_from,
             "registered_at": self.created_on,
             "last_effective_at": self.last_effective_at,
+            "given_name": self.identity.get("given_name"),
+            "family_name": self.identity.get("family_name"),
+            "emails": list(self.identity.get("emails", [])),
+            "phones": list(self.identity.get("phones", [])),
+            "birth_date": self.identity.get("birth_date"),
+            "address": self.identity.get("address"),
+            "web_links": list(self.identity.get("web_links", [])),
+            "vat_number": self.identity.get("vat_number"),
+            "merged_into": self.merged_into,
+            "merged_from": list(self.merged_from),
         }
 
     # ------------------------------------------------------------------ helpers
 
     def _when(self, effective_at: datetime | None) -> datetime:
+        if self.merged_into is not None:
+            raise PartyMerged(self.id, self.merged_into)
         at = _check_not_future(effective_at or utc_now())
         if at < self.last_effective_at:
             raise EffectiveTimeOutOfOrder(
@@ -365,6 +501,95 @@ class Party(Aggregate):
         self.set_aside = False
         self.set_aside_reason = None
         self.last_effective_at = effective_at
+
+    @event(IdentityUpdated)
+    def _identity_updated(self, changes: dict[str, Any], actor: str, effective_at: datetime) -> None:
+        for key, value in changes.items():
+            if key == "name":
+                self.name = value
+            elif value is None:
+                self.identity.pop(key, None)
+            else:
+                self.identity[key] = value
+        if self.kind is PartyKind.PERSON and ({"given_name", "family_name"} & changes.keys()):
+            given, family = self.identity.get("given_name"), self.identity.get("family_name")
+            if given and family and "name" not in changes:
+                self.name = f"{given} {family}"
+        self.last_effective_at = effective_at
+
+    @event(MergedInto)
+    def _merged_into(self, survivor_id: UUID, reason: str, actor: str, effective_at: datetime) -> None:
+        self.merged_into = survivor_id
+        self.last_effective_at = effective_at
+
+    @event(Merged)
+    def _merged(
+        self, loser_id: UUID, values: dict[str, Any], sources: dict[str, str], reason: str, actor: str,
+        effective_at: datetime,
+    ) -> None:
+        for key, value in values.items():
+            if key in MERGED_ATTRIBUTES:
+                setattr(self, key, _coerce(key, value))
+            elif value is None:
+                self.identity.pop(key, None)
+            else:
+                self.identity[key] = value
+        self.merged_from = [*self.merged_from, loser_id]
+        self.last_effective_at = effective_at
+
+    @event(Unmerged)
+    def _unmerged(
+        self, other_id: UUID, restored: dict[str, Any], reason: str, actor: str, effective_at: datetime,
+    ) -> None:
+        for key, value in restored.items():
+            setattr(self, key, _coerce(key, value))
+        _fill_defaults(self)
+        self.last_effective_at = max(effective_at, self.last_effective_at)
+
+
+#: Party attributes a merge may set directly (everything else a merge sets is an identity field).
+MERGED_ATTRIBUTES = frozenset({
+    "name", "stage", "owner", "channel", "organization_id", "organization_name", "contact_name", "profile",
+})
+_NOT_RESTORED = frozenset({"_id", "_version", "_created_on", "_modified_on", "_pending_events"})
+
+
+def identity_keys_of(identity: dict[str, Any]) -> set[str]:
+    """The claim keys of stored identity values (e-mail keys lower-cased, phones in E.164, VAT compact)."""
+    keys = {f"email:{address.lower()}" for address in identity.get("emails", [])}
+    keys.update(f"phone:{number}" for number in identity.get("phones", []))
+    if identity.get("vat_number"):
+        keys.add(f"vat:{identity['vat_number']}")
+    return keys
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Give back the types JSON turned into plain values (enums; copies of mutable containers)."""
+    if value is None:
+        return None
+    if key == "kind":
+        return PartyKind(value)
+    if key == "stage":
+        return Stage(value)
+    if key == "channel":
+        return Channel(value)
+    if key in ("organization_id", "qualified_from", "merged_into") and not isinstance(value, UUID):
+        return UUID(str(value))
+    if key == "merged_from":
+        return [v if isinstance(v, UUID) else UUID(str(v)) for v in value]
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list):
+        return list(value)
+    return value
+
+
+def _fill_defaults(party: Party) -> None:
+    """Attributes added after a snapshot or restored state was taken start empty."""
+    defaults: dict[str, Any] = {"identity": {}, "merged_into": None, "merged_from": []}
+    for key, value in defaults.items():
+        if key not in vars(party):
+            setattr(party, key, value)
 
 
 def _same(old: Any, new: Any) -> bool:

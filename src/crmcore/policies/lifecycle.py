@@ -7,6 +7,7 @@ recording any event, so a refused command records nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from uuid import UUID
 
 from crmcore.exceptions import IllegalTransition
@@ -20,11 +21,13 @@ __all__ = [
     "check_can_disqualify",
     "check_can_engage",
     "check_can_link",
+    "check_can_merge",
     "check_can_qualify",
     "check_can_reopen",
     "check_can_restore",
     "check_can_set_aside",
     "check_registration",
+    "identity_fields_refused",
     "qualified_stage",
 ]
 
@@ -132,3 +135,33 @@ def check_can_link(
             f"{_a(person_stage.value)} cannot belong to {_a(organization_stage.value)} organization",
             person_id, person_stage,
         )
+
+
+#: Identity fields only one kind of party has.
+_KIND_ONLY = {
+    PartyKind.PERSON: frozenset({"given_name", "family_name", "birth_date"}),
+    PartyKind.ORGANIZATION: frozenset({"vat_number"}),
+}
+
+
+def identity_fields_refused(kind: PartyKind, fields: Iterable[str]) -> list[str]:
+    """The identity fields among ``fields`` that a party of ``kind`` cannot hold."""
+    other = PartyKind.ORGANIZATION if kind is PartyKind.PERSON else PartyKind.PERSON
+    return sorted(f for f in fields if f in _KIND_ONLY[other])
+
+
+def check_can_merge(
+    survivor_id: UUID, survivor_kind: PartyKind, survivor_merged_into: UUID | None,
+    loser_id: UUID, loser_kind: PartyKind, loser_merged_into: UUID | None,
+) -> None:
+    """Only two distinct, unmerged parties of the same kind merge."""
+    if survivor_id == loser_id:
+        raise IllegalTransition("a party cannot be merged into itself", party_id=loser_id)
+    if survivor_kind is not loser_kind:
+        raise IllegalTransition(
+            f"a {loser_kind.value} cannot be merged into a {survivor_kind.value}", party_id=loser_id
+        )
+    for party_id, merged_into in ((loser_id, loser_merged_into), (survivor_id, survivor_merged_into)):
+        if merged_into is not None:
+            raise IllegalTransition(f"party {party_id} was already merged into {merged_into}",
+                                    party_id=party_id, stage="merged")

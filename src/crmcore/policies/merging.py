@@ -1,0 +1,110 @@
+"""How two duplicate parties merge, field by field (pure; the application records the result).
+
+Every field takes the survivor's value unless the caller chooses the loser's, or the survivor has none.
+Lists (e-mail addresses, phone numbers, web links) are joined by default, the survivor's first and without
+repeats; the profile's traits are joined too, the survivor's value winning a trait both have. The stage is
+the one further along the lifecycle (a customer stays a customer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from crmcore.exceptions import InvalidInput
+from crmcore.values import Stage
+
+__all__ = ["LIST_FIELDS", "MERGEABLE_FIELDS", "Choice", "PlannedField", "plan_merge"]
+
+Choice = Literal["survivor", "loser", "both"]
+#: A planned field: (name, survivor's value, loser's value, result, where the result comes from).
+PlannedField = tuple[str, Any, Any, Any, Choice]
+
+#: Fields a merge joins (survivor's items first) unless told to take one side.
+LIST_FIELDS = ("emails", "phones", "web_links")
+_DICT_FIELDS = ("profile",)
+_SCALAR_FIELDS = (
+    "name", "given_name", "family_name", "birth_date", "address", "vat_number", "organization_name",
+    "contact_name", "owner", "channel", "organization_id", "stage",
+)
+#: Every field a merge decides, in the order a plan lists them.
+MERGEABLE_FIELDS = (*_SCALAR_FIELDS[:7], *LIST_FIELDS, *_SCALAR_FIELDS[7:], *_DICT_FIELDS)
+
+# How far along the lifecycle each stage is (a merge keeps the further one).
+_PROGRESS = {
+    Stage.DISQUALIFIED: 0, Stage.SUSPECT: 1, Stage.LEAD: 2, Stage.PROSPECT: 3, Stage.TARGET: 3,
+    Stage.CUSTOMER: 4,
+}
+
+
+def plan_merge(
+    survivor: Mapping[str, Any], loser: Mapping[str, Any], choose: Mapping[str, Choice] | None = None,
+) -> list[PlannedField]:
+    """Each mergeable field's value in the survivor, in the loser, and merged (``choose`` overrides).
+
+    ``survivor`` and ``loser`` map field names to plain values (as ``Party.merge_fields`` gives them).
+    Raises :class:`InvalidInput` for an unknown field or choice.
+    """
+    choose = dict(choose or {})
+    unknown = sorted(set(choose) - set(MERGEABLE_FIELDS))
+    if unknown:
+        raise InvalidInput(
+            f"choose: unknown field(s) {', '.join(unknown)}; mergeable: {', '.join(MERGEABLE_FIELDS)}",
+            [{"loc": ("choose", f), "msg": "not mergeable", "type": "unknown_field"} for f in unknown],
+        )
+    for field, given in choose.items():
+        joinable = field in (*LIST_FIELDS, *_DICT_FIELDS)
+        allowed = ("survivor", "loser", "both") if joinable else ("survivor", "loser")
+        if given not in allowed:
+            raise InvalidInput(
+                f"choose: {field} takes one of {', '.join(allowed)}, not {given!r}",
+                [{"loc": ("choose", field), "msg": f"one of {', '.join(allowed)}", "type": "choice"}],
+            )
+    planned: list[PlannedField] = []
+    for field in MERGEABLE_FIELDS:
+        ours, theirs = survivor.get(field), loser.get(field)
+        choice = choose.get(field)
+        result: Any
+        source: Choice
+        if field in LIST_FIELDS:
+            result, source = _join_lists(list(ours or []), list(theirs or []), choice)
+        elif field in _DICT_FIELDS:
+            result, source = _join_dicts(dict(ours or {}), dict(theirs or {}), choice)
+        elif field == "stage" and choice is None:
+            further = _PROGRESS[Stage(str(theirs))] > _PROGRESS[Stage(str(ours))]
+            result, source = (theirs, "loser") if further else (ours, "survivor")
+        elif choice == "loser" or (choice is None and ours in (None, "") and theirs not in (None, "")):
+            result, source = theirs, "loser"
+        else:
+            result, source = ours, "survivor"
+        planned.append((field, ours, theirs, result, source))
+    return planned
+
+
+def _join_lists(ours: list[Any], theirs: list[Any], choice: Choice | None) -> tuple[list[Any], Choice]:
+    if choice == "survivor":
+        return ours, "survivor"
+    if choice == "loser":
+        return theirs, "loser"
+    joined = list(ours)
+    seen = {_key(v) for v in ours}
+    for value in theirs:
+        if _key(value) not in seen:
+            seen.add(_key(value))
+            joined.append(value)
+    return joined, ("both" if len(joined) > len(ours) else "survivor")
+
+
+def _join_dicts(
+    ours: dict[str, Any], theirs: dict[str, Any], choice: Choice | None
+) -> tuple[dict[str, Any], Choice]:
+    if choice == "survivor":
+        return ours, "survivor"
+    if choice == "loser":
+        return theirs, "loser"
+    joined = {**theirs, **ours}
+    return joined, ("both" if joined != ours else "survivor")
+
+
+def _key(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
