@@ -30,9 +30,10 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 from typing_extensions import TypedDict
 
 from crmcore._ids import reserve_ticks, uuid7s
-from crmcore.aggregates.party import CLOCK_SKEW_SECONDS, Party
-from crmcore.commands import RegisterParty, invalid_input
-from crmcore.exceptions import IllegalTransition, InvalidInput
+from crmcore.aggregates.claim import IdentityClaim
+from crmcore.aggregates.party import CLOCK_SKEW_SECONDS, Party, identity_keys_of
+from crmcore.commands import RegisterParty, RegistrationCore, invalid_input
+from crmcore.exceptions import DuplicateParty, IllegalTransition, InvalidInput
 from crmcore.policies import lifecycle
 from crmcore.values import PartyKind, Stage, utc_now
 
@@ -95,12 +96,15 @@ def _row_schema(model: type[BaseModel]) -> type[Any] | None:
     return schema
 
 
-_REGISTRATION_ROW = _row_schema(RegisterParty)
+_REGISTRATION_ROW = _row_schema(RegistrationCore)
+_CORE_FIELDS = frozenset(RegistrationCore.model_fields)
 _REGISTRATION_DEFAULTS: dict[str, Any] = {
     name: info.get_default(call_default_factory=True)
-    for name, info in RegisterParty.model_fields.items()
+    for name, info in RegistrationCore.model_fields.items()
     if not info.is_required()
 }
+#: Looks up the claims that exist on identity keys (``email:…``) and returns them by key.
+ClaimLookup = Callable[[Sequence[str]], Mapping[str, IdentityClaim]]
 _REGISTRATION_ADAPTER: TypeAdapter[Any] = TypeAdapter(
     list[_REGISTRATION_ROW] if _REGISTRATION_ROW is not None else list[RegisterParty]  # type: ignore[valid-type]
 )
@@ -123,9 +127,46 @@ def validate_registrations(
 ) -> list[dict[str, Any]]:
     """Validate registration rows' fields into dicts holding only the fields given (no defaults).
 
+    Rows with identity values (or a person named by given and family name) are validated as
+    :class:`RegisterParty` and carry their stored ``identity``; the others take the fast path.
     Raises :class:`InvalidInput` naming the bad rows by index (``offset`` is added to each index).
     The rules beyond field types (:func:`registration_problem`) are checked by :func:`validate_all`.
     """
+    plain = [
+        i for i, row in enumerate(rows)
+        if not isinstance(row, Mapping) or ("name" in row and _CORE_FIELDS.issuperset(row))
+    ]
+    if len(plain) == len(rows):
+        return _validate_plain(rows, offset)
+    validated: list[Any] = [None] * len(rows)
+    errors: list[dict[str, Any]] = []
+    try:
+        for i, checked in zip(plain, _validate_plain([rows[i] for i in plain], 0), strict=True):
+            validated[i] = checked
+    except InvalidInput as error:
+        errors += [{**e, "loc": (plain[e["loc"][0]], *e["loc"][1:])} for e in error.errors]
+    plain_set = set(plain)
+    for index, row in enumerate(rows):
+        if index in plain_set:
+            continue
+        try:
+            cmd = RegisterParty.model_validate(row)
+        except pydantic.ValidationError as error:
+            errors += [{"loc": (index, *e["loc"]), "msg": e["msg"], "type": e["type"]}
+                       for e in error.errors()]
+            continue
+        fields = {k: getattr(cmd, k) for k in cmd.model_fields_set if k in _CORE_FIELDS}
+        fields["name"] = cmd.display_name
+        identity = cmd.stored_identity()
+        if identity:
+            fields["identity"] = identity
+        validated[index] = fields
+    if errors:
+        raise _bulk_error([{**e, "loc": _shift(tuple(e["loc"]), offset)} for e in errors])
+    return validated
+
+
+def _validate_plain(rows: Sequence[Mapping[str, Any]], offset: int) -> list[dict[str, Any]]:
     try:
         validated = _REGISTRATION_ADAPTER.validate_python(rows)
     except pydantic.ValidationError as error:
@@ -136,6 +177,43 @@ def validate_registrations(
     if _REGISTRATION_ROW is None:
         return [cmd.model_dump(exclude_unset=True) for cmd in validated]
     return validated  # type: ignore[no-any-return]
+
+
+def check_identity_keys(
+    validated: Sequence[Mapping[str, Any]], lookup: ClaimLookup | None
+) -> tuple[dict[int, list[str]], dict[str, IdentityClaim]]:
+    """Each row's identity keys (by row index) and the released claims the rows will take.
+
+    Raises :class:`InvalidInput` when two rows share an identifier and :class:`DuplicateParty` when a
+    stored party holds one (naming the row); nothing is stored.
+    """
+    keys_by_row: dict[int, list[str]] = {}
+    first_row: dict[str, int] = {}
+    errors: list[dict[str, Any]] = []
+    for index, row in enumerate(validated):
+        identity: Mapping[str, Any] | None = row.get("identity")
+        if not identity:
+            continue
+        keys = sorted(identity_keys_of(dict(identity)))
+        keys_by_row[index] = keys
+        for key in keys:
+            if key in first_row:
+                errors.append({"loc": (index,), "msg": f"{key} is also in row {first_row[key]}",
+                               "type": "duplicate"})
+            else:
+                first_row[key] = index
+    if errors:
+        raise _bulk_error(errors)
+    if not first_row or lookup is None:
+        return keys_by_row, {}
+    existing = lookup(sorted(first_row))
+    for key, claim in existing.items():
+        if claim.holder is not None:
+            field, value = key.split(":", 1)
+            refused = DuplicateParty(claim.holder, field, value)
+            refused.args = (f"bulk input: row {first_row[key]}: {refused}",)
+            raise refused
+    return keys_by_row, dict(existing)
 
 
 def _shift(loc: tuple[Any, ...], offset: int) -> tuple[Any, ...]:
@@ -183,6 +261,7 @@ def bulk_register(
     rows: Iterable[Mapping[str, Any]],
     batch_size: int,
     committed: Committed | None = None,
+    claims: ClaimLookup | None = None,
 ) -> list[UUID]:
     """Register a party per row: validate every row, then store ``batch_size`` events per transaction.
 
@@ -199,15 +278,16 @@ def bulk_register(
         raise InvalidInput(f"batch_size must be at least 1, not {batch_size}")
     with _gc_paused():
         validated = validate_all(rows)
+        keys_by_row, released = check_identity_keys(validated, claims)
         fast = _fast_json(mapper)
-        batches = _encoded_batches(validated, mapper, batch_size)
+        batches = _encoded_batches(validated, mapper, batch_size, keys_by_row, released)
         if not fast:  # a transcoder of the caller's choosing might refuse a value: find out before writing
             batches = iter(list(batches))
         ids: list[UUID] = []
         if _is_batched_sqlite(recorder):
             def tell(rows: Sequence[Row], positions: Sequence[int]) -> None:
                 assert committed is not None  # only handed over with one
-                committed(_stored([UUID(hex_id) for hex_id, *_ in rows], rows), positions)
+                committed(_stored(rows), positions)
 
             recorder.insert_row_batches(  # type: ignore[attr-defined]
                 (_collect(ids, batch) for batch in batches), tell if committed is not None else None
@@ -215,7 +295,7 @@ def bulk_register(
         else:
             for batch_ids, batch in batches:
                 ids += batch_ids
-                stored = _stored(batch_ids, batch)
+                stored = _stored(batch)
                 positions = recorder.insert_events(stored)
                 if committed is not None:
                     committed(stored, positions)
@@ -270,11 +350,17 @@ def validate_all(rows: Iterable[Mapping[str, Any]], *, chunk_size: int = CHUNK_S
 
 
 def _encoded_batches(
-    validated: list[dict[str, Any]], mapper: Mapper[Any], batch_size: int
+    validated: list[dict[str, Any]],
+    mapper: Mapper[Any],
+    batch_size: int,
+    keys_by_row: Mapping[int, list[str]] | None = None,
+    released: Mapping[str, IdentityClaim] | None = None,
 ) -> Iterator[tuple[list[UUID], list[Row]]]:
-    """New ids and stored ``(id hex, 1, topic, state)`` rows, batch by batch, for validated rows.
+    """New ids and stored ``(id hex, version, topic, state)`` rows, batch by batch, for validated rows.
 
-    Consumed rows are dropped from ``validated`` as it goes, so their memory holds the next payloads.
+    A batch also holds the claim events of its parties' identifiers (``keys_by_row``), taking over the
+    ``released`` claims that exist. Consumed rows are dropped from ``validated`` as it goes, so their
+    memory holds the next payloads.
     """
     first_tick = reserve_ticks(len(validated))
     encode = _encoder(mapper)
@@ -282,8 +368,31 @@ def _encoded_batches(
         part = validated[start : start + batch_size]
         validated[start : start + len(part)] = [None] * len(part)  # type: ignore[list-item]
         batch_ids, hexes = uuid7s(first_tick + start, len(part))
-        yield batch_ids, encode(hexes, part)
+        rows = encode(hexes, part)
+        if keys_by_row:
+            rows += _claim_rows(mapper, batch_ids, start, keys_by_row, released or {})
+        yield batch_ids, rows
         del part
+
+
+def _claim_rows(
+    mapper: Mapper[Any], ids: Sequence[UUID], start: int, keys_by_row: Mapping[int, list[str]],
+    released: Mapping[str, IdentityClaim],
+) -> list[Row]:
+    rows: list[Row] = []
+    now = utc_now()
+    for offset, party_id in enumerate(ids):
+        for key in keys_by_row.get(start + offset, ()):
+            claim = released.get(key)
+            if claim is None:
+                claim = IdentityClaim(key=key, holder=party_id, actor="bulk", effective_at=now)
+            else:
+                claim.take(party_id, actor="bulk", effective_at=now)
+            for event in claim.collect_events():
+                stored = mapper.to_stored_event(event)
+                hex_id = UUID(str(stored.originator_id)).hex
+                rows.append((hex_id, stored.originator_version, stored.topic, stored.state))
+    return rows
 
 
 def _fast_json(mapper: Mapper[Any]) -> bool:
@@ -311,6 +420,7 @@ def _encoder(mapper: Mapper[Any]) -> Callable[[Sequence[str], Sequence[dict[str,
             "originator_topic": _PARTY_TOPIC,
             "effective_at": stamp,
             "qualified_from": None,
+            "identity": {},
         }
         out: list[Row] = []
         for hex_id, row in zip(hexes, validated, strict=True):
@@ -353,10 +463,10 @@ def _native(state: dict[str, Any]) -> dict[str, Any]:
     return native
 
 
-def _stored(ids: Sequence[UUID], rows: Sequence[Row]) -> list[StoredEvent]:
+def _stored(rows: Sequence[Row]) -> list[StoredEvent]:
     return [
-        StoredEvent(originator_id=party_id, originator_version=version, topic=topic, state=state)
-        for party_id, (_, version, topic, state) in zip(ids, rows, strict=True)
+        StoredEvent(originator_id=UUID(hex_id), originator_version=version, topic=topic, state=state)
+        for hex_id, version, topic, state in rows
     ]
 
 
@@ -370,7 +480,7 @@ def registered_events(
     stored: list[StoredEvent] = []
     for batch_ids, batch in _encoded_batches(validated, mapper, max(len(validated), 1)):
         ids += batch_ids
-        stored += _stored(batch_ids, batch)
+        stored += _stored(batch)
     return stored, ids
 
 

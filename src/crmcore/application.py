@@ -390,8 +390,10 @@ class CRM:
             return []
         return self._claims_for(party, before, party.identity_keys(), actor, party.last_effective_at)
 
-    def _with_region(self, fields: Mapping[str, Any]) -> dict[str, Any]:
-        return {"phone_region": self.default_region, **fields} if "phones" in fields else dict(fields)
+    def _with_region(self, fields: Mapping[str, Any]) -> Mapping[str, Any]:
+        if isinstance(fields, Mapping) and "phones" in fields:
+            return {"phone_region": self.default_region, **fields}
+        return fields
 
     # ------------------------------------------------------------------ duplicates: claims, merge, unmerge
 
@@ -554,6 +556,10 @@ class CRM:
         rows = [r for i in ids for r in storage.rows(PartiesView.name, {"organization_id": str(i)})]
         return [PartySummary.model_validate(r) for r in sorted(rows, key=lambda r: r["id"])]
 
+    def _existing_claims(self, keys: Sequence[str]) -> dict[str, IdentityClaim]:
+        found = {key: self._claim(key) for key in keys}
+        return {key: claim for key, claim in found.items() if claim is not None}
+
     def _claim(self, key: str) -> IdentityClaim | None:
         try:
             claim: Any = self._app.repository.get(claim_id(key))
@@ -623,8 +629,9 @@ class CRM:
         A bad row raises :class:`InvalidInput` naming its index, and nothing is stored. Returns the new
         ids in row order.
         """
+        rows = [self._with_region(r) if isinstance(r, Mapping) and "phones" in r else r for r in rows]
         return _bulk.bulk_register(self._app.recorder, self._app.mapper, rows, batch_size,
-                                   self._tell_bulk if self._listeners else None)
+                                   self._tell_bulk if self._listeners else None, self._existing_claims)
 
     def bulk_update(self, rows: Iterable[Mapping[str, Any]], *, batch_size: int = 500) -> int:
         """Re-assign and/or update the profiles of many parties, one atomic save per batch.

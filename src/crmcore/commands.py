@@ -15,7 +15,6 @@ from crmcore._validation import invalid_input, validate
 from crmcore.identity import (
     BirthDate,
     EmailAddress,
-    OrganizationName,
     PostalAddress,
     VatNumber,
     WebLink,
@@ -168,20 +167,26 @@ def _unique(values: list[str], keys: list[str]) -> list[str]:
     return kept
 
 
-class RegisterParty(Command, _Identity):
-    """Register a person or an organization (default stage: suspect).
-
-    ``name`` may be left out for a person given both ``given_name`` and ``family_name``.
-    """
+class RegistrationCore(Command):
+    """The fields of a registration without identity values (the bulk path's fast row shape)."""
 
     kind: PartyKind
-    name: Name | None = None
+    name: Name
     stage: Stage = Stage.SUSPECT
     organization_name: Name | None = None
     contact_name: Name | None = None
     channel: Channel | None = None
     owner: ActorId | None = None
     profile: Profile = Field(default_factory=dict)
+
+
+class RegisterParty(RegistrationCore, _Identity):
+    """Register a person or an organization (default stage: suspect), with its identity values.
+
+    ``name`` may be left out for a person given both ``given_name`` and ``family_name``.
+    """
+
+    name: Name | None = None  # type: ignore[assignment]
 
     @pydantic.model_validator(mode="after")
     def _names(self) -> RegisterParty:
@@ -190,8 +195,6 @@ class RegisterParty(Command, _Identity):
             if self.given_name is None or self.family_name is None:
                 raise ValueError("name is required (or, for a person, given_name and family_name)")
             object.__setattr__(self, "name", f"{self.given_name} {self.family_name}")
-        if self.kind is PartyKind.ORGANIZATION:
-            OrganizationName(name=self.display_name)
         return self
 
     @property
