@@ -295,7 +295,7 @@ def bulk_register(
         else:
             for batch_ids, batch in batches:
                 ids += batch_ids
-                stored = _stored(batch)
+                stored = _stored(batch, batch_ids)
                 positions = recorder.insert_events(stored)
                 if committed is not None:
                     committed(stored, positions)
@@ -463,10 +463,15 @@ def _native(state: dict[str, Any]) -> dict[str, Any]:
     return native
 
 
-def _stored(rows: Sequence[Row]) -> list[StoredEvent]:
-    return [
+def _stored(rows: Sequence[Row], ids: Sequence[UUID] = ()) -> list[StoredEvent]:
+    """Stored events of ``rows``; the first ``len(ids)`` rows are those parties' (no id parsing)."""
+    known = [
+        StoredEvent(originator_id=party_id, originator_version=version, topic=topic, state=state)
+        for party_id, (_, version, topic, state) in zip(ids, rows, strict=False)
+    ]
+    return known + [
         StoredEvent(originator_id=UUID(hex_id), originator_version=version, topic=topic, state=state)
-        for hex_id, version, topic, state in rows
+        for hex_id, version, topic, state in rows[len(known):]
     ]
 
 
@@ -480,7 +485,7 @@ def registered_events(
     stored: list[StoredEvent] = []
     for batch_ids, batch in _encoded_batches(validated, mapper, max(len(validated), 1)):
         ids += batch_ids
-        stored += _stored(batch)
+        stored += _stored(batch, batch_ids)
     return stored, ids
 
 

@@ -44,15 +44,19 @@ from crmcore.exceptions import (
     InvalidInput,
     PartyNotFound,
 )
+from crmcore.matching import Detector, DuplicateCandidate, MatchRecord
 from crmcore.models import (
     Change,
+    DuplicateMatch,
     FieldChange,
+    MatchReason,
     MergeField,
     MergePlan,
     PartyCounts,
     PartySummary,
     PartyView,
     Qualification,
+    Registration,
     TimelineEntry,
 )
 from crmcore.policies import lifecycle, merging
@@ -67,6 +71,7 @@ from crmcore.projections import (
     ViewStorage,
     read_events,
 )
+from crmcore.projections.identity import IdentityView
 from crmcore.stores import StoreKind, StoreSettings, parse_store_url
 from crmcore.values import PartyKind, Stage
 
@@ -157,7 +162,7 @@ class CRM:
         self._app = _Ledger(self.settings)
         self._views_storage = self._make_view_storage()
         self._runner = ViewRunner(
-            self._app.recorder, self._app.mapper, self._views_storage, [PartiesView(), *views]
+            self._app.recorder, self._app.mapper, self._views_storage, [PartiesView(), IdentityView(), *views]
         )
         self._listeners: list[ChangeListener] = []
         self._listeners_lock = threading.Lock()
@@ -537,6 +542,60 @@ class CRM:
             return PartyView.model_validate(loser.state()), PartyView.model_validate(survivor.state())
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def enter_party(self, *, attach: bool = False, **fields: Any) -> Registration:
+        """Register a party the careful way: exact duplicates refused (or ``attach``-ed), near ones reported.
+
+        An e-mail address, phone number or VAT number another party holds raises :class:`DuplicateParty`
+        naming it, or with ``attach=True`` registers nothing and adds the new contact points nobody holds
+        to that party. Parties that look alike without sharing an identifier (a similar name at the same
+        company, the same name and birth date…) come back as ``near_matches`` with scores and reasons;
+        the party is registered all the same.
+        """
+        cmd = validate(RegisterParty, self._with_region(fields))
+        record = _record_of(cmd)
+        near = self._near_matches(record)
+        registered = self._register(fields, attach=attach)
+        matches = [m for m in near if m.other_id != registered.party_id]
+        return Registration(party_id=registered.party_id, attached=registered.attached,
+                            near_matches=[m.model_copy(update={"party_id": registered.party_id})
+                                          for m in matches])
+
+    def duplicates(self, *, threshold: float | None = None) -> list[DuplicateMatch]:
+        """Pairs of stored parties that probably are the same, best first, with the reasons.
+
+        Uses every identity field (names, company, e-mails, phones, birth date, address, VAT, web links);
+        see docs/duplicates.md for the engine, its blocking and its measured speed and accuracy.
+        """
+        records = self._identity_records()
+        detector = Detector(**_threshold(threshold)).fitted(records)
+        return [_match(c) for c in detector.find(records)]
+
+    def check_import(
+        self, rows: Iterable[Mapping[str, Any]], *, threshold: float | None = None, region: str | None = None,
+    ) -> list[DuplicateMatch]:
+        """Before importing ``rows`` (raw registration-like mappings): the probable duplicates among them
+        and against stored parties. Rows are named ``row <index>``; bad values are read leniently.
+        """
+        new = [
+            MatchRecord.from_raw(f"row {i}", str(row.get("kind", "")), region=region or self.default_region,
+                                 **{k: v for k, v in row.items() if k not in ("kind", "id", "region")})
+            for i, row in enumerate(rows)
+        ]
+        existing = self._identity_records()
+        detector = Detector(**_threshold(threshold)).fitted([*existing, *new])
+        return [_match(c) for c in detector.find_between(new, existing)]
+
+    def _near_matches(self, record: MatchRecord) -> list[DuplicateMatch]:
+        existing = [r for r in self._identity_records() if r.kind == record.kind]
+        if not existing:
+            return []
+        detector = Detector()
+        return [_match(c, record.id) for c in detector.candidates_for(record, existing)]
+
+    def _identity_records(self) -> list[MatchRecord]:
+        self._runner.catch_up(IdentityView.name)
+        return [_record_of_row(row) for row in self._views_storage.rows(IdentityView.name, {})]
+
     def merged_parties(self, party_id: UUID | str) -> list[UUID]:
         """Every party merged (directly or through others) into ``party_id``, oldest merge first."""
         found: list[UUID] = []
@@ -877,6 +936,52 @@ class CRM:
             for pos, s in zip(positions, stored, strict=True)
         ]
         self._tell(changes)
+
+
+def _threshold(threshold: float | None) -> dict[str, float]:
+    return {} if threshold is None else {"threshold": threshold}
+
+
+def _record_of_row(row: Mapping[str, Any]) -> MatchRecord:
+    address = row.get("address") or {}
+    return MatchRecord(
+        id=row["id"], kind=row["kind"], given_name=row.get("given_name"), family_name=row.get("family_name"),
+        name=row.get("name"), organization_name=row.get("organization_name"),
+        emails=tuple(e.lower() for e in row.get("emails") or ()), phones=tuple(row.get("phones") or ()),
+        birth_date=row.get("birth_date"), street=address.get("street"),
+        house_number=address.get("street_number"), postcode=address.get("postcode"),
+        locality=address.get("locality"), country=address.get("country"), vat=row.get("vat_number"),
+        web_links=tuple(row.get("web_links") or ()),
+    )
+
+
+def _record_of(cmd: RegisterParty) -> MatchRecord:
+    identity = cmd.stored_identity()
+    return _record_of_row({
+        "id": "new", "kind": cmd.kind.value, "name": cmd.display_name,
+        "organization_name": cmd.organization_name if cmd.kind is PartyKind.PERSON else None, **identity,
+    })
+
+
+def _match(candidate: DuplicateCandidate, me: str | None = None) -> DuplicateMatch:
+    first, second = candidate.a, candidate.b
+    if me is not None and second == me:
+        first, second = second, first
+    swap = first != candidate.a
+    reasons = [
+        MatchReason(field=r.field, level=r.level, similarity=r.similarity, weight=r.weight,
+                    value=r.b if swap else r.a, other_value=r.a if swap else r.b)
+        for r in candidate.reasons
+    ]
+    return DuplicateMatch(party_id=_maybe_uuid(first), other_id=_maybe_uuid(second) or second,
+                          score=candidate.score, reasons=reasons)
+
+
+def _maybe_uuid(value: str) -> UUID | None:
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
 
 
 class _Registered:

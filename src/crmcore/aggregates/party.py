@@ -328,6 +328,12 @@ class Party(Aggregate):
                     effective[key] = None
             elif not _same(self.identity.get(key), value):
                 effective[key] = value
+        renamed = {"given_name", "family_name"} & effective.keys()
+        if self.kind is PartyKind.PERSON and renamed and "name" not in changes:
+            given = effective.get("given_name", self.identity.get("given_name"))
+            family = effective.get("family_name", self.identity.get("family_name"))
+            if given and family and f"{given} {family}" != self.name:
+                effective["name"] = f"{given} {family}"
         if not effective:
             return False
         self._identity_updated(changes=effective, actor=actor, effective_at=at)
@@ -511,10 +517,6 @@ class Party(Aggregate):
                 self.identity.pop(key, None)
             else:
                 self.identity[key] = value
-        if self.kind is PartyKind.PERSON and ({"given_name", "family_name"} & changes.keys()):
-            given, family = self.identity.get("given_name"), self.identity.get("family_name")
-            if given and family and "name" not in changes:
-                self.name = f"{given} {family}"
         self.last_effective_at = effective_at
 
     @event(MergedInto)

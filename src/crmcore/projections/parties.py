@@ -13,10 +13,10 @@ __all__ = ["PartiesView"]
 
 
 class PartiesView(View):
-    """Parties by stage, kind and owner."""
+    """Parties by stage, kind and owner. A party merged into another leaves the view (until unmerged)."""
 
     name: ClassVar[str] = "parties"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     event_classes: ClassVar[tuple[type[Any], ...]] = (
         Party.Registered,
         Party.Engaged,
@@ -28,6 +28,10 @@ class PartiesView(View):
         Party.Linked,
         Party.SetAside,
         Party.Restored,
+        Party.IdentityUpdated,
+        Party.MergedInto,
+        Party.Merged,
+        Party.Unmerged,
     )
 
     def key(self, event: DomainEventProtocol[Any]) -> str:
@@ -45,7 +49,12 @@ class PartiesView(View):
                 "set_aside": False,
                 "since": event.effective_at.isoformat(),
             }
-        if row is None:  # an event for a party this view never saw registered: nothing to show
+        if isinstance(event, Party.Unmerged):
+            at = event.effective_at.isoformat()
+            return _row_of_state(str(event.originator_id), event.restored, row, at)
+        if row is None:  # a party this view never saw registered, or merged away: nothing to show
+            return None
+        if isinstance(event, Party.MergedInto):
             return None
         new = dict(row)
         if isinstance(event, Party.Engaged):
@@ -66,6 +75,37 @@ class PartiesView(View):
             new["set_aside"] = True
         elif isinstance(event, Party.Restored):
             new["set_aside"] = False
+        elif isinstance(event, Party.IdentityUpdated):
+            new["name"] = _renamed(event.changes, row["name"])
+        elif isinstance(event, Party.Merged):
+            for field in ("name", "owner", "stage"):
+                if field in event.values:
+                    new[field] = event.values[field]
+            if "organization_id" in event.values:
+                organization = event.values["organization_id"]
+                new["organization_id"] = str(organization) if organization else None
         if new.get("stage") != row.get("stage"):
             new["since"] = cast(Party.Event, event).effective_at.isoformat()
         return new
+
+
+def _renamed(changes: dict[str, Any], name: str) -> str:
+    return str(changes["name"]) if "name" in changes else name
+
+
+def _row_of_state(key: str, state: dict[str, Any], row: Row | None, at: str) -> Row | None:
+    """The row of a party whose whole state an event restores (None while it is merged away)."""
+    if state.get("merged_into"):
+        return None
+    stage = str(state["stage"])
+    organization = state.get("organization_id")
+    return {
+        "id": key,
+        "kind": str(state["kind"]),
+        "stage": stage,
+        "name": state["name"],
+        "owner": state.get("owner"),
+        "organization_id": str(organization) if organization else None,
+        "set_aside": bool(state.get("set_aside")),
+        "since": row["since"] if row is not None and row.get("stage") == stage else at,
+    }
