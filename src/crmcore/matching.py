@@ -500,18 +500,20 @@ def _blocking_keys(f: _Features) -> list[str]:
 #: For each field and level, (m, u): the probability of the level among true duplicates, and among
 #: unrelated records. The weight of a level is log2(m / u).
 DEFAULT_PROBABILITIES: Final[Mapping[str, Mapping[str, tuple[float, float]]]] = {
-    "given_name": {"exact": (0.82, 0.02), "close": (0.15, 0.03), "different": (0.03, 0.95)},
+    "given_name": {"exact": (0.82, 0.02), "close": (0.16, 0.03), "different": (0.02, 0.95)},
     "family_name": {"exact": (0.85, 0.004), "close": (0.13, 0.01), "different": (0.02, 0.986)},
     "name": {"exact": (0.75, 0.0005), "close": (0.22, 0.004), "different": (0.03, 0.9955)},
     "organization_name": {"exact": (0.55, 0.001), "close": (0.3, 0.004), "different": (0.15, 0.995)},
     "company": {"exact": (0.7, 0.01), "close": (0.2, 0.02), "different": (0.1, 0.97)},
-    "email": {"exact": (0.75, 2e-6), "close": (0.07, 5e-5), "different": (0.18, 0.99995)},
+    "email": {"exact": (0.75, 2e-6), "close": (0.07, 5e-4), "different": (0.18, 0.9995)},
     "phone": {"exact": (0.72, 2e-5), "close": (0.05, 1e-4), "different": (0.23, 0.9999)},
     "birth_date": {"exact": (0.88, 6e-5), "close": (0.09, 6e-4), "different": (0.03, 0.99934)},
     "address": {"exact": (0.55, 2e-4), "close": (0.15, 4e-3), "different": (0.30, 0.9958)},
     "vat": {"exact": (0.97, 1e-6), "close": (0.01, 1e-5), "different": (0.02, 0.99999)},
     "web_link": {"exact": (0.8, 1e-5), "close": (0.05, 1e-4), "different": (0.15, 0.9999)},
 }
+
+_FITTED_FIELDS: Final = ("given_name", "family_name", "name", "organization_name")
 
 #: Prior odds that a blocked pair is a duplicate, in bits.
 DEFAULT_PRIOR_BITS: Final = -10.0
@@ -526,8 +528,8 @@ def _weights(probabilities: Mapping[str, Mapping[str, tuple[float, float]]]) -> 
 
 # -- comparisons -------------------------------------------------------------------------------------------
 
-# One compared field before weighting: (field, a, b, similarity, level).
-_Compared = tuple[str, str | None, str | None, float, Level]
+# One compared field before weighting: (field, a, b, similarity, level, the shared folded value when exact).
+_Compared = tuple[str, str | None, str | None, float, Level, str]
 
 
 def _name_level(a: str, b: str, canonical_a: str = "", canonical_b: str = "") -> tuple[float, Level]:
@@ -556,61 +558,62 @@ def _compare_person_names(fa: _Features, fb: _Features, out: list[_Compared]) ->
         )
         if swapped[0][0] + swapped[1][0] > straight[0][0] + straight[1][0]:
             (gs, gl), (fs, fl) = swapped
-            out.append(("given_name", ra.given_name, rb.family_name, gs, gl))
-            out.append(("family_name", ra.family_name, rb.given_name, fs, fl))
+            out.append(("given_name", ra.given_name, rb.family_name, gs, gl, fa.given_canonical))
+            out.append(("family_name", ra.family_name, rb.given_name, fs, fl, fa.family))
         else:
             (gs, gl), (fs, fl) = straight
-            out.append(("given_name", ra.given_name, rb.given_name, gs, gl))
-            out.append(("family_name", ra.family_name, rb.family_name, fs, fl))
+            out.append(("given_name", ra.given_name, rb.given_name, gs, gl, fa.given_canonical))
+            out.append(("family_name", ra.family_name, rb.family_name, fs, fl, fa.family))
         return
     shown_a = ra.name or " ".join(filter(None, (ra.given_name, ra.family_name))) or None
     shown_b = rb.name or " ".join(filter(None, (rb.given_name, rb.family_name))) or None
     if not fa.full or not fb.full:
-        out.append(("name", shown_a, shown_b, 0.0, "missing"))
+        out.append(("name", shown_a, shown_b, 0.0, "missing", ""))
         return
     if fa.full == fb.full:
-        out.append(("name", shown_a, shown_b, 1.0, "exact"))
+        out.append(("name", shown_a, shown_b, 1.0, "exact", fa.full))
         return
     similarity = fuzz.token_sort_ratio(fa.full, fb.full) / 100
-    out.append(("name", shown_a, shown_b, similarity, "close" if similarity >= 0.85 else "different"))
+    out.append(("name", shown_a, shown_b, similarity, "close" if similarity >= 0.85 else "different", ""))
 
 
 def _compare_org_names(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
     ra, rb = fa.record, fb.record
     shown_a, shown_b = ra.name or ra.organization_name, rb.name or rb.organization_name
     if not fa.full or not fb.full:
-        out.append(("organization_name", shown_a, shown_b, 0.0, "missing"))
+        out.append(("organization_name", shown_a, shown_b, 0.0, "missing", ""))
         return
     if fa.full == fb.full:
-        out.append(("organization_name", shown_a, shown_b, 1.0, "exact"))
+        out.append(("organization_name", shown_a, shown_b, 1.0, "exact", fa.full))
         return
     similarity = max(
         fuzz.token_set_ratio(fa.full, fb.full) / 100,
         JaroWinkler.normalized_similarity(fa.full.replace(" ", ""), fb.full.replace(" ", "")),
     )
-    out.append(("organization_name", shown_a, shown_b, similarity, "close" if similarity >= 0.9 else "different"))
+    level: Level = "close" if similarity >= 0.9 else "different"
+    out.append(("organization_name", shown_a, shown_b, similarity, level, ""))
 
 
 def _compare_company(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
     ra, rb = fa.record, fb.record
     if not fa.company or not fb.company:
-        out.append(("company", ra.organization_name, rb.organization_name, 0.0, "missing"))
+        out.append(("company", ra.organization_name, rb.organization_name, 0.0, "missing", ""))
     elif fa.company == fb.company:
-        out.append(("company", ra.organization_name, rb.organization_name, 1.0, "exact"))
+        out.append(("company", ra.organization_name, rb.organization_name, 1.0, "exact", ""))
     else:
         similarity = fuzz.token_set_ratio(fa.company, fb.company) / 100
         level: Level = "close" if similarity >= 0.9 else "different"
-        out.append(("company", ra.organization_name, rb.organization_name, similarity, level))
+        out.append(("company", ra.organization_name, rb.organization_name, similarity, level, ""))
 
 
 def _compare_emails(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
     if not fa.emails or not fb.emails:
-        out.append(("email", _first(fa.emails), _first(fb.emails), 0.0, "missing"))
+        out.append(("email", _first(fa.emails), _first(fb.emails), 0.0, "missing", ""))
         return
     shared = fa.emails & fb.emails
     if shared:
         key = min(shared)
-        out.append(("email", key, key, 1.0, "exact"))
+        out.append(("email", key, key, 1.0, "exact", ""))
         return
     best, pair = -1.0, (min(fa.emails), min(fb.emails))
     for a in fa.emails:
@@ -625,7 +628,7 @@ def _compare_emails(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
                 similarity = JaroWinkler.normalized_similarity(a, b) * 0.8
             if similarity > best:
                 best, pair = similarity, (a, b)
-    out.append(("email", pair[0], pair[1], best, "close" if best >= 0.88 else "different"))
+    out.append(("email", pair[0], pair[1], best, "close" if best >= 0.88 else "different", ""))
 
 
 def _first(values: frozenset[str]) -> str | None:
@@ -634,32 +637,32 @@ def _first(values: frozenset[str]) -> str | None:
 
 def _compare_phones(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
     if not fa.phones or not fb.phones:
-        out.append(("phone", _first(fa.phones), _first(fb.phones), 0.0, "missing"))
+        out.append(("phone", _first(fa.phones), _first(fb.phones), 0.0, "missing", ""))
         return
     shared = fa.phones & fb.phones
     if shared:
         key = min(shared)
-        out.append(("phone", key, key, 1.0, "exact"))
+        out.append(("phone", key, key, 1.0, "exact", ""))
         return
     pair = (min(fa.phones), min(fb.phones))
     for a in fa.phones:
         for b in fb.phones:
             if len(a) >= 9 and OSA.distance(a, b, score_cutoff=1) <= 1:
-                out.append(("phone", a, b, 0.9, "close"))
+                out.append(("phone", a, b, 0.9, "close", ""))
                 return
-    out.append(("phone", pair[0], pair[1], 0.0, "different"))
+    out.append(("phone", pair[0], pair[1], 0.0, "different", ""))
 
 
 def _compare_birth(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
     a, b = fa.birth, fb.birth
     if not a or not b:
-        out.append(("birth_date", a or None, b or None, 0.0, "missing"))
+        out.append(("birth_date", a or None, b or None, 0.0, "missing", ""))
     elif a == b:
-        out.append(("birth_date", a, b, 1.0, "exact"))
+        out.append(("birth_date", a, b, 1.0, "exact", ""))
     elif OSA.distance(a, b, score_cutoff=1) <= 1 or (a[:4] == b[:4] and a[5:7] == b[8:10] and a[8:10] == b[5:7]):
-        out.append(("birth_date", a, b, 0.9, "close"))
+        out.append(("birth_date", a, b, 0.9, "close", ""))
     else:
-        out.append(("birth_date", a, b, 0.0, "different"))
+        out.append(("birth_date", a, b, 0.0, "different", ""))
 
 
 def _compare_address(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
@@ -667,39 +670,39 @@ def _compare_address(fa: _Features, fb: _Features, out: list[_Compared]) -> None
     shown_a = ", ".join(filter(None, (ra.street, ra.house_number, ra.postcode, ra.locality))) or None
     shown_b = ", ".join(filter(None, (rb.street, rb.house_number, rb.postcode, rb.locality))) or None
     if not (fa.street and (fa.postcode or fa.locality)) or not (fb.street and (fb.postcode or fb.locality)):
-        out.append(("address", shown_a, shown_b, 0.0, "missing"))
+        out.append(("address", shown_a, shown_b, 0.0, "missing", ""))
         return
     same_place = (fa.postcode and fa.postcode == fb.postcode) or (fa.locality and fa.locality == fb.locality)
     street = 1.0 if fa.street == fb.street else JaroWinkler.normalized_similarity(fa.street, fb.street)
     same_number = not fa.number or not fb.number or fa.number == fb.number
     similarity = street * (1.0 if same_place else 0.7) * (1.0 if same_number else 0.8)
     if same_place and street >= 0.92 and same_number:
-        out.append(("address", shown_a, shown_b, similarity, "exact"))
+        out.append(("address", shown_a, shown_b, similarity, "exact", ""))
     elif street >= 0.92 and (same_place or same_number):
-        out.append(("address", shown_a, shown_b, similarity, "close"))
+        out.append(("address", shown_a, shown_b, similarity, "close", ""))
     else:
-        out.append(("address", shown_a, shown_b, similarity, "different"))
+        out.append(("address", shown_a, shown_b, similarity, "different", ""))
 
 
 def _compare_exact(name: str, a: str, b: str, out: list[_Compared]) -> None:
     if not a or not b:
-        out.append((name, a or None, b or None, 0.0, "missing"))
+        out.append((name, a or None, b or None, 0.0, "missing", ""))
     elif a == b:
-        out.append((name, a, b, 1.0, "exact"))
+        out.append((name, a, b, 1.0, "exact", ""))
     elif OSA.distance(a, b, score_cutoff=1) <= 1:
-        out.append((name, a, b, 0.9, "close"))
+        out.append((name, a, b, 0.9, "close", ""))
     else:
-        out.append((name, a, b, 0.0, "different"))
+        out.append((name, a, b, 0.0, "different", ""))
 
 
 def _compare_webs(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
     if not fa.webs or not fb.webs:
-        out.append(("web_link", _first(fa.webs), _first(fb.webs), 0.0, "missing"))
+        out.append(("web_link", _first(fa.webs), _first(fb.webs), 0.0, "missing", ""))
     elif fa.webs & fb.webs:
         key = min(fa.webs & fb.webs)
-        out.append(("web_link", key, key, 1.0, "exact"))
+        out.append(("web_link", key, key, 1.0, "exact", ""))
     else:
-        out.append(("web_link", min(fa.webs), min(fb.webs), 0.0, "different"))
+        out.append(("web_link", min(fa.webs), min(fb.webs), 0.0, "different", ""))
 
 
 def _compare_fields(fa: _Features, fb: _Features) -> list[_Compared]:
@@ -755,23 +758,78 @@ class Detector:
         self.threshold = threshold
         self.prior_bits = prior_bits
         self.max_block = max_block
+        self._probabilities = merged
         self._weights = _weights(merged)
+        # per field, the weight of an exact agreement on each value, when fitted to a population
+        self._exact_weights: dict[str, dict[str, float]] = {}
+
+    def fitted(self, records: Iterable[MatchRecord]) -> Detector:
+        """A copy of this detector whose name weights follow how common each name is among ``records``.
+
+        An exact agreement on a rare name then weighs more than one on a common name (term-frequency
+        adjustment: ``u`` of the value is its share among the records of the same kind, as splink does).
+        Fit on the whole population (the store, plus the rows about to be imported).
+        """
+        counts: dict[str, dict[str, int]] = {name: defaultdict(int) for name in _FITTED_FIELDS}
+        totals: dict[str, int] = dict.fromkeys(_FITTED_FIELDS, 0)
+        for record in records:
+            f = _prepare(record)
+            values = (
+                (("given_name", f.given_canonical), ("family_name", f.family), ("name", f.full))
+                if f.person
+                else (("organization_name", f.full),)
+            )
+            for name, value in values:
+                if value:
+                    counts[name][value] += 1
+                    totals[name] += 1
+        copy = Detector(
+            threshold=self.threshold,
+            probabilities=self._probabilities,
+            prior_bits=self.prior_bits,
+            max_block=self.max_block,
+        )
+        for name, by_value in counts.items():
+            m = self._probabilities[name]["exact"][0]
+            total = totals[name]
+            copy._exact_weights[name] = {
+                value: math.log2(m / max(count / total, 1 / total)) for value, count in by_value.items()
+            }
+        return copy
 
     # -- scoring
 
+    def _level_weight(self, name: str, level: Level, value: str) -> float:
+        if level == "missing":
+            return 0.0
+        if value and level == "exact":
+            fitted = self._exact_weights.get(name)
+            if fitted is not None and value in fitted:
+                return fitted[value]
+        return self._weights[name][level]
+
     def _weight(self, compared: list[_Compared]) -> float:
         total = self.prior_bits
-        weights = self._weights
-        for name, _a, _b, _similarity, level in compared:
-            if level != "missing":
-                total += weights[name][level]
+        weigh = self._level_weight
+        household = _household(compared)
+        for name, _a, _b, _similarity, level, value in compared:
+            if not (household and name in _SHARED_BY_HOUSEHOLDS):
+                total += weigh(name, level, value)
         return total
 
     def _candidate(self, fa: _Features, fb: _Features, compared: list[_Compared], total: float) -> DuplicateCandidate:
-        weights = self._weights
+        weigh = self._level_weight
+        household = _household(compared)
         reasons = [
-            FieldEvidence(name, a, b, round(similarity, 4), 0.0 if level == "missing" else weights[name][level], level)
-            for name, a, b, similarity, level in compared
+            FieldEvidence(
+                name,
+                a,
+                b,
+                round(similarity, 4),
+                0.0 if household and name in _SHARED_BY_HOUSEHOLDS else weigh(name, level, value),
+                level,
+            )
+            for name, a, b, similarity, level, value in compared
         ]
         if fa.record.id > fb.record.id:
             reasons = [FieldEvidence(r.field, r.b, r.a, r.similarity, r.weight, r.level) for r in reasons]
@@ -852,6 +910,16 @@ class Detector:
             if candidate is not None:
                 found.append(candidate)
         return _ranked(found)
+
+
+# Fields that relatives or colleagues share: between two persons whose given names differ they say
+# nothing about being one person.
+_SHARED_BY_HOUSEHOLDS: Final = frozenset({"phone", "address", "company"})
+
+
+def _household(compared: list[_Compared]) -> bool:
+    """Whether two persons' given names clearly differ (so a shared phone or address is a household's)."""
+    return any(name == "given_name" and level == "different" for name, _a, _b, _s, level, _v in compared)
 
 
 def _probability(total_bits: float) -> float:
