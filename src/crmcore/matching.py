@@ -516,7 +516,7 @@ DEFAULT_PROBABILITIES: Final[Mapping[str, Mapping[str, tuple[float, float]]]] = 
 _FITTED_FIELDS: Final = ("given_name", "family_name", "name", "organization_name")
 
 #: Prior odds that a blocked pair is a duplicate, in bits.
-DEFAULT_PRIOR_BITS: Final = -10.0
+DEFAULT_PRIOR_BITS: Final = -14.0
 
 
 def _weights(probabilities: Mapping[str, Mapping[str, tuple[float, float]]]) -> dict[str, dict[str, float]]:
