@@ -69,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     data = synthetic_parties(args.parties, seed=args.seed)
     truth = data.true_pairs()
     duplicates = len(data.records) - len(set(data.entity_of.values()))
-    print(f"set: {len(data.records)} records, {duplicates} duplicates ({duplicates / len(data.records):.1%}), "
-          f"{len(truth)} true pairs, seed {args.seed}, generated in {time.perf_counter() - started:.1f}s")
+    print(
+        f"set: {len(data.records)} records, {duplicates} duplicates ({duplicates / len(data.records):.1%}), "
+        f"{len(truth)} true pairs, seed {args.seed}, generated in {time.perf_counter() - started:.1f}s"
+    )
 
     detector = Detector() if args.threshold is None else Detector(threshold=args.threshold)
     started = time.perf_counter()
@@ -85,11 +87,17 @@ def main(argv: list[str] | None = None) -> int:
     crm_rate, base_rate = len(data.records) / crm_seconds, len(data.records) / base_seconds
     crm_p, crm_r, crm_f1 = scores(crm_pairs, truth)
     base_p, base_r, base_f1 = scores(base_pairs, truth)
-    print(f"crmcore Detector (threshold {detector.threshold}): {crm_seconds:.1f}s, {crm_rate:,.0f} records/s, "
-          f"precision {crm_p:.4f}, recall {crm_r:.4f}, F1 {crm_f1:.4f} ({len(crm_pairs)} pairs)")
-    print(f"baseline exact keys: {base_seconds:.2f}s, {base_rate:,.0f} records/s, "
-          f"precision {base_p:.4f}, recall {base_r:.4f}, F1 {base_f1:.4f} ({len(base_pairs)} pairs)")
-    print(f"ratio_vs_exact_keys: speed {crm_rate / base_rate:.3f}, F1 {crm_f1 / base_f1 if base_f1 else 0:.3f}")
+    print(
+        f"crmcore Detector (threshold {detector.threshold}): {crm_seconds:.1f}s, {crm_rate:,.0f} records/s, "
+        f"precision {crm_p:.4f}, recall {crm_r:.4f}, F1 {crm_f1:.4f} ({len(crm_pairs)} pairs)"
+    )
+    print(
+        f"baseline exact keys: {base_seconds:.2f}s, {base_rate:,.0f} records/s, "
+        f"precision {base_p:.4f}, recall {base_r:.4f}, F1 {base_f1:.4f} ({len(base_pairs)} pairs)"
+    )
+    print(
+        f"ratio_vs_exact_keys: speed {crm_rate / base_rate:.3f}, F1 {crm_f1 / base_f1 if base_f1 else 0:.3f}"
+    )
     return 0
 
 

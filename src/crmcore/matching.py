@@ -14,7 +14,7 @@ How it works (details in ``docs/duplicates.md``):
 2. **Comparison.** Each field of a candidate pair is put in a level: ``exact``, ``close`` (a typo, a
    nickname, a transliteration, day and month swapped…), ``different`` or ``missing``; names are
    compared in both orders, so swapped given and family names still match.
-3. **Weights.** Each level carries a Fellegi–Sunter weight ``log2(m / u)``: ``m`` the probability of
+3. **Weights.** Each level carries a Fellegi-Sunter weight ``log2(m / u)``: ``m`` the probability of
    the level among true duplicates, ``u`` among unrelated records. A missing value weighs nothing. The
    sum, added to the prior log-odds, gives the match probability ``score``.
 """
@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Final, Literal
 
 from rapidfuzz import fuzz
@@ -41,10 +42,9 @@ from crmcore.identity import (
     PhoneNumber,
     VatNumber,
     WebLink,
-    _fold,
     _fold_legal_form,
-    _words,
 )
+from crmcore.identity import _words as _identity_words
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -147,6 +147,16 @@ class MatchRecord:
             vat=_vat_key(first("vat"), region),
             web_links=_unique(w for w in map(_web_key, many("web_link", "web_links", "website")) if w),
         )
+
+
+@lru_cache(maxsize=1 << 17)
+def _cached_words(text: str) -> tuple[str, ...]:
+    return tuple(_identity_words(text))
+
+
+def _words(text: str) -> list[str]:
+    """Folded words of ``text`` (as :mod:`crmcore.identity` folds them), cached: names repeat a lot."""
+    return list(_cached_words(text))
 
 
 def _text(value: object) -> str:
@@ -260,7 +270,7 @@ class FieldEvidence:
 class DuplicateCandidate:
     """A pair of records that probably describe the same party (``a`` < ``b``).
 
-    ``score`` is the match probability (0..1), ``weight`` the total Fellegi–Sunter weight in bits (the
+    ``score`` is the match probability (0..1), ``weight`` the total Fellegi-Sunter weight in bits (the
     prior included) and ``reasons`` the evidence of each compared field, strongest first.
     """
 
@@ -275,75 +285,264 @@ class DuplicateCandidate:
 
 # A small table of nicknames and short forms (Italian and English), each to its full given name.
 _NICKNAMES: Final[dict[str, str]] = {
-    "beppe": "giuseppe", "peppe": "giuseppe", "pino": "giuseppe", "peppino": "giuseppe",
-    "gianni": "giovanni", "nanni": "giovanni", "vanni": "giovanni",
-    "franco": "francesco", "checco": "francesco", "cesco": "francesco",
-    "sandro": "alessandro", "alex": "alessandro",
-    "tonino": "antonio", "toni": "antonio", "tony": "antonio", "totò": "salvatore", "toto": "salvatore",
-    "turi": "salvatore", "enzo": "vincenzo", "mimmo": "domenico", "gigi": "luigi", "gino": "luigi",
-    "nino": "antonino", "lele": "emanuele", "manu": "emanuele", "ale": "alessandro", "fede": "federico",
-    "max": "massimiliano", "dani": "daniele", "teo": "matteo", "fabio": "fabio", "ricky": "riccardo",
-    "betta": "elisabetta", "lisa": "elisabetta", "pina": "giuseppina", "giusy": "giuseppina",
-    "franca": "francesca", "fra": "francesca", "titti": "tiziana", "vale": "valentina", "marghe": "margherita",
-    "rita": "margherita", "ale.": "alessandra", "sandra": "alessandra", "angy": "angela", "lucia": "lucia",
-    "bill": "william", "will": "william", "billy": "william", "liam": "william",
-    "bob": "robert", "rob": "robert", "bobby": "robert", "robbie": "robert",
-    "jim": "james", "jimmy": "james", "jamie": "james", "mike": "michael", "mick": "michael",
-    "dick": "richard", "rick": "richard", "rich": "richard", "tom": "thomas", "tommy": "thomas",
-    "liz": "elizabeth", "beth": "elizabeth", "betty": "elizabeth", "lizzie": "elizabeth",
-    "kate": "katherine", "kathy": "katherine", "katie": "katherine", "cathy": "catherine",
-    "maggie": "margaret", "peggy": "margaret", "meg": "margaret", "jen": "jennifer", "jenny": "jennifer",
-    "chris": "christopher", "dave": "david", "steve": "stephen", "andy": "andrew", "drew": "andrew",
-    "joe": "joseph", "joey": "joseph", "dan": "daniel", "danny": "daniel", "matt": "matthew",
-    "nick": "nicholas", "sam": "samuel", "ben": "benjamin", "tim": "timothy", "tony.": "anthony",
-    "pat": "patricia", "patty": "patricia", "sue": "susan", "susie": "susan", "ed": "edward",
-    "ted": "edward", "eddie": "edward", "charlie": "charles", "chuck": "charles", "harry": "henry",
-    "hank": "henry", "jack": "john", "johnny": "john", "sasha": "alexander", "alek": "alexander",
-}  # fmt: skip
+    "beppe": "giuseppe",
+    "peppe": "giuseppe",
+    "pino": "giuseppe",
+    "peppino": "giuseppe",
+    "gianni": "giovanni",
+    "nanni": "giovanni",
+    "vanni": "giovanni",
+    "franco": "francesco",
+    "checco": "francesco",
+    "cesco": "francesco",
+    "sandro": "alessandro",
+    "alex": "alessandro",
+    "tonino": "antonio",
+    "toni": "antonio",
+    "tony": "antonio",
+    "totò": "salvatore",
+    "toto": "salvatore",
+    "turi": "salvatore",
+    "enzo": "vincenzo",
+    "mimmo": "domenico",
+    "gigi": "luigi",
+    "gino": "luigi",
+    "nino": "antonino",
+    "lele": "emanuele",
+    "manu": "emanuele",
+    "ale": "alessandro",
+    "fede": "federico",
+    "max": "massimiliano",
+    "dani": "daniele",
+    "teo": "matteo",
+    "fabio": "fabio",
+    "ricky": "riccardo",
+    "betta": "elisabetta",
+    "lisa": "elisabetta",
+    "pina": "giuseppina",
+    "giusy": "giuseppina",
+    "franca": "francesca",
+    "fra": "francesca",
+    "titti": "tiziana",
+    "vale": "valentina",
+    "marghe": "margherita",
+    "rita": "margherita",
+    "ale.": "alessandra",
+    "sandra": "alessandra",
+    "angy": "angela",
+    "lucia": "lucia",
+    "bill": "william",
+    "will": "william",
+    "billy": "william",
+    "liam": "william",
+    "bob": "robert",
+    "rob": "robert",
+    "bobby": "robert",
+    "robbie": "robert",
+    "jim": "james",
+    "jimmy": "james",
+    "jamie": "james",
+    "mike": "michael",
+    "mick": "michael",
+    "dick": "richard",
+    "rick": "richard",
+    "rich": "richard",
+    "tom": "thomas",
+    "tommy": "thomas",
+    "liz": "elizabeth",
+    "beth": "elizabeth",
+    "betty": "elizabeth",
+    "lizzie": "elizabeth",
+    "kate": "katherine",
+    "kathy": "katherine",
+    "katie": "katherine",
+    "cathy": "catherine",
+    "maggie": "margaret",
+    "peggy": "margaret",
+    "meg": "margaret",
+    "jen": "jennifer",
+    "jenny": "jennifer",
+    "chris": "christopher",
+    "dave": "david",
+    "steve": "stephen",
+    "andy": "andrew",
+    "drew": "andrew",
+    "joe": "joseph",
+    "joey": "joseph",
+    "dan": "daniel",
+    "danny": "daniel",
+    "matt": "matthew",
+    "nick": "nicholas",
+    "sam": "samuel",
+    "ben": "benjamin",
+    "tim": "timothy",
+    "tony.": "anthony",
+    "pat": "patricia",
+    "patty": "patricia",
+    "sue": "susan",
+    "susie": "susan",
+    "ed": "edward",
+    "ted": "edward",
+    "eddie": "edward",
+    "charlie": "charles",
+    "chuck": "charles",
+    "harry": "henry",
+    "hank": "henry",
+    "jack": "john",
+    "johnny": "john",
+    "sasha": "alexander",
+    "alek": "alexander",
+}
 
 # Street type abbreviations, as folded words, to the full word.
 _STREET_WORDS: Final[dict[str, str]] = {
-    "v": "via", "c": "corso", "cso": "corso", "p": "piazza", "pza": "piazza", "pzza": "piazza",
-    "p.za": "piazza", "pl": "piazzale", "vle": "viale", "vl": "viale", "lgo": "largo", "str": "strada",
-    "st": "street", "rd": "road", "ave": "avenue", "av": "avenue", "blvd": "boulevard", "sq": "square",
-}  # fmt: skip
+    "v": "via",
+    "c": "corso",
+    "cso": "corso",
+    "p": "piazza",
+    "pza": "piazza",
+    "pzza": "piazza",
+    "p.za": "piazza",
+    "pl": "piazzale",
+    "vle": "viale",
+    "vl": "viale",
+    "lgo": "largo",
+    "str": "strada",
+    "st": "street",
+    "rd": "road",
+    "ave": "avenue",
+    "av": "avenue",
+    "blvd": "boulevard",
+    "sq": "square",
+}
 
 # Common abbreviations in organization names.
 _ORG_WORDS: Final[dict[str, str]] = {
-    "flli": "fratelli", "soc": "societa", "coop": "cooperativa", "ind": "industria", "intl": "international",
-    "int": "international", "co": "company", "mfg": "manufacturing", "assoc": "associazione",
-    "univ": "universita", "ist": "istituto", "naz": "nazionale", "amm": "amministrazione",
-}  # fmt: skip
+    "flli": "fratelli",
+    "soc": "societa",
+    "coop": "cooperativa",
+    "ind": "industria",
+    "intl": "international",
+    "int": "international",
+    "co": "company",
+    "mfg": "manufacturing",
+    "assoc": "associazione",
+    "univ": "universita",
+    "ist": "istituto",
+    "naz": "nazionale",
+    "amm": "amministrazione",
+}
 
-_LEGAL_FORM_WORDS: Final = frozenset(_fold_legal_form(["x", *form])[-1] for form in (
-    ("spa",), ("srl",), ("srls",), ("snc",), ("sas",), ("sa",), ("ltd",), ("plc",), ("gmbh",), ("inc",),
-    ("llc",), ("corp",), ("bv",), ("nv",), ("ag",), ("sarl",), ("sl",), ("oy",), ("ab",), ("as",),
-    ("aps",), ("sapa",),
-))  # fmt: skip
+_LEGAL_FORM_WORDS: Final = frozenset(
+    _fold_legal_form(["x", *form])[-1]
+    for form in (
+        ("spa",),
+        ("srl",),
+        ("srls",),
+        ("snc",),
+        ("sas",),
+        ("sa",),
+        ("ltd",),
+        ("plc",),
+        ("gmbh",),
+        ("inc",),
+        ("llc",),
+        ("corp",),
+        ("bv",),
+        ("nv",),
+        ("ag",),
+        ("sarl",),
+        ("sl",),
+        ("oy",),
+        ("ab",),
+        ("as",),
+        ("aps",),
+        ("sapa",),
+    )
+)
 _ORG_NOISE: Final = frozenset({"group", "gruppo", "the", "di", "de", "e", "and", "&", "company"})
 
 # Web-mail domains: a shared domain among them says nothing about an organization.
-_FREE_MAIL: Final = frozenset({
-    "gmail.com", "yahoo.com", "yahoo.it", "hotmail.com", "hotmail.it", "outlook.com", "outlook.it",
-    "live.com", "live.it", "libero.it", "virgilio.it", "tiscali.it", "alice.it", "tin.it", "icloud.com",
-    "me.com", "aol.com", "gmx.com", "gmx.de", "web.de", "fastwebnet.it", "email.it", "pec.it",
-    "protonmail.com", "proton.me", "msn.com", "inwind.it",
-})  # fmt: skip
-_GENERIC_LOCAL_PARTS: Final = frozenset({
-    "info", "admin", "office", "sales", "contact", "contatti", "amministrazione", "segreteria", "hello",
-    "support", "mail", "commerciale", "ufficio", "direzione", "hr", "marketing", "noreply", "posta",
-})  # fmt: skip
+_FREE_MAIL: Final = frozenset(
+    {
+        "gmail.com",
+        "yahoo.com",
+        "yahoo.it",
+        "hotmail.com",
+        "hotmail.it",
+        "outlook.com",
+        "outlook.it",
+        "live.com",
+        "live.it",
+        "libero.it",
+        "virgilio.it",
+        "tiscali.it",
+        "alice.it",
+        "tin.it",
+        "icloud.com",
+        "me.com",
+        "aol.com",
+        "gmx.com",
+        "gmx.de",
+        "web.de",
+        "fastwebnet.it",
+        "email.it",
+        "pec.it",
+        "protonmail.com",
+        "proton.me",
+        "msn.com",
+        "inwind.it",
+    }
+)
+_GENERIC_LOCAL_PARTS: Final = frozenset(
+    {
+        "info",
+        "admin",
+        "office",
+        "sales",
+        "contact",
+        "contatti",
+        "amministrazione",
+        "segreteria",
+        "hello",
+        "support",
+        "mail",
+        "commerciale",
+        "ufficio",
+        "direzione",
+        "hr",
+        "marketing",
+        "noreply",
+        "posta",
+    }
+)
 
 _PHONETIC_RULES: Final = (
-    ("sch", "sk"), ("ph", "f"), ("ck", "k"), ("ch", "k"), ("gh", "g"), ("gn", "n"), ("kh", "k"),
-    ("sh", "s"), ("th", "t"), ("qu", "k"), ("q", "k"), ("c", "k"), ("x", "ks"), ("z", "s"), ("w", "v"),
-    ("y", "i"), ("j", "i"), ("h", ""),
-)  # fmt: skip
+    ("sch", "sk"),
+    ("ph", "f"),
+    ("ck", "k"),
+    ("ch", "k"),
+    ("gh", "g"),
+    ("gn", "n"),
+    ("kh", "k"),
+    ("sh", "s"),
+    ("th", "t"),
+    ("qu", "k"),
+    ("q", "k"),
+    ("c", "k"),
+    ("x", "ks"),
+    ("z", "s"),
+    ("w", "v"),
+    ("y", "i"),
+    ("j", "i"),
+    ("h", ""),
+)
 _VOWELS: Final = frozenset("aeiou")
 
 
+@lru_cache(maxsize=1 << 16)
 def _phonetic(word: str) -> str:
-    """A coarse sound key: first letter, then consonants with doubles collapsed (``Mohammed`` = ``Muhammad``)."""
+    """A coarse sound key: first letter, then consonants, doubles collapsed (``Mohammed`` = ``Muhammad``)."""
     if not word:
         return ""
     text = word
@@ -417,10 +616,8 @@ def _web_host(link: str) -> str:
     return host.removeprefix("www.")
 
 
-def _prepare(record: MatchRecord) -> _Features:
-    person = record.kind == "person"
-    f = _Features(record=record, person=person)
-    if person:
+def _prepare_names(record: MatchRecord, f: _Features) -> None:
+    if f.person:
         given_words = _words(record.given_name) if record.given_name else []
         family_words = _words(record.family_name) if record.family_name else []
         if given_words and family_words:
@@ -432,11 +629,27 @@ def _prepare(record: MatchRecord) -> _Features:
             tokens = _words(record.name) if record.name else [*given_words, *family_words]
         f.name_tokens = tuple(tokens)
         f.full = " ".join(sorted(_canonical_given(t) for t in tokens))
-        f.company = " ".join(_org_words(record.organization_name))
     else:
         tokens = _org_words(record.name or record.organization_name)
         f.name_tokens = tuple(tokens)
         f.full = " ".join(tokens)
+
+
+def _name_values(record: MatchRecord) -> list[tuple[str, str]]:
+    """The folded name values whose frequency ``Detector.fitted`` counts, by field."""
+    f = _Features(record=record, person=record.kind == "person")
+    _prepare_names(record, f)
+    if f.person:
+        return [("given_name", f.given_canonical), ("family_name", f.family), ("name", f.full)]
+    return [("organization_name", f.full)]
+
+
+def _prepare(record: MatchRecord) -> _Features:
+    person = record.kind == "person"
+    f = _Features(record=record, person=person)
+    _prepare_names(record, f)
+    if person:
+        f.company = " ".join(_org_words(record.organization_name))
     f.emails = frozenset(e.lower() for e in record.emails)
     f.locals = frozenset(e.split("@", 1)[0] for e in f.emails)
     f.phones = frozenset(record.phones)
@@ -480,9 +693,7 @@ def _blocking_keys(f: _Features) -> list[str]:
             ordered = sorted(tokens, key=len, reverse=True)[:2]
             keys.append("pf:" + " ".join(sorted(t[:4] for t in ordered)))
     else:
-        keys += [
-            f"od:{e.split('@', 1)[1]}" for e in f.emails if e.split("@", 1)[1] not in _FREE_MAIL
-        ]
+        keys += [f"od:{e.split('@', 1)[1]}" for e in f.emails if e.split("@", 1)[1] not in _FREE_MAIL]
         if tokens:
             keys.append("on:" + " ".join(_phonetic(t) for t in tokens[:3]))
             keys.append("os:" + " ".join(sorted(tokens)))
@@ -659,7 +870,9 @@ def _compare_birth(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
         out.append(("birth_date", a or None, b or None, 0.0, "missing", ""))
     elif a == b:
         out.append(("birth_date", a, b, 1.0, "exact", ""))
-    elif OSA.distance(a, b, score_cutoff=1) <= 1 or (a[:4] == b[:4] and a[5:7] == b[8:10] and a[8:10] == b[5:7]):
+    elif OSA.distance(a, b, score_cutoff=1) <= 1 or (
+        a[:4] == b[:4] and a[5:7] == b[8:10] and a[8:10] == b[5:7]
+    ):
         out.append(("birth_date", a, b, 0.9, "close", ""))
     else:
         out.append(("birth_date", a, b, 0.0, "different", ""))
@@ -721,7 +934,7 @@ def _compare_fields(fa: _Features, fb: _Features) -> list[_Compared]:
     return out
 
 
-# -- the detector ---------------------------------------------------------------------------------------------
+# -- the detector --------------------------------------------------------------------------------
 
 
 class Detector:
@@ -773,13 +986,7 @@ class Detector:
         counts: dict[str, dict[str, int]] = {name: defaultdict(int) for name in _FITTED_FIELDS}
         totals: dict[str, int] = dict.fromkeys(_FITTED_FIELDS, 0)
         for record in records:
-            f = _prepare(record)
-            values = (
-                (("given_name", f.given_canonical), ("family_name", f.family), ("name", f.full))
-                if f.person
-                else (("organization_name", f.full),)
-            )
-            for name, value in values:
+            for name, value in _name_values(record):
                 if value:
                     counts[name][value] += 1
                     totals[name] += 1
@@ -817,7 +1024,9 @@ class Detector:
                 total += weigh(name, level, value)
         return total
 
-    def _candidate(self, fa: _Features, fb: _Features, compared: list[_Compared], total: float) -> DuplicateCandidate:
+    def _candidate(
+        self, fa: _Features, fb: _Features, compared: list[_Compared], total: float
+    ) -> DuplicateCandidate:
         weigh = self._level_weight
         household = _household(compared)
         reasons = [
@@ -902,7 +1111,9 @@ class Detector:
                 found.append(candidate)
         return _ranked(found)[:limit]
 
-    def _scored(self, features: list[_Features], pairs: Iterable[tuple[int, int]]) -> list[DuplicateCandidate]:
+    def _scored(
+        self, features: list[_Features], pairs: Iterable[tuple[int, int]]
+    ) -> list[DuplicateCandidate]:
         found: list[DuplicateCandidate] = []
         threshold = self.threshold
         for i, j in pairs:
@@ -927,7 +1138,7 @@ def _probability(total_bits: float) -> float:
         return 1.0
     if total_bits < -60:
         return 0.0
-    return 1.0 / (1.0 + 2.0 ** (-total_bits))
+    return 1.0 / (1.0 + math.pow(2.0, -total_bits))
 
 
 def _ranked(found: list[DuplicateCandidate]) -> list[DuplicateCandidate]:
@@ -985,4 +1196,3 @@ def clusters(candidates: Iterable[DuplicateCandidate]) -> list[set[str]]:
     for x in list(parent):
         groups[root(x)].add(x)
     return sorted(groups.values(), key=lambda g: (-len(g), min(g)))
-

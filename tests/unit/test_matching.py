@@ -45,9 +45,12 @@ def test_a_nickname_and_a_transposed_birth_date_still_match() -> None:
 
 
 def test_a_person_and_an_organization_are_never_paired() -> None:
-    person = MatchRecord(id="p", kind="person", name="Acme", emails=("info@acme.it",), phones=("+390212345678",))
-    organization = MatchRecord(id="o", kind="organization", name="Acme", emails=("info@acme.it",),
-                               phones=("+390212345678",))
+    person = MatchRecord(
+        id="p", kind="person", name="Acme", emails=("info@acme.it",), phones=("+390212345678",)
+    )
+    organization = MatchRecord(
+        id="o", kind="organization", name="Acme", emails=("info@acme.it",), phones=("+390212345678",)
+    )
     detector = Detector(threshold=0.0)
     assert detector.find([person, organization]) == []
     assert detector.compare(person, organization).score == 0.0
@@ -55,8 +58,13 @@ def test_a_person_and_an_organization_are_never_paired() -> None:
 
 
 def test_relatives_sharing_a_phone_and_an_address_are_not_one_person() -> None:
-    home = {"phones": ("+390612345678",), "street": "Via Roma", "house_number": "3", "postcode": "00184",
-            "locality": "Roma"}
+    home = {
+        "phones": ("+390612345678",),
+        "street": "Via Roma",
+        "house_number": "3",
+        "postcode": "00184",
+        "locality": "Roma",
+    }
     a = _person("a", "Luca", "Ferri", **home)
     b = _person("b", "Chiara", "Ferri", **home)
     assert Detector().find([a, b]) == []
@@ -104,14 +112,23 @@ def test_candidates_for_one_entry_returns_the_nearest_existing_records_best_firs
 
 def test_from_raw_normalises_email_phone_vat_and_birth_date() -> None:
     record = MatchRecord.from_raw(
-        "row-1", "person", given_name="  Mario ", family_name="Rossi", email="Mario.Rossi@Example.COM; x@y",
-        phone="06 1234 5678", vat="IT " + _vat("0111460100")[:11], birth_date="14/03/1985",
-        website="www.example.it/", country="it", unknown_column="ignored",
+        "row-1",
+        "person",
+        given_name="  Mario ",
+        family_name="Rossi",
+        email="Mario.Rossi@Example.COM; x@y",
+        phone="06 1234 5678",
+        vat="IT " + _vat("0111460100")[:11],
+        birth_date="14/03/1985",
+        website="www.example.it/",
+        country="it",
+        unknown_column="ignored",
     )
     assert record.given_name == "Mario"
     assert record.emails == ("mario.rossi@example.com",)
     assert record.phones == ("+390612345678",)
-    assert record.vat is not None and record.vat.startswith("IT")
+    assert record.vat is not None
+    assert record.vat.startswith("IT")
     assert record.birth_date == "1985-03-14"
     assert record.web_links == ("www.example.it",)
     assert record.country == "IT"
@@ -119,11 +136,25 @@ def test_from_raw_normalises_email_phone_vat_and_birth_date() -> None:
 
 def test_from_raw_keeps_garbage_as_cleaned_text_or_drops_it_without_raising() -> None:
     record = MatchRecord.from_raw(
-        "row-2", "organisation", name="\x00\x07", email="not an email", phone="call me", vat="???",
-        birth_date="yesterday", country="Narnia", web_links=["", "ht!tp://"], postcode=12345,
+        "row-2",
+        "organisation",
+        name="\x00\x07",
+        email="not an email",
+        phone="call me",
+        vat="???",
+        birth_date="yesterday",
+        country="Narnia",
+        web_links=["", "ht!tp://"],
+        postcode=12345,
     )
     assert record.kind == "organization"
-    assert (record.name, record.emails, record.phones, record.vat, record.birth_date) == (None, (), (), None, None)
+    assert (record.name, record.emails, record.phones, record.vat, record.birth_date) == (
+        None,
+        (),
+        (),
+        None,
+        None,
+    )
     assert record.country is None
     assert record.postcode == "12345"
 
@@ -140,9 +171,12 @@ def test_the_synthetic_set_is_reproducible_and_has_between_ten_and_twenty_percen
     assert first == second
     duplicates = len(first.records) - len(set(first.entity_of.values()))
     assert 0.10 <= duplicates / len(first.records) <= 0.20
-    assert any(len(c) == 3 for c in clusters(DuplicateCandidate(a, b, 1, 1, ()) for a, b in first.true_pairs()))
+    assert any(
+        len(c) == 3 for c in clusters(DuplicateCandidate(a, b, 1, 1, ()) for a, b in first.true_pairs())
+    )
     vats = [r.vat for r in first.records if r.vat]
-    assert vats and all(iva.is_valid(v[2:]) for v in vats)
+    assert vats
+    assert all(iva.is_valid(v[2:]) for v in vats)
 
 
 def test_the_detector_finds_most_duplicates_of_a_small_synthetic_set_with_few_false_alarms() -> None:
