@@ -567,7 +567,7 @@ class CRM:
         see docs/duplicates.md for the engine, its blocking and its measured speed and accuracy.
         """
         records = self._identity_records()
-        detector = Detector(**_threshold(threshold)).fitted(records)
+        detector = _detector(threshold).fitted(records)
         return [_match(c) for c in detector.find(records)]
 
     def check_import(
@@ -582,7 +582,7 @@ class CRM:
             for i, row in enumerate(rows)
         ]
         existing = self._identity_records()
-        detector = Detector(**_threshold(threshold)).fitted([*existing, *new])
+        detector = _detector(threshold).fitted([*existing, *new])
         return [_match(c) for c in detector.find_between(new, existing)]
 
     def _near_matches(self, record: MatchRecord) -> list[DuplicateMatch]:
@@ -938,8 +938,8 @@ class CRM:
         self._tell(changes)
 
 
-def _threshold(threshold: float | None) -> dict[str, float]:
-    return {} if threshold is None else {"threshold": threshold}
+def _detector(threshold: float | None) -> Detector:
+    return Detector() if threshold is None else Detector(threshold=threshold)
 
 
 def _record_of_row(row: Mapping[str, Any]) -> MatchRecord:
@@ -973,15 +973,15 @@ def _match(candidate: DuplicateCandidate, me: str | None = None) -> DuplicateMat
                     value=r.b if swap else r.a, other_value=r.a if swap else r.b)
         for r in candidate.reasons
     ]
-    return DuplicateMatch(party_id=_maybe_uuid(first), other_id=_maybe_uuid(second) or second,
+    return DuplicateMatch(party_id=_id_or_label(first), other_id=_id_or_label(second),
                           score=candidate.score, reasons=reasons)
 
 
-def _maybe_uuid(value: str) -> UUID | None:
+def _id_or_label(value: str) -> UUID | str:
     try:
         return UUID(value)
     except ValueError:
-        return None
+        return value
 
 
 class _Registered:

@@ -151,9 +151,10 @@ class MatchReason(_ReadModel):
 
 
 class DuplicateMatch(_ReadModel):
-    """A party that may be the same as another one, with the match probability and the reasons."""
+    """Two parties (or import rows, named ``row <index>``) that may be the same, with the match
+    probability (0..1) and the reasons: how each field compared."""
 
-    party_id: UUID | None
+    party_id: UUID | str
     other_id: UUID | str
     score: float
     reasons: list[MatchReason]
