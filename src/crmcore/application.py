@@ -746,12 +746,25 @@ class CRM:
             raise PartyNotFound(_uuid(party_id), f"not registered at {moment.isoformat()}")
         return PartyView.model_validate(party.state())
 
-    def timeline(self, party_id: UUID | str) -> list[TimelineEntry]:
-        """Every event of the party: what happened, who did it, both times, and which fields changed."""
+    def timeline(self, party_id: UUID | str, *, include_merged: bool = False) -> list[TimelineEntry]:
+        """Every event of the party: what happened, who did it, both times, and which fields changed.
+
+        With ``include_merged``, the events of every party merged into it are interleaved by effective
+        time (each entry names its ``party_id``): nothing a duplicate went through is out of reach.
+        """
+        own = self._timeline_of(_uuid(party_id))
+        if not include_merged:
+            return own
+        entries = [*own]
+        for merged in self.merged_parties(party_id):
+            entries += self._timeline_of(merged)
+        return sorted(entries, key=lambda e: (e.effective_at, e.recorded_at))
+
+    def _timeline_of(self, party_id: UUID) -> list[TimelineEntry]:
         entries: list[TimelineEntry] = []
         party: Party | None = None
         before: dict[str, Any] = {}
-        for event in self._events_of(_uuid(party_id)):
+        for event in self._events_of(party_id):
             party = cast(Party, event.mutate(party))
             after = party.state()
             changes = {
@@ -762,7 +775,7 @@ class CRM:
             entries.append(TimelineEntry(
                 version=event.originator_version, event=type(event).__name__,
                 actor=event.actor, effective_at=event.effective_at,
-                recorded_at=event.timestamp, data=_event_data(event), changes=changes,
+                recorded_at=event.timestamp, data=_event_data(event), changes=changes, party_id=party_id,
             ))
             before = after
         return entries
