@@ -12,15 +12,26 @@ ACME_VAT = "IT00743110157"  # a partita IVA with a valid checksum
 
 
 def person(crm: CRM, **fields: object) -> object:
-    return crm.register_party(kind="person", actor="u", **{"given_name": "Mario", "family_name": "Rossi", **fields})
+    return crm.register_party(
+        kind="person", actor="u", **{"given_name": "Mario", "family_name": "Rossi", **fields}
+    )
 
 
 def test_a_person_registered_with_identity_values_reads_them_back_normalised(crm: CRM) -> None:
     party_id = person(
-        crm, emails=["Mario.Rossi@Example.COM", "m.rossi@acme.it"], phones=["06 1234 5678", "+44 20 7946 0958"],
-        birth_date="1980-02-03", web_links=["https://www.linkedin.com/in/mario-rossi"],
-        address={"country": "it", "street": "Via Roma", "street_number": "1", "postcode": "00184",
-                 "locality": "Roma", "province": "RM"},
+        crm,
+        emails=["Mario.Rossi@Example.COM", "m.rossi@acme.it"],
+        phones=["06 1234 5678", "+44 20 7946 0958"],
+        birth_date="1980-02-03",
+        web_links=["https://www.linkedin.com/in/mario-rossi"],
+        address={
+            "country": "it",
+            "street": "Via Roma",
+            "street_number": "1",
+            "postcode": "00184",
+            "locality": "Roma",
+            "province": "RM",
+        },
     )
     party = crm.get_party(party_id)
     assert party.name == "Mario Rossi"
@@ -30,12 +41,16 @@ def test_a_person_registered_with_identity_values_reads_them_back_normalised(crm
     assert party.phones == ["+390612345678", "+442079460958"]
     assert party.primary_phone == "+390612345678"
     assert party.birth_date == date(1980, 2, 3)
-    assert party.address is not None and party.address.country == "IT" and party.address.postcode == "00184"
+    assert party.address is not None
+    assert party.address.country == "IT"
+    assert party.address.postcode == "00184"
     assert party.web_links == ["https://www.linkedin.com/in/mario-rossi"]
 
 
 def test_an_organization_keeps_its_vat_number_in_compact_prefixed_form(crm: CRM) -> None:
-    org = crm.register_party(kind="organization", name="ACME S.p.A.", vat_number="IT 007 4311 0157", actor="u")
+    org = crm.register_party(
+        kind="organization", name="ACME S.p.A.", vat_number="IT 007 4311 0157", actor="u"
+    )
     assert crm.get_party(org).vat_number == ACME_VAT
 
 
@@ -45,7 +60,10 @@ def test_an_organization_keeps_its_vat_number_in_compact_prefixed_form(crm: CRM)
         ({"emails": ["not-an-email"]}, "emails"),
         ({"phones": ["12"]}, "phones"),
         ({"birth_date": "2999-01-01"}, "birth_date"),
-        ({"address": {"country": "IT", "street": "Via Roma", "postcode": "123", "locality": "Roma"}}, "address"),
+        (
+            {"address": {"country": "IT", "street": "Via Roma", "postcode": "123", "locality": "Roma"}},
+            "address",
+        ),
         ({"web_links": ["ftp://example.com"]}, "web_links"),
         ({"phone_region": "Italy", "phones": ["06 1234 5678"]}, "phone_region"),
     ],
@@ -100,9 +118,16 @@ def test_a_phone_or_vat_number_another_party_holds_is_refused(crm: CRM, field: s
 
 def test_entering_a_duplicate_with_attach_adds_its_new_contact_points_to_the_existing_party(crm: CRM) -> None:
     first = person(crm, emails=["mario@example.com"])
-    entered = crm.enter_party(kind="person", name="Mario R.", emails=["mario@example.com", "mr@acme.it"],
-                              phones=["06 1234 5678"], actor="u", attach=True)
-    assert entered.attached and entered.party_id == first
+    entered = crm.enter_party(
+        kind="person",
+        name="Mario R.",
+        emails=["mario@example.com", "mr@acme.it"],
+        phones=["06 1234 5678"],
+        actor="u",
+        attach=True,
+    )
+    assert entered.attached
+    assert entered.party_id == first
     party = crm.get_party(first)
     assert party.emails == ["mario@example.com", "mr@acme.it"]
     assert party.phones == ["+390612345678"]
@@ -110,15 +135,27 @@ def test_entering_a_duplicate_with_attach_adds_its_new_contact_points_to_the_exi
 
 
 def test_entering_a_similar_person_at_the_same_company_warns_with_candidates_and_scores(crm: CRM) -> None:
-    first = person(crm, emails=["mario.rossi@acme.it"], organization_name="ACME S.p.A.", birth_date="1980-01-02")
-    entered = crm.enter_party(kind="person", given_name="Mario", family_name="Rosi", emails=["mrossi@gmail.com"],
-                              organization_name="Acme SpA", birth_date="1980-01-02", actor="u")
-    assert not entered.attached and entered.party_id != first
+    first = person(
+        crm, emails=["mario.rossi@acme.it"], organization_name="ACME S.p.A.", birth_date="1980-01-02"
+    )
+    entered = crm.enter_party(
+        kind="person",
+        given_name="Mario",
+        family_name="Rosi",
+        emails=["mrossi@gmail.com"],
+        organization_name="Acme SpA",
+        birth_date="1980-01-02",
+        actor="u",
+    )
+    assert not entered.attached
+    assert entered.party_id != first
     (match,) = entered.near_matches
-    assert match.party_id == entered.party_id and match.other_id == first
+    assert match.party_id == entered.party_id
+    assert match.other_id == first
     assert 0.5 < match.score <= 1.0
     levels = {r.field: r.level for r in match.reasons}
-    assert levels["birth_date"] == "exact" and levels["family_name"] == "close"
+    assert levels["birth_date"] == "exact"
+    assert levels["family_name"] == "close"
 
 
 def test_an_unrelated_party_enters_with_no_near_matches(crm: CRM) -> None:
@@ -166,19 +203,29 @@ def test_an_identity_update_that_changes_nothing_records_nothing(crm: CRM) -> No
 
 
 def test_bulk_registration_claims_identifiers_and_refuses_duplicates_before_storing(crm: CRM) -> None:
-    ids = crm.bulk_register([
-        {"kind": "person", "name": "A", "emails": ["a@example.com"], "actor": "u"},
-        {"kind": "person", "given_name": "B", "family_name": "Bee", "phones": ["06 1234 5678"], "actor": "u"},
-        {"kind": "person", "name": "C", "actor": "u"},
-    ])
+    ids = crm.bulk_register(
+        [
+            {"kind": "person", "name": "A", "emails": ["a@example.com"], "actor": "u"},
+            {
+                "kind": "person",
+                "given_name": "B",
+                "family_name": "Bee",
+                "phones": ["06 1234 5678"],
+                "actor": "u",
+            },
+            {"kind": "person", "name": "C", "actor": "u"},
+        ]
+    )
     assert crm.get_party(ids[1]).name == "B Bee"
     assert crm.holder_of(phone="+390612345678") == ids[1]
     before = crm.position
     with pytest.raises(InvalidInput, match="row 1"):
-        crm.bulk_register([
-            {"kind": "person", "name": "D", "emails": ["d@example.com"], "actor": "u"},
-            {"kind": "person", "name": "E", "emails": ["D@example.com"], "actor": "u"},
-        ])
+        crm.bulk_register(
+            [
+                {"kind": "person", "name": "D", "emails": ["d@example.com"], "actor": "u"},
+                {"kind": "person", "name": "E", "emails": ["D@example.com"], "actor": "u"},
+            ]
+        )
     with pytest.raises(DuplicateParty, match="row 0") as refused:
         crm.bulk_register([{"kind": "person", "name": "F", "emails": ["a@example.com"], "actor": "u"}])
     assert refused.value.existing_id == ids[0]

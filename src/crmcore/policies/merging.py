@@ -92,7 +92,9 @@ def _join_lists(ours: list[Any], theirs: list[Any], choice: Choice | None) -> tu
         if _key(value) not in seen:
             seen.add(_key(value))
             joined.append(value)
-    return joined, ("both" if len(joined) > len(ours) else "survivor")
+    if len(joined) == len(ours):
+        return joined, "survivor"
+    return joined, ("both" if ours else "loser")
 
 
 def _join_dicts(
@@ -103,7 +105,9 @@ def _join_dicts(
     if choice == "loser":
         return theirs, "loser"
     joined = {**theirs, **ours}
-    return joined, ("both" if joined != ours else "survivor")
+    if joined == ours:
+        return joined, "survivor"
+    return joined, ("both" if ours else "loser")
 
 
 def _key(value: Any) -> Any:
