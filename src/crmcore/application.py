@@ -71,7 +71,7 @@ from crmcore.projections import (
     ViewStorage,
     read_events,
 )
-from crmcore.projections.identity import IdentityView
+from crmcore.projections.identity import IdentityView, MembershipsView
 from crmcore.stores import StoreKind, StoreSettings, parse_store_url
 from crmcore.values import PartyKind, Stage
 
@@ -162,7 +162,8 @@ class CRM:
         self._app = _Ledger(self.settings)
         self._views_storage = self._make_view_storage()
         self._runner = ViewRunner(
-            self._app.recorder, self._app.mapper, self._views_storage, [PartiesView(), IdentityView(), *views]
+            self._app.recorder, self._app.mapper, self._views_storage,
+            [PartiesView(), IdentityView(), MembershipsView(), *views],
         )
         self._listeners: list[ChangeListener] = []
         self._listeners_lock = threading.Lock()
@@ -607,13 +608,21 @@ class CRM:
         return found
 
     def members(self, organization_id: UUID | str) -> list[PartySummary]:
-        """The persons belonging to an organization, or to any organization merged into it."""
+        """The persons belonging to an organization or to any organization merged into it.
+
+        A person merged into another counts through its survivor, so no link is lost by merging.
+        """
         organization = self.resolve(organization_id)
-        ids = [organization, *self.merged_parties(organization)]
+        ids = [str(i) for i in (organization, *self.merged_parties(organization))]
+        self._runner.catch_up(MembershipsView.name)
+        persons = {
+            self.resolve(row["id"])
+            for i in ids
+            for row in self._views_storage.rows(MembershipsView.name, {"organization_id": i})
+        }
         self._runner.catch_up(PartiesView.name)
-        storage = self._views_storage
-        rows = [r for i in ids for r in storage.rows(PartiesView.name, {"organization_id": str(i)})]
-        return [PartySummary.model_validate(r) for r in sorted(rows, key=lambda r: r["id"])]
+        rows = self._views_storage.load(PartiesView.name, [str(p) for p in persons])
+        return [PartySummary.model_validate(rows[k]) for k in sorted(rows)]
 
     def _existing_claims(self, keys: Sequence[str]) -> dict[str, IdentityClaim]:
         found = {key: self._claim(key) for key in keys}

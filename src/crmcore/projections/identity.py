@@ -9,7 +9,7 @@ from eventsourcing.domain import DomainEventProtocol
 from crmcore.aggregates.party import Party
 from crmcore.projections.base import Row, View
 
-__all__ = ["IDENTITY_ROW_FIELDS", "IdentityView"]
+__all__ = ["IDENTITY_ROW_FIELDS", "IdentityView", "MembershipsView"]
 
 #: The identity fields a row copies from the party (as stored).
 IDENTITY_ROW_FIELDS = (
@@ -66,3 +66,36 @@ def _row(key: str, kind: str, name: str, company: str | None, identity: dict[str
     for field in IDENTITY_ROW_FIELDS:
         row[field] = identity.get(field, _EMPTY.get(field))
     return row
+
+
+class MembershipsView(View):
+    """Which organization each person belongs to, kept for merged-away persons too (links are never lost)."""
+
+    name: ClassVar[str] = "memberships"
+    version: ClassVar[int] = 1
+    event_classes: ClassVar[tuple[type[Any], ...]] = (
+        Party.Linked,
+        Party.Merged,
+        Party.MergedInto,
+        Party.Unmerged,
+    )
+
+    def key(self, event: DomainEventProtocol[Any]) -> str:
+        return str(event.originator_id)
+
+    def evolve(self, row: Row | None, event: DomainEventProtocol[Any]) -> Row | None:
+        empty: Row = {"id": str(event.originator_id), "organization_id": None, "merged_into": None}
+        new: Row = dict(row) if row is not None else empty
+        if isinstance(event, Party.Linked):
+            new["organization_id"] = str(event.organization_id)
+        elif isinstance(event, Party.Merged):
+            if event.values.get("organization_id"):
+                new["organization_id"] = str(event.values["organization_id"])
+        elif isinstance(event, Party.MergedInto):
+            new["merged_into"] = str(event.survivor_id)
+        elif isinstance(event, Party.Unmerged):
+            organization = event.restored.get("organization_id")
+            merged_into = event.restored.get("merged_into")
+            new["organization_id"] = str(organization) if organization else None
+            new["merged_into"] = str(merged_into) if merged_into else None
+        return new if new["organization_id"] is not None else None
