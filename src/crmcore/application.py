@@ -355,12 +355,12 @@ class CRM:
         new = checked.changes()[field][0]
 
         def add(party: Party) -> list[Any]:
-            current = [v for v in party.merge_fields()[field] or [] if v.lower() != new.lower()]
-            wanted = [new, *current] if primary else [*current, new]
-            if len(wanted) == len(current) + 1 and not primary and new.lower() in (
-                v.lower() for v in party.merge_fields()[field] or []
-            ):
-                wanted = list(party.merge_fields()[field] or [])
+            current = list(party.merge_fields()[field] or [])
+            without = [v for v in current if v.lower() != new.lower()]
+            if primary:
+                wanted = [new, *without]
+            else:
+                wanted = current if len(without) < len(current) else [*current, new]
             return self._change_identity(party, {field: wanted}, checked.actor, checked.effective_at)
 
         return PartyView.model_validate(

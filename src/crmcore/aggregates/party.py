@@ -323,6 +323,10 @@ class Party(Aggregate):
             if key == "name":
                 if value != self.name:
                     effective[key] = value
+            elif key in LIST_IDENTITY_FIELDS:
+                change = list_change(self.identity.get(key, []), value or [])
+                if change is not None:
+                    effective[key] = change
             elif value in (None, []):
                 if key in self.identity:
                     effective[key] = None
@@ -513,6 +517,12 @@ class Party(Aggregate):
         for key, value in changes.items():
             if key == "name":
                 self.name = value
+            elif key in LIST_IDENTITY_FIELDS:
+                new = apply_list_change(self.identity.get(key, []), value)
+                if new:
+                    self.identity[key] = new
+                else:
+                    self.identity.pop(key, None)
             elif value is None:
                 self.identity.pop(key, None)
             else:
@@ -554,6 +564,47 @@ MERGED_ATTRIBUTES = frozenset({
     "name", "stage", "owner", "channel", "organization_id", "organization_name", "contact_name", "profile",
 })
 _NOT_RESTORED = frozenset({"_id", "_version", "_created_on", "_modified_on", "_pending_events"})
+
+
+#: Identity fields holding lists; events record what was added and removed, never the whole list, so a
+#: party replayed without a merge keeps its own later changes and none of the merged-in items.
+LIST_IDENTITY_FIELDS = frozenset({"emails", "phones", "web_links"})
+
+
+def list_change(current: list[str], wanted: list[str]) -> dict[str, Any] | None:
+    """What turns ``current`` into ``wanted`` (items compared case-insensitively), or None if nothing.
+
+    ``{"add": [...], "remove": [...], "first": item or None}``: removed items go, added ones are appended
+    in order, and ``first`` (the new primary) moves to the front.
+    """
+    have = {v.lower() for v in current}
+    want = {v.lower() for v in wanted}
+    change: dict[str, Any] = {
+        "add": [v for v in wanted if v.lower() not in have],
+        "remove": [v for v in current if v.lower() not in want],
+        "first": None,
+    }
+    result = apply_list_change(current, change)
+    if wanted and (not result or result[0].lower() != wanted[0].lower()):
+        change["first"] = wanted[0]
+    if not change["add"] and not change["remove"] and change["first"] is None:
+        return None
+    return change
+
+
+def apply_list_change(current: list[str], change: dict[str, Any]) -> list[str]:
+    """``current`` after a :func:`list_change` (never raises: items to remove may be missing)."""
+    gone = {v.lower() for v in change.get("remove", [])}
+    result = [v for v in current if v.lower() not in gone]
+    present = {v.lower() for v in result}
+    for value in change.get("add", []):
+        if value.lower() not in present:
+            result.append(value)
+            present.add(value.lower())
+    first = change.get("first")
+    if first is not None:
+        result = [first, *(v for v in result if v.lower() != first.lower())]
+    return result
 
 
 def identity_keys_of(identity: dict[str, Any]) -> set[str]:

@@ -6,7 +6,7 @@ from typing import Any, ClassVar, cast
 
 from eventsourcing.domain import DomainEventProtocol
 
-from crmcore.aggregates.party import Party
+from crmcore.aggregates.party import LIST_IDENTITY_FIELDS, Party, apply_list_change
 from crmcore.projections.base import Row, View
 
 __all__ = ["IDENTITY_ROW_FIELDS", "IdentityView", "MembershipsView"]
@@ -47,8 +47,11 @@ class IdentityView(View):
             return None
         new = dict(row)
         changes = cast(dict[str, Any], getattr(event, "changes", None) or getattr(event, "values", {}))
+        delta = isinstance(event, Party.IdentityUpdated)
         for field, value in changes.items():
-            if field == "name":
+            if delta and field in LIST_IDENTITY_FIELDS:
+                new[field] = apply_list_change(row.get(field) or [], value)
+            elif field == "name":
                 new["name"] = value
             elif field == "organization_name" and row["kind"] == "person":
                 new["organization_name"] = value

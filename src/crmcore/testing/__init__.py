@@ -10,6 +10,9 @@
 
       TestPartyLifecycle = lifecycle_machine(lambda: "memory:")
 
+- :mod:`crmcore.testing.merging`: :class:`PartyMergeMachine`, a state machine over register, update,
+  link, merge and unmerge checking that nothing recorded is lost or misplaced; :func:`merge_machine`.
+
 Needs ``hypothesis``: ``pip install 'crmcore[testing]'``.
 """
 
@@ -27,16 +30,20 @@ from crmcore.testing.lifecycle import (
     lifecycle_machine,
     same_value,
 )
+from crmcore.testing.merging import MergeModel, PartyMergeMachine, merge_machine
 
 __all__ = [
     "Expectation",
     "ExpectedCounts",
     "LifecycleModel",
+    "MergeModel",
     "PartyLifecycleMachine",
+    "PartyMergeMachine",
     "PartyRecord",
     "StoreUrlFactory",
     "events_from_changes",
     "lifecycle_machine",
+    "merge_machine",
     "same_value",
     "strategies",
 ]
