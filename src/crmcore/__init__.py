@@ -13,13 +13,15 @@ from crmcore.exceptions import (
     ConcurrentUpdateError,
     CrmError,
     EffectiveTimeOutOfOrder,
+    FieldAlreadyDefined,
+    FieldNotDefined,
     FieldRuleViolation,
     IllegalTransition,
     InvalidInput,
     PartyNotFound,
     StoreConfigurationError,
 )
-from crmcore.fields import FieldDefinition, FieldKind, FieldSet, LabelChoice
+from crmcore.fields import STANDARD_PROFILE, FieldDefinition, FieldKind, FieldSet, LabelChoice
 from crmcore.identity import (
     BirthDate,
     EmailAddress,
@@ -34,6 +36,8 @@ from crmcore.identity import (
 from crmcore.models import (
     Change,
     FieldChange,
+    FieldScanFinding,
+    FieldValueView,
     PartyCounts,
     PartySummary,
     PartyView,
@@ -45,6 +49,7 @@ from crmcore.values import Channel, PartyKind, Stage
 
 __all__ = [
     "CRM",
+    "STANDARD_PROFILE",
     "BirthDate",
     "Change",
     "ChangeListener",
@@ -53,11 +58,15 @@ __all__ = [
     "CrmError",
     "EffectiveTimeOutOfOrder",
     "EmailAddress",
+    "FieldAlreadyDefined",
     "FieldChange",
     "FieldDefinition",
     "FieldKind",
+    "FieldNotDefined",
     "FieldRuleViolation",
+    "FieldScanFinding",
     "FieldSet",
+    "FieldValueView",
     "IllegalTransition",
     "InvalidInput",
     "LabelChoice",

@@ -8,11 +8,14 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from crmcore.fields import FieldDefinition
 from crmcore.values import Channel, PartyKind, Stage
 
 __all__ = [
     "Change",
     "FieldChange",
+    "FieldScanFinding",
+    "FieldValueView",
     "PartyCounts",
     "PartySummary",
     "PartyView",
@@ -45,6 +48,8 @@ class PartyView(_ReadModel):
     qualified_from: UUID | None
     registered_at: datetime
     last_effective_at: datetime
+    custom_fields: dict[str, Any] = {}
+    custom_field_versions: dict[str, int] = {}
 
 
 class FieldChange(_ReadModel):
@@ -110,3 +115,27 @@ class PartyCounts(_ReadModel):
     by_kind: dict[PartyKind, int]
     by_owner: dict[str, int]
     unassigned: int
+
+
+class FieldValueView(_ReadModel):
+    """One custom field value of a party, with the catalog version and the definition it was written under.
+
+    ``definition`` is None only if the catalog at that version has no such active field (which the
+    commands never let happen). ``retired`` says the field has been retired since.
+    """
+
+    name: str
+    value: Any
+    catalog_version: int
+    definition: FieldDefinition | None
+    retired: bool = False
+
+
+class FieldScanFinding(_ReadModel):
+    """A party whose stored value (custom field or profile trait) breaks a field's rules."""
+
+    party_id: UUID
+    field: str
+    value: Any
+    message: str
+    suggestion: str | None = None

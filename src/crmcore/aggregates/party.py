@@ -74,6 +74,12 @@ class Party(Aggregate):
     class Restored(Event):
         reason: str | None
 
+    class FieldsUpdated(Event):
+        """Custom field values set (``None`` clears one), as checked against catalog ``catalog_version``."""
+
+        changes: dict[str, Any]
+        catalog_version: int
+
     class Snapshot(_Snapshot):
         """A snapshot that gives back the enum types JSON turned into plain strings."""
 
@@ -83,6 +89,9 @@ class Party(Aggregate):
             party.kind = PartyKind(party.kind)
             party.stage = Stage(party.stage)
             party.channel = Channel(party.channel) if party.channel else None
+            # Snapshots taken before parties had custom fields.
+            party.__dict__.setdefault("custom_fields", {})
+            party.__dict__.setdefault("custom_field_versions", {})
             return party
 
     # ------------------------------------------------------------------ creation
@@ -122,6 +131,8 @@ class Party(Aggregate):
         self.set_aside_reason: str | None = None
         self.disqualification_reason: str | None = None
         self.last_effective_at = effective_at
+        self.custom_fields: dict[str, Any] = {}
+        self.custom_field_versions: dict[str, int] = {}
 
     @classmethod
     def register(
@@ -269,6 +280,30 @@ class Party(Aggregate):
         lifecycle.check_can_restore(self.id, self.stage, self.set_aside)
         self._restored(reason=reason, actor=actor, effective_at=self._when(effective_at))
 
+    def set_fields(
+        self,
+        *,
+        values: dict[str, Any],
+        catalog_version: int,
+        actor: str,
+        effective_at: datetime | None = None,
+    ) -> bool:
+        """Set custom field values, already checked and normalised against catalog ``catalog_version``.
+
+        A ``None`` value clears a field. Values equal to the stored ones are left out; returns False (and
+        records nothing) if nothing changed.
+        """
+        at = self._when(effective_at)
+        effective = {
+            k: v for k, v in values.items()
+            if (v is None and k in self.custom_fields)
+            or (v is not None and not _same(self.custom_fields.get(k), v))
+        }
+        if not effective:
+            return False
+        self._fields_updated(changes=effective, catalog_version=catalog_version, actor=actor, effective_at=at)
+        return True
+
     # ------------------------------------------------------------------ reading
 
     def state(self) -> dict[str, Any]:
@@ -291,6 +326,8 @@ class Party(Aggregate):
             "qualified_from": self.qualified_from,
             "registered_at": self.created_on,
             "last_effective_at": self.last_effective_at,
+            "custom_fields": dict(self.custom_fields),
+            "custom_field_versions": dict(self.custom_field_versions),
         }
 
     # ------------------------------------------------------------------ helpers
@@ -364,6 +401,19 @@ class Party(Aggregate):
     def _restored(self, reason: str | None, actor: str, effective_at: datetime) -> None:
         self.set_aside = False
         self.set_aside_reason = None
+        self.last_effective_at = effective_at
+
+    @event(FieldsUpdated)
+    def _fields_updated(
+        self, changes: dict[str, Any], catalog_version: int, actor: str, effective_at: datetime,
+    ) -> None:
+        for name, value in changes.items():
+            if value is None:
+                self.custom_fields.pop(name, None)
+                self.custom_field_versions.pop(name, None)
+            else:
+                self.custom_fields[name] = value
+                self.custom_field_versions[name] = catalog_version
         self.last_effective_at = effective_at
 
 

@@ -13,10 +13,10 @@ __all__ = ["PartiesView"]
 
 
 class PartiesView(View):
-    """Parties by stage, kind and owner."""
+    """Parties by stage, kind and owner, with their profile and custom field values (read by field scans)."""
 
     name: ClassVar[str] = "parties"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     event_classes: ClassVar[tuple[type[Any], ...]] = (
         Party.Registered,
         Party.Engaged,
@@ -28,6 +28,8 @@ class PartiesView(View):
         Party.Linked,
         Party.SetAside,
         Party.Restored,
+        Party.ProfileUpdated,
+        Party.FieldsUpdated,
     )
 
     def key(self, event: DomainEventProtocol[Any]) -> str:
@@ -44,6 +46,8 @@ class PartiesView(View):
                 "organization_id": None,
                 "set_aside": False,
                 "since": event.effective_at.isoformat(),
+                "profile": dict(event.profile),
+                "custom_fields": {},
             }
         if row is None:  # an event for a party this view never saw registered: nothing to show
             return None
@@ -66,6 +70,21 @@ class PartiesView(View):
             new["set_aside"] = True
         elif isinstance(event, Party.Restored):
             new["set_aside"] = False
+        elif isinstance(event, Party.ProfileUpdated):
+            new["profile"] = _apply(row.get("profile") or {}, event.changes)
+        elif isinstance(event, Party.FieldsUpdated):
+            new["custom_fields"] = _apply(row.get("custom_fields") or {}, event.changes)
         if new.get("stage") != row.get("stage"):
             new["since"] = cast(Party.Event, event).effective_at.isoformat()
         return new
+
+
+def _apply(values: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with ``changes`` set (a ``None`` removes the key), as a new dict."""
+    result = dict(values)
+    for key, value in changes.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = value
+    return result
