@@ -375,15 +375,15 @@ class CRM:
 
     @overload
     def change_field_rules(
-        self, name: str, *, dry_run: Literal[False] = False, **changes: Any
+        self, name: str, /, *, dry_run: Literal[False] = False, **changes: Any
     ) -> FieldDefinition: ...
 
     @overload
     def change_field_rules(
-        self, name: str, *, dry_run: Literal[True], **changes: Any
+        self, name: str, /, *, dry_run: Literal[True], **changes: Any
     ) -> list[FieldScanFinding]: ...
 
-    def change_field_rules(self, name: str, *, dry_run: bool = False, **changes: Any) -> Any:
+    def change_field_rules(self, name: str, /, *, dry_run: bool = False, **changes: Any) -> Any:
         """Change an active field's rules (``required=True``, ``choices=[...]``, ``maximum=...``; ``actor=``
         required) and return the new definition. Its kind and section never change. A change that leaves
         the definition as it was records nothing.
@@ -405,7 +405,7 @@ class CRM:
 
         return self._change_catalog(cmd.actor, change)
 
-    def retire_field(self, name: str, **fields: Any) -> None:
+    def retire_field(self, name: str, /, **fields: Any) -> None:
         """Retire an active field (``reason=``, ``actor=``): no new values; stored values stay readable."""
         cmd = validate(RetireField, {**fields, "name": name})
         self._change_catalog(cmd.actor, lambda c: c.retire(
