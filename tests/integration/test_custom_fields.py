@@ -23,8 +23,9 @@ LEGAL_FORMS = ["S.p.A.", "S.r.l.", "S.n.c."]
 
 
 def define_legal_form(crm: CRM, **extra: Any) -> FieldDefinition:
-    return crm.define_field(name="legal_form", kind="choice", choices=LEGAL_FORMS,
-                            synonyms={"SPA": "S.p.A.", "società per azioni": "S.p.A."}, actor="admin", **extra)
+    synonyms = {"SPA": "S.p.A.", "società per azioni": "S.p.A."}
+    return crm.define_field(name="legal_form", kind="choice", choices=LEGAL_FORMS, synonyms=synonyms,
+                            actor="admin", **extra)
 
 
 def organization(crm: CRM, name: str = "Acme", **extra: Any) -> UUID:
@@ -181,7 +182,8 @@ def test_values_are_read_against_the_rules_in_force_when_they_were_written(crm: 
     crm.change_field_rules("legal_form", choices=["S.p.A.", "S.r.l."], synonyms={}, actor="admin")
     value = crm.field_values(party)["legal_form"]
     assert (value.value, value.catalog_version) == ("S.n.c.", written_under)
-    assert value.definition is not None and "S.n.c." in value.definition.values
+    assert value.definition is not None
+    assert "S.n.c." in value.definition.values
     assert "S.n.c." not in crm.field_catalog()["legal_form"].values
     with pytest.raises(FieldRuleViolation):
         crm.set_fields(party, values={"legal_form": "S.n.c."}, actor="u")
