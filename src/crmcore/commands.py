@@ -36,6 +36,7 @@ __all__ = [
     "PartyCommand",
     "QualifyLead",
     "RegisterParty",
+    "RegisterPartyWithFields",
     "ReopenParty",
     "RestoreParty",
     "RetireField",

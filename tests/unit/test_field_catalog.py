@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crmcore import FieldAlreadyDefined, FieldDefinition, FieldNotDefined, InvalidInput
+from crmcore import (
+    STANDARD_PROFILE,
+    Channel,
+    FieldAlreadyDefined,
+    FieldDefinition,
+    FieldNotDefined,
+    InvalidInput,
+)
 from crmcore.aggregates import FieldCatalog
 from crmcore.aggregates.catalog import CATALOG_ID
 
@@ -119,3 +126,27 @@ def test_a_future_effective_time_is_refused() -> None:
     with pytest.raises(InvalidInput, match="future"):
         catalog.define(FieldDefinition(name="note", kind="text"), actor="admin",
                        effective_at=datetime.now(UTC) + timedelta(days=1))
+
+
+def test_a_definition_stored_before_a_rule_existed_loads_with_the_rules_default() -> None:
+    catalog = FieldCatalog.start(actor="admin")
+    stored = LEGAL_FORM.model_dump(mode="json")
+    del stored["section"]
+    catalog._field_defined(definition=stored, actor="admin", effective_at=datetime.now(UTC))
+    assert catalog.fields()["legal_form"] == LEGAL_FORM
+
+
+def test_the_fields_of_one_section_are_read_apart() -> None:
+    catalog = started()
+    for definition in STANDARD_PROFILE:
+        catalog.define(definition, actor="admin")
+    fields = catalog.fields()
+    assert list(fields.section("custom")) == ["legal_form"]
+    assert list(fields.section("profile")) == ["interests", "behaviours", "preferred_channels", "opinions"]
+    assert fields.section("profile").version == fields.version == catalog.version
+
+
+def test_the_standard_preferred_channels_are_the_channel_values_with_common_synonyms() -> None:
+    channels = {d.name: d for d in STANDARD_PROFILE}["preferred_channels"]
+    assert channels.values == tuple(c.value for c in Channel)
+    assert channels.normalise(["E-mail", "telephone", "Web form", "email"]) == ["email", "phone", "web_form"]
