@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
 
@@ -397,3 +398,12 @@ def test_the_parties_view_keeps_custom_fields_and_profile_and_rebuilds_them(crm:
     assert (row["custom_fields"], row["profile"]) == ({"legal_form": "S.p.A."}, {"visits": 2})
     crm.rebuild_view("parties")
     assert crm.view_rows("parties") == [row]
+
+
+def test_fields_defined_at_once_by_several_writers_all_land(crm: CRM) -> None:
+    names = [f"field_{i}" for i in range(6)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(lambda n: crm.define_field(name=n, kind="text", actor="admin"), names))
+    catalog = crm.field_catalog()
+    assert sorted(catalog) == names
+    assert catalog.version == 1 + len(names)
