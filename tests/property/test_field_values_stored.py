@@ -73,3 +73,28 @@ def test_any_value_for_any_field_is_stored_canonical_or_refused_with_nothing_sto
             assert crm.field_values(party)[name].definition == catalog[name]
 
     check()
+
+
+TRAITS = ["interests", "behaviours", "preferred_channels", "opinions"]
+
+
+def test_any_value_for_a_defined_trait_is_stored_canonical_or_refused_with_nothing_stored(crm: CRM) -> None:
+    catalog = crm.adopt_standard_profile(actor="admin")
+    party = crm.register_party(kind="person", name="Ada", actor="u")
+
+    @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(name=st.sampled_from([*TRAITS, "shoe_size"]), value=VALUES)
+    def check(name: str, value: Any) -> None:
+        before = crm.get_party(party)
+        try:
+            crm.update_profile(party, changes={name: value}, actor="u")
+        except InvalidInput:
+            after = crm.get_party(party)
+            assert (after.version, after.profile) == (before.version, before.profile)
+            return
+        expected = catalog[name].normalise(value)
+        stored = crm.get_party(party)
+        assert stored.profile.get(name) == expected
+        assert catalog[name].normalise(stored.profile.get(name)) == expected
+
+    check()
