@@ -496,7 +496,7 @@ class CRM:
                 self._save(catalog)
             except ConcurrentUpdateError:
                 if attempt == self.conflict_retries:
-                    raise
+                    raise ConcurrentUpdateError(None, "the field catalog changed meanwhile") from None
                 _back_off(attempt)
                 continue
             return result
@@ -812,10 +812,16 @@ def _split_command(given: Mapping[str, Any], rest: str) -> dict[str, Any]:
 
 
 def _changed_definition(current: FieldDefinition, changes: Mapping[str, Any]) -> FieldDefinition:
-    """``current`` with ``changes`` applied, validated as a whole; the name stays."""
+    """``current`` with ``changes`` applied, validated as a whole; name, kind and section stay."""
     if changes.get("name", current.name) != current.name:
         message = f"{current.name}: a field is never renamed; retire it and define a new one"
         raise InvalidInput(message, [{"loc": ("name",), "msg": message, "type": "name_change"}])
+    for rule in ("kind", "section"):
+        old, new = str(getattr(current, rule)), str(changes.get(rule, getattr(current, rule)))
+        if new != old:
+            message = (f"{current.name}: the {rule} of a field never changes ({old} → {new}); "
+                       "retire it and define a new field")
+            raise InvalidInput(message, [{"loc": (rule,), "msg": message, "type": f"{rule}_change"}])
     try:
         return FieldDefinition.model_validate({**current.model_dump(mode="json"), **changes})
     except pydantic.ValidationError as error:

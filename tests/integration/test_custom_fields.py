@@ -254,6 +254,18 @@ def test_a_dry_run_tightening_shows_who_breaks_it_and_stores_nothing(crm: CRM) -
     assert (crm.position, crm.field_catalog().version) == (position, version)
 
 
+def test_a_dry_run_is_refused_like_the_change_itself_and_stores_nothing(crm: CRM) -> None:
+    define_legal_form(crm)
+    position = crm.position
+    with pytest.raises(InvalidInput, match="kind of a field never changes"):
+        crm.change_field_rules("legal_form", kind="text", actor="admin", dry_run=True)
+    with pytest.raises(FieldAlreadyDefined):
+        crm.define_field(name="legal_form", kind="text", actor="admin", dry_run=True)
+    with pytest.raises(FieldNotDefined):
+        crm.change_field_rules("nickname", required=True, actor="admin", dry_run=True)
+    assert crm.position == position
+
+
 def test_a_scan_after_tightening_reports_the_parties_that_now_break_the_rule(crm: CRM) -> None:
     crm.define_field(name="employees", kind="number", actor="admin")
     small = organization(crm, "Small", fields={"employees": 3})
