@@ -14,6 +14,8 @@ from crmcore.exceptions import (
     CrmError,
     DuplicateParty,
     EffectiveTimeOutOfOrder,
+    FieldAlreadyDefined,
+    FieldNotDefined,
     FieldRuleViolation,
     IllegalTransition,
     InvalidInput,
@@ -21,7 +23,7 @@ from crmcore.exceptions import (
     PartyNotFound,
     StoreConfigurationError,
 )
-from crmcore.fields import FieldDefinition, FieldKind, FieldSet, LabelChoice
+from crmcore.fields import STANDARD_PROFILE, FieldDefinition, FieldKind, FieldSet, LabelChoice
 from crmcore.identity import (
     BirthDate,
     EmailAddress,
@@ -38,6 +40,8 @@ from crmcore.models import (
     Change,
     DuplicateMatch,
     FieldChange,
+    FieldScanFinding,
+    FieldValueView,
     MatchReason,
     MergeField,
     MergePlan,
@@ -53,6 +57,7 @@ from crmcore.values import Channel, PartyKind, Stage
 
 __all__ = [
     "CRM",
+    "STANDARD_PROFILE",
     "BirthDate",
     "Change",
     "ChangeListener",
@@ -65,12 +70,16 @@ __all__ = [
     "DuplicateParty",
     "EffectiveTimeOutOfOrder",
     "EmailAddress",
+    "FieldAlreadyDefined",
     "FieldChange",
     "FieldDefinition",
     "FieldEvidence",
     "FieldKind",
+    "FieldNotDefined",
     "FieldRuleViolation",
+    "FieldScanFinding",
     "FieldSet",
+    "FieldValueView",
     "IllegalTransition",
     "InvalidInput",
     "LabelChoice",

@@ -9,46 +9,59 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast, overload
 from uuid import UUID
 
+import pydantic
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import ApplicationRecorder, EventStore, IntegrityError, Recording
 from eventsourcing.utils import Environment
 
 from crmcore import _bulk
+from crmcore.aggregates.catalog import CATALOG_ID, FieldCatalog
 from crmcore.aggregates.claim import IdentityClaim, claim_id
 from crmcore.aggregates.party import Party
 from crmcore.commands import (
     AssignParty,
     BulkUpdate,
+    ChangeFieldRules,
     ConvertParty,
+    DefineField,
     DisqualifyLead,
     EngageParty,
     LinkParty,
     PartyCommand,
     QualifyLead,
     RegisterParty,
+    RegisterPartyWithFields,
     ReopenParty,
     RestoreParty,
+    RetireField,
+    SetFields,
     SetPartyAside,
     UpdateIdentity,
     UpdateProfile,
+    invalid_input,
     validate,
 )
 from crmcore.exceptions import (
     ConcurrentUpdateError,
     DuplicateParty,
+    FieldNotDefined,
+    FieldRuleViolation,
     IllegalTransition,
     InvalidInput,
     PartyNotFound,
 )
+from crmcore.fields import STANDARD_PROFILE, FieldDefinition, FieldSet
 from crmcore.matching import Detector, DuplicateCandidate, MatchRecord
 from crmcore.models import (
     Change,
     DuplicateMatch,
     FieldChange,
+    FieldScanFinding,
+    FieldValueView,
     MatchReason,
     MergeField,
     MergePlan,
@@ -86,13 +99,17 @@ _STANDARD_FIELDS = frozenset(
     {"originator_id", "originator_version", "timestamp", "originator_topic", "actor", "effective_at"}
 )
 P = TypeVar("P", bound=PartyCommand)
+T = TypeVar("T")
+
+#: How many catalog versions a CRM keeps decoded in memory (versions never change once written).
+_CATALOG_CACHE_SIZE = 64
 
 
 class _Ledger(Application[UUID]):
     """The event-sourced application behind :class:`CRM`: one log for every aggregate."""
 
     name = "crmcore"
-    snapshotting_intervals = {Party: 100, IdentityClaim: 100}
+    snapshotting_intervals = {Party: 100, IdentityClaim: 100, FieldCatalog: 50}
 
     def __init__(self, settings: StoreSettings) -> None:
         self._settings = settings
@@ -167,6 +184,7 @@ class CRM:
         )
         self._listeners: list[ChangeListener] = []
         self._listeners_lock = threading.Lock()
+        self._catalog_versions: dict[int, FieldSet] = {}
 
     # ------------------------------------------------------------------ lifecycle of the object
 
@@ -194,20 +212,28 @@ class CRM:
         """Register a person or an organization; returns its id. See :class:`RegisterParty`.
 
         An e-mail address, phone number or VAT number another party already holds is refused with
-        :class:`DuplicateParty` naming that party; nothing is stored.
+        :class:`DuplicateParty` naming that party; nothing is stored. ``fields={...}`` sets custom field
+        values (see :meth:`set_fields`); a registration missing a required custom field, or with profile
+        traits the field catalog refuses, is refused.
         """
         return self._register(fields, attach=False).party_id
 
     def _register(self, fields: Mapping[str, Any], *, attach: bool) -> _Registered:
-        cmd = validate(RegisterParty, self._with_region(fields))
+        cmd = validate(RegisterPartyWithFields, self._with_region(fields))
         identity = cmd.stored_identity()
+        catalog = self._current_fields()
+        values = catalog.section("custom").validate(cmd.fields)
+        profile = self._checked_profile(catalog, cmd.profile, partial=False)
         for attempt in range(self.conflict_retries + 1):
             party = Party.register(
                 kind=cmd.kind, stage=cmd.stage, name=cmd.display_name, actor=cmd.actor,
                 effective_at=cmd.effective_at, organization_name=cmd.organization_name,
                 contact_name=cmd.contact_name, channel=cmd.channel, owner=cmd.owner,
-                profile=dict(cmd.profile), identity=identity,
+                profile=profile, identity=identity,
             )
+            if values:  # recorded as the party's second event, in the same atomic save
+                party.set_fields(values=values, catalog_version=catalog.version, actor=cmd.actor,
+                                 effective_at=party.last_effective_at)
             try:
                 claims = self._claims_for(
                     party, set(), party.identity_keys(), cmd.actor, party.last_effective_at
@@ -310,9 +336,14 @@ class CRM:
         return self._run(LinkParty, party_id, fields, link)
 
     def update_profile(self, party_id: UUID | str, **fields: Any) -> PartyView:
-        """Set segmentation traits (``changes={"interest": "cloud", "old": None}``)."""
+        """Set segmentation traits (``changes={"interest": "cloud", "old": None}``).
+
+        Once the field catalog defines profile traits, values are normalised and checked against them and
+        traits it does not define are refused; until then traits are free-form.
+        """
         return self._run(UpdateProfile, party_id, fields, lambda p, c: p.update_profile(
-            changes=dict(c.changes), actor=c.actor, effective_at=c.effective_at))
+            changes=self._checked_profile(self._current_fields(), c.changes, partial=True),
+            actor=c.actor, effective_at=c.effective_at))
 
     def update_identity(self, party_id: UUID | str, **fields: Any) -> PartyView:
         """Replace identity fields (``emails=[...]``, ``phones=``, ``address=``, ``given_name=``, ``name=``…).
@@ -468,6 +499,12 @@ class CRM:
             if dry_run:
                 return plan
             values = {f: r for f, a, _, r, _ in planned if r != a}
+            if "custom_fields" in values:  # each value keeps the catalog version it was written under
+                versions = {**loser.custom_field_versions, **survivor.custom_field_versions}
+                if cmd.choose.get("custom_fields") == "loser":
+                    versions = dict(loser.custom_field_versions)
+                kept = values["custom_fields"]
+                values["custom_field_versions"] = {k: versions[k] for k in kept if k in versions}
             sources: dict[str, str] = {f: src for f, _, _, _, src in planned if src != "survivor"}
             at = loser.merge_into(survivor, reason=cmd.reason, actor=cmd.actor, effective_at=cmd.effective_at)
             survivor.absorb(loser.id, values=values, sources=sources, reason=cmd.reason, actor=cmd.actor,
@@ -698,6 +735,7 @@ class CRM:
         ids in row order.
         """
         rows = [self._with_region(r) if isinstance(r, Mapping) and "phones" in r else r for r in rows]
+        rows = self._checked_bulk_registrations(rows)
         return _bulk.bulk_register(self._app.recorder, self._app.mapper, rows, batch_size,
                                    self._tell_bulk if self._listeners else None, self._existing_claims)
 
@@ -707,7 +745,7 @@ class CRM:
         All rows are validated first; unknown parties raise :class:`PartyNotFound` before anything is
         stored for their batch. Returns how many parties changed.
         """
-        commands = _bulk.validate_rows(BulkUpdate, rows)
+        commands = self._checked_bulk_profiles(_bulk.validate_rows(BulkUpdate, rows))
         changed = 0
         for start in range(0, len(commands), batch_size):
             batch = commands[start : start + batch_size]
@@ -736,6 +774,267 @@ class CRM:
                 changed += len(parties)
                 break
         return changed
+
+    # ------------------------------------------------------------------ custom fields and profile traits
+
+    @overload
+    def define_field(self, *, dry_run: Literal[False] = False, **definition: Any) -> FieldDefinition: ...
+
+    @overload
+    def define_field(self, *, dry_run: Literal[True], **definition: Any) -> list[FieldScanFinding]: ...
+
+    def define_field(self, *, dry_run: bool = False, **definition: Any) -> Any:
+        """Add a field to the catalog (see :class:`FieldDefinition`; ``actor=`` required, ``effective_at=``
+        optional) and return its definition.
+
+        With ``dry_run=True`` nothing is stored: the same checks run, and the parties whose stored values
+        would break the new definition are returned (a new required field: every party without a value).
+        """
+        cmd = validate(DefineField, _split_command(definition, "definition"))
+        if dry_run:
+            self._catalog_or_new(cmd.actor).define(cmd.definition, actor=cmd.actor,
+                                                   effective_at=cmd.effective_at)
+            return self.scan_fields([cmd.definition])
+        self._change_catalog(cmd.actor, lambda c: c.define(
+            cmd.definition, actor=cmd.actor, effective_at=cmd.effective_at))
+        return cmd.definition
+
+    def adopt_standard_profile(self, *, actor: str, effective_at: datetime | None = None) -> FieldSet:
+        """Define the four standard profile traits (:data:`crmcore.fields.STANDARD_PROFILE`) in one change.
+
+        From then on profile traits are checked against the catalog. Returns the catalog after it.
+        """
+        cmds = [validate(DefineField, {"definition": d, "actor": actor, "effective_at": effective_at})
+                for d in STANDARD_PROFILE]
+
+        def define_all(catalog: FieldCatalog) -> None:
+            for cmd in cmds:
+                catalog.define(cmd.definition, actor=cmd.actor, effective_at=cmd.effective_at)
+
+        self._change_catalog(cmds[0].actor, define_all)
+        return self.field_catalog()
+
+    @overload
+    def change_field_rules(
+        self, name: str, /, *, dry_run: Literal[False] = False, **changes: Any
+    ) -> FieldDefinition: ...
+
+    @overload
+    def change_field_rules(
+        self, name: str, /, *, dry_run: Literal[True], **changes: Any
+    ) -> list[FieldScanFinding]: ...
+
+    def change_field_rules(self, name: str, /, *, dry_run: bool = False, **changes: Any) -> Any:
+        """Change an active field's rules (``required=True``, ``choices=[...]``, ``maximum=...``; ``actor=``
+        required) and return the new definition. Its kind and section never change. A change that leaves
+        the definition as it was records nothing.
+
+        With ``dry_run=True`` nothing is stored: the parties whose stored values break the changed rules
+        are returned, so a tightened rule can be seen at work before it is applied.
+        """
+        cmd = validate(ChangeFieldRules, {**_split_command(changes, "changes"), "name": name})
+        catalog = self._catalog_or_new(cmd.actor)
+        proposed = _changed_definition(catalog.definition(cmd.name), cmd.changes)
+        if dry_run:
+            catalog.change_rules(proposed, actor=cmd.actor, effective_at=cmd.effective_at)
+            return self.scan_fields([proposed])
+
+        def change(catalog: FieldCatalog) -> FieldDefinition:
+            definition = _changed_definition(catalog.definition(cmd.name), cmd.changes)
+            catalog.change_rules(definition, actor=cmd.actor, effective_at=cmd.effective_at)
+            return definition
+
+        return self._change_catalog(cmd.actor, change)
+
+    def retire_field(self, name: str, /, **fields: Any) -> None:
+        """Retire an active field (``reason=``, ``actor=``): no new values; stored values stay readable."""
+        cmd = validate(RetireField, {**fields, "name": name})
+        self._change_catalog(cmd.actor, lambda c: c.retire(
+            cmd.name, reason=cmd.reason, actor=cmd.actor, effective_at=cmd.effective_at))
+
+    def field_catalog(self, version: int | None = None) -> FieldSet:
+        """The active definitions now, or at catalog ``version``; ``.version`` says which (0: empty)."""
+        if version is None:
+            return self._current_fields()
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise InvalidInput(f"a catalog version is a whole number from 0, not {version!r}")
+        current = self._catalog_version()
+        if version > current:
+            raise InvalidInput(f"the field catalog has no version {version} (it is at {current})")
+        return self._fields_at(version)
+
+    def set_fields(self, party_id: UUID | str, **fields: Any) -> PartyView:
+        """Set custom field values (``values={"legal_form": "spa", "old": None}``; ``None`` clears one).
+
+        Values are normalised by their field's rules and recorded with the catalog version they were
+        checked against; a value that breaks a rule raises :class:`FieldRuleViolation` (several problems:
+        one :class:`InvalidInput` listing them) and nothing is stored. Setting values equal to the stored
+        ones records nothing.
+        """
+        def set_values(party: Party, cmd: SetFields) -> None:
+            catalog = self._current_fields()
+            values = catalog.section("custom").validate(cmd.values, partial=True)
+            party.set_fields(values=values, catalog_version=catalog.version, actor=cmd.actor,
+                             effective_at=cmd.effective_at)
+
+        return self._run(SetFields, party_id, fields, set_values)
+
+    def field_values(self, party_id: UUID | str) -> dict[str, FieldValueView]:
+        """A party's custom field values, each with the catalog version and definition it was set under."""
+        party = self._load(_uuid(party_id))
+        current = self._current_fields()
+        result: dict[str, FieldValueView] = {}
+        for name, value in party.custom_fields.items():
+            version = party.custom_field_versions.get(name, 0)
+            result[name] = FieldValueView(
+                name=name, value=value, catalog_version=version,
+                definition=self._fields_at(version).get(name), retired=name not in current,
+            )
+        return result
+
+    def scan_fields(
+        self, definitions: Iterable[FieldDefinition] | None = None, *, names: Iterable[str] | None = None,
+    ) -> list[FieldScanFinding]:
+        """The parties whose stored values break ``definitions`` (proposed rules, not yet stored) or, by
+        default, the catalog's current rules; ``names`` limits the scan to those fields.
+
+        Custom fields are checked against ``custom_fields``, profile traits against ``profile``; a
+        required field with no value is a finding too. Reads the ``parties`` view, not each party.
+        """
+        if definitions is None:
+            scope = dict(self._current_fields())
+        else:
+            scope = {}
+            for definition in definitions:
+                if not isinstance(definition, FieldDefinition):
+                    raise InvalidInput(f"scan_fields takes FieldDefinition objects, not {type(definition)}")
+                scope[definition.name] = definition
+        if names is not None:
+            wanted = list(names)
+            missing = [n for n in wanted if n not in scope]
+            if missing:
+                raise FieldNotDefined(missing[0])
+            scope = {n: scope[n] for n in wanted}
+        findings: list[FieldScanFinding] = []
+        for row in sorted(self.view_rows(PartiesView.name), key=lambda r: str(r["id"])):
+            for name, definition in scope.items():
+                values = row.get("profile" if definition.section == "profile" else "custom_fields") or {}
+                try:
+                    definition.normalise(values.get(name))
+                except FieldRuleViolation as problem:
+                    findings.append(FieldScanFinding(
+                        party_id=row["id"], field=name, value=values.get(name), message=str(problem),
+                        suggestion=problem.suggestion,
+                    ))
+        return findings
+
+    def _change_catalog(self, actor: str, action: Callable[[FieldCatalog], T]) -> T:
+        """Load the catalog (or start it), act on it, save; on a collision with another writer, re-run."""
+        for attempt in range(self.conflict_retries + 1):
+            catalog = self._catalog_or_new(actor)
+            result = action(catalog)
+            try:
+                self._save(catalog)
+            except ConcurrentUpdateError:
+                if attempt == self.conflict_retries:
+                    raise ConcurrentUpdateError(None, "the field catalog changed meanwhile") from None
+                _back_off(attempt)
+                continue
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _catalog_or_new(self, actor: str) -> FieldCatalog:
+        try:
+            catalog: Any = self._app.repository.get(CATALOG_ID)
+        except AggregateNotFoundError:
+            return FieldCatalog.start(actor=actor)
+        return cast(FieldCatalog, catalog)
+
+    def _catalog_version(self) -> int:
+        """The catalog's current version (0 if none was started): one small query."""
+        last = self._app.recorder.select_events(CATALOG_ID, desc=True, limit=1)
+        return last[0].originator_version if last else 0
+
+    def _current_fields(self) -> FieldSet:
+        return self._fields_at(self._catalog_version())
+
+    def _fields_at(self, version: int) -> FieldSet:
+        """The active definitions at catalog ``version`` (cached: a version never changes once written)."""
+        cached = self._catalog_versions.get(version)
+        if cached is not None:
+            return cached
+        if version == 0:
+            fields = FieldSet()
+        else:
+            try:
+                catalog: Any = self._app.repository.get(CATALOG_ID, version=version)
+            except AggregateNotFoundError:
+                return FieldSet()
+            fields = cast(FieldCatalog, catalog).fields()
+        if len(self._catalog_versions) >= _CATALOG_CACHE_SIZE:
+            self._catalog_versions.clear()
+        self._catalog_versions[version] = fields
+        return fields
+
+    @staticmethod
+    def _checked_profile(catalog: FieldSet, profile: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
+        """``profile`` normalised by the catalog's profile traits; free-form while it defines none."""
+        traits = catalog.section("profile")
+        if not traits:
+            return dict(profile)
+        return traits.validate(profile, partial=partial)
+
+    def _checked_bulk_profiles(self, commands: list[BulkUpdate]) -> list[BulkUpdate]:
+        """Bulk update rows with their profile changes normalised; every bad row reported by index."""
+        traits = self._current_fields().section("profile")
+        if not traits or not any(cmd.profile for cmd in commands):
+            return commands
+        checked: list[BulkUpdate] = []
+        errors: list[dict[str, Any]] = []
+        for index, cmd in enumerate(commands):
+            try:
+                profile = traits.validate(cmd.profile, partial=True) if cmd.profile else {}
+            except InvalidInput as error:
+                errors += _row_errors(index, error)
+                continue
+            checked.append(cmd.model_copy(update={"profile": profile}) if profile else cmd)
+        if errors:
+            raise _rows_error(errors)
+        return checked
+
+    def _checked_bulk_registrations(self, rows: Iterable[Mapping[str, Any]]) -> Iterable[Mapping[str, Any]]:
+        """Registration rows with their profiles normalised by the catalog's traits (if it defines any).
+
+        The bulk path records no custom field values: while the catalog has required custom fields,
+        every row is refused (register such parties with :meth:`register_party` and ``fields=``).
+        """
+        catalog = self._current_fields()
+        traits = catalog.section("profile")
+        required = [n for n, d in catalog.section("custom").items() if d.required]
+        if not traits and not required:
+            return rows
+        rows = list(rows)
+        checked: list[Mapping[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        for index, row in enumerate(rows):
+            if required:
+                message = (f"the custom fields {', '.join(required)} are required, and bulk registration "
+                           "records no custom fields: register these parties one by one")
+                errors.append({"loc": (index, "fields"), "msg": message, "type": "missing"})
+                continue
+            profile = row.get("profile") if isinstance(row, Mapping) else None
+            if profile is not None and not isinstance(profile, Mapping):
+                checked.append(row)  # the bulk validation refuses it, naming the row
+                continue
+            try:
+                normalised = traits.validate(profile or {})
+            except InvalidInput as error:
+                errors += _row_errors(index, error)
+                continue
+            checked.append({**row, "profile": normalised} if profile is not None else row)
+        if errors:
+            raise _rows_error(errors)
+        return checked
 
     # ------------------------------------------------------------------ reads: one party
 
@@ -931,7 +1230,7 @@ class CRM:
             raise PartyNotFound(party_id)
         return events
 
-    def _save(self, *aggregates: Any) -> list[Recording[UUID]]:
+    def _save(self, *aggregates: Aggregate) -> list[Recording[UUID]]:
         try:
             recordings = self._app.save(*aggregates)
         except IntegrityError:
@@ -1045,6 +1344,37 @@ def _replay_without(events: Sequence[Party.Event], *, undo: UUID) -> Party:
         party = cast(Party, event.mutate(party))
     assert party is not None
     return party
+def _split_command(given: Mapping[str, Any], rest: str) -> dict[str, Any]:
+    """``actor`` and ``effective_at`` as command fields; everything else under ``rest``."""
+    command = {k: v for k, v in given.items() if k in ("actor", "effective_at")}
+    return {**command, rest: {k: v for k, v in given.items() if k not in command}}
+
+
+def _changed_definition(current: FieldDefinition, changes: Mapping[str, Any]) -> FieldDefinition:
+    """``current`` with ``changes`` applied, validated as a whole; name, kind and section stay."""
+    if changes.get("name", current.name) != current.name:
+        message = f"{current.name}: a field is never renamed; retire it and define a new one"
+        raise InvalidInput(message, [{"loc": ("name",), "msg": message, "type": "name_change"}])
+    for rule in ("kind", "section"):
+        old, new = str(getattr(current, rule)), str(changes.get(rule, getattr(current, rule)))
+        if new != old:
+            message = (f"{current.name}: the {rule} of a field never changes ({old} → {new}); "
+                       "retire it and define a new field")
+            raise InvalidInput(message, [{"loc": (rule,), "msg": message, "type": f"{rule}_change"}])
+    try:
+        return FieldDefinition.model_validate({**current.model_dump(mode="json"), **changes})
+    except pydantic.ValidationError as error:
+        raise invalid_input(error) from None
+
+
+def _row_errors(index: int, error: InvalidInput) -> list[dict[str, Any]]:
+    return [{**e, "loc": (index, "profile", *e.get("loc", ()))} for e in error.errors]
+
+
+def _rows_error(errors: list[dict[str, Any]]) -> InvalidInput:
+    summary = "; ".join(f"row {e['loc'][0]}: {e['msg']}" for e in errors[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return InvalidInput(f"bulk input: {summary}{more}", errors)
 
 
 def _back_off(attempt: int) -> None:

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 from pydantic import BaseModel as BaseModel
 
 from crmcore._validation import invalid_input, validate
+from crmcore.fields import FieldDefinition
 from crmcore.identity import (
     BirthDate,
     EmailAddress,
@@ -36,8 +37,10 @@ from crmcore.values import _no_control_characters as _plain
 __all__ = [
     "AssignParty",
     "BulkUpdate",
+    "ChangeFieldRules",
     "Command",
     "ConvertParty",
+    "DefineField",
     "DisqualifyLead",
     "EngageParty",
     "LinkParty",
@@ -45,8 +48,11 @@ __all__ = [
     "PartyCommand",
     "QualifyLead",
     "RegisterParty",
+    "RegisterPartyWithFields",
     "ReopenParty",
     "RestoreParty",
+    "RetireField",
+    "SetFields",
     "SetPartyAside",
     "UnmergeParty",
     "UpdateIdentity",
@@ -318,3 +324,45 @@ class BulkUpdate(Command):
     party_id: UUID
     owner: ActorId | None = None
     profile: Profile = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------- custom fields
+
+#: A custom field's (or profile trait's) name: a lower-case identifier.
+FieldName = TraitName
+
+#: Values for custom fields by name, as given (each is checked by its field's rules).
+FieldValues = Annotated[dict[FieldName, Any], Field(max_length=200)]
+
+
+class RegisterPartyWithFields(RegisterParty):
+    """:class:`RegisterParty` with custom field values (apart, so bulk registration rows stay as they are)."""
+
+    fields: FieldValues = Field(default_factory=dict)
+
+
+class DefineField(Command):
+    """Add a field to the catalog."""
+
+    definition: FieldDefinition
+
+
+class ChangeFieldRules(Command):
+    """Change the rules of an active field: ``changes`` replace the named parts of its definition."""
+
+    name: FieldName
+    changes: Annotated[dict[str, Any], Field(min_length=1)]
+
+
+class RetireField(Command):
+    """Retire an active field: no new values, stored values stay."""
+
+    name: FieldName
+    reason: Reason
+
+
+class SetFields(PartyCommand):
+    """Set a party's custom field values; a ``None`` value clears one."""
+
+    values: Annotated[dict[FieldName, Any], Field(min_length=1, max_length=200)]
+

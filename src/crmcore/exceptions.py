@@ -14,6 +14,8 @@ __all__ = [
     "ConcurrentUpdateError",
     "CrmError",
     "EffectiveTimeOutOfOrder",
+    "FieldAlreadyDefined",
+    "FieldNotDefined",
     "FieldRuleViolation",
     "IllegalTransition",
     "InvalidInput",
@@ -59,6 +61,26 @@ class FieldRuleViolation(InvalidInput):
         super().__init__(message, errors)
         self.field = field
         self.suggestion = suggestion
+
+
+class FieldAlreadyDefined(InvalidInput):
+    """A field of that name is already in the catalog (or was, and was retired); nothing was stored.
+
+    ``field`` names it. Names are never reused, so old values stay readable against their definition.
+    """
+
+    def __init__(self, field: str, detail: str = "") -> None:
+        message = f"field {field!r} is already defined{': ' + detail if detail else ''}"
+        super().__init__(message, [{"loc": ("name",), "msg": message, "type": "field_already_defined"}])
+        self.field = field
+
+
+class FieldNotDefined(CrmError, LookupError):
+    """No active field of that name is in the catalog; nothing was stored."""
+
+    def __init__(self, field: str, detail: str = "") -> None:
+        super().__init__(f"field {field!r} is not defined{': ' + detail if detail else ''}")
+        self.field = field
 
 
 class IllegalTransition(CrmError, ValueError):

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -45,9 +45,11 @@ from pydantic.dataclasses import dataclass
 from rapidfuzz import fuzz, process
 
 from crmcore.exceptions import FieldRuleViolation, InvalidInput
+from crmcore.values import Channel
 
 __all__ = [
     "PALETTE",
+    "STANDARD_PROFILE",
     "FieldDefinition",
     "FieldKind",
     "FieldSet",
@@ -156,6 +158,10 @@ class FieldDefinition(BaseModel):
     maximum: Decimal | date | None = None
     pattern: str | None = None
     max_length: int | None = Field(default=None, ge=1)
+    section: Literal["custom", "profile"] = Field(
+        default="custom",
+        description="custom: a field of the installation's own; profile: a segmentation-profile trait",
+    )
 
     @field_validator("name")
     @classmethod
@@ -432,7 +438,9 @@ class FieldDefinition(BaseModel):
 class FieldSet(Mapping[str, FieldDefinition]):
     """An installation's custom fields, by name; checks a party's whole set of field values at once."""
 
-    def __init__(self, definitions: Iterable[FieldDefinition] = ()) -> None:
+    def __init__(self, definitions: Iterable[FieldDefinition] = (), *, version: int = 0) -> None:
+        #: The field catalog's version these definitions are read at (0: no catalog, or not from one).
+        self.version = version
         self._definitions: dict[str, FieldDefinition] = {}
         for definition in definitions:
             if definition.name in self._definitions:
@@ -449,7 +457,11 @@ class FieldSet(Mapping[str, FieldDefinition]):
         return len(self._definitions)
 
     def __repr__(self) -> str:
-        return f"FieldSet({list(self._definitions.values())!r})"
+        return f"FieldSet({list(self._definitions.values())!r}, version={self.version})"
+
+    def section(self, section: Literal["custom", "profile"]) -> FieldSet:
+        """The definitions of one section only (custom fields, or segmentation-profile traits)."""
+        return FieldSet((d for d in self._definitions.values() if d.section == section), version=self.version)
 
     def violations(self, values: Mapping[str, object], *, partial: bool = False) -> list[FieldRuleViolation]:
         """Every problem with ``values`` (name → value), without raising: unknown fields, values that break
@@ -488,3 +500,26 @@ class FieldSet(Mapping[str, FieldDefinition]):
             summary = "; ".join(str(problem) for problem in problems)
             raise InvalidInput(f"{len(problems)} custom field problems: {summary}", errors)
         return {name: self._definitions[name].normalise(value) for name, value in values.items()}
+
+
+def _standard_profile() -> tuple[FieldDefinition, ...]:
+    return (
+        FieldDefinition(name="interests", kind=FieldKind.TEXT, max_length=500, section="profile",
+                        label="Interests"),
+        FieldDefinition(name="behaviours", kind=FieldKind.TEXT, max_length=500, section="profile",
+                        label="Behaviours"),
+        FieldDefinition(
+            name="preferred_channels", kind=FieldKind.MULTI_CHOICE, section="profile",
+            label="Preferred channels", choices=tuple(channel.value for channel in Channel),
+            synonyms={"e-mail": "email", "mail": "email", "telephone": "phone", "call": "phone",
+                      "form": "web_form", "social media": "social", "in person": "meeting"},
+        ),
+        FieldDefinition(name="opinions", kind=FieldKind.TEXT, max_length=500, section="profile",
+                        label="Opinions"),
+    )
+
+
+#: Ready-made definitions of the four standard segmentation-profile traits: free-text ``interests``,
+#: ``behaviours`` and ``opinions`` (at most 500 characters), and ``preferred_channels``, a multi-choice of
+#: the :class:`~crmcore.values.Channel` values. Adopt them with :meth:`crmcore.CRM.adopt_standard_profile`.
+STANDARD_PROFILE: tuple[FieldDefinition, ...] = _standard_profile()

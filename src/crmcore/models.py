@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from crmcore.fields import FieldDefinition
 from crmcore.identity import PostalAddress
 from crmcore.values import Channel, PartyKind, Stage
 
@@ -15,6 +16,8 @@ __all__ = [
     "Change",
     "DuplicateMatch",
     "FieldChange",
+    "FieldScanFinding",
+    "FieldValueView",
     "MatchReason",
     "MergeField",
     "MergePlan",
@@ -71,6 +74,8 @@ class PartyView(_ReadModel):
     def primary_phone(self) -> str | None:
         """The first phone number (E.164), if any."""
         return self.phones[0] if self.phones else None
+    custom_fields: dict[str, Any] = {}
+    custom_field_versions: dict[str, int] = {}
 
 
 class FieldChange(_ReadModel):
@@ -185,3 +190,25 @@ class MergePlan(_ReadModel):
     loser_id: UUID
     fields: list[MergeField]
     applied: bool
+class FieldValueView(_ReadModel):
+    """One custom field value of a party, with the catalog version and the definition it was written under.
+
+    ``definition`` is None only if the catalog at that version has no such active field (which the
+    commands never let happen). ``retired`` says the field has been retired since.
+    """
+
+    name: str
+    value: Any
+    catalog_version: int
+    definition: FieldDefinition | None
+    retired: bool = False
+
+
+class FieldScanFinding(_ReadModel):
+    """A party whose stored value (custom field or profile trait) breaks a field's rules."""
+
+    party_id: UUID
+    field: str
+    value: Any
+    message: str
+    suggestion: str | None = None

@@ -1,5 +1,6 @@
 """Event-sourced aggregates, one module each, with their events nested inside."""
 
+from crmcore.aggregates.catalog import FieldCatalog
 from crmcore.aggregates.party import Party
 
-__all__ = ["Party"]
+__all__ = ["FieldCatalog", "Party"]

@@ -100,6 +100,12 @@ class Party(Aggregate):
     class Restored(Event):
         reason: str | None
 
+    class FieldsUpdated(Event):
+        """Custom field values set (``None`` clears one), as checked against catalog ``catalog_version``."""
+
+        changes: dict[str, Any]
+        catalog_version: int
+
     class Snapshot(_Snapshot):
         """A snapshot that gives back the enum types JSON turned into plain strings."""
 
@@ -153,6 +159,8 @@ class Party(Aggregate):
         self.identity: dict[str, Any] = dict(identity or {})
         self.merged_into: UUID | None = None
         self.merged_from: list[UUID] = []
+        self.custom_fields: dict[str, Any] = {}
+        self.custom_field_versions: dict[str, int] = {}
 
     @classmethod
     def register(
@@ -369,6 +377,30 @@ class Party(Aggregate):
         at = max(at, self.last_effective_at)
         self._unmerged(other_id=other_id, restored=restored, reason=reason, actor=actor, effective_at=at)
 
+    def set_fields(
+        self,
+        *,
+        values: dict[str, Any],
+        catalog_version: int,
+        actor: str,
+        effective_at: datetime | None = None,
+    ) -> bool:
+        """Set custom field values, already checked and normalised against catalog ``catalog_version``.
+
+        A ``None`` value clears a field. Values equal to the stored ones are left out; returns False (and
+        records nothing) if nothing changed.
+        """
+        at = self._when(effective_at)
+        effective = {
+            k: v for k, v in values.items()
+            if (v is None and k in self.custom_fields)
+            or (v is not None and not _same(self.custom_fields.get(k), v))
+        }
+        if not effective:
+            return False
+        self._fields_updated(changes=effective, catalog_version=catalog_version, actor=actor, effective_at=at)
+        return True
+
     # ------------------------------------------------------------------ reading
 
     @property
@@ -399,6 +431,7 @@ class Party(Aggregate):
             "organization_id": self.organization_id,
             "stage": self.stage.value,
             "profile": dict(self.profile),
+            "custom_fields": dict(self.custom_fields),
         }
 
     def merge_state(self) -> dict[str, Any]:
@@ -435,6 +468,8 @@ class Party(Aggregate):
             "vat_number": self.identity.get("vat_number"),
             "merged_into": self.merged_into,
             "merged_from": list(self.merged_from),
+            "custom_fields": dict(self.custom_fields),
+            "custom_field_versions": dict(self.custom_field_versions),
         }
 
     # ------------------------------------------------------------------ helpers
@@ -558,10 +593,24 @@ class Party(Aggregate):
         _fill_defaults(self)
         self.last_effective_at = max(effective_at, self.last_effective_at)
 
+    @event(FieldsUpdated)
+    def _fields_updated(
+        self, changes: dict[str, Any], catalog_version: int, actor: str, effective_at: datetime,
+    ) -> None:
+        for name, value in changes.items():
+            if value is None:
+                self.custom_fields.pop(name, None)
+                self.custom_field_versions.pop(name, None)
+            else:
+                self.custom_fields[name] = value
+                self.custom_field_versions[name] = catalog_version
+        self.last_effective_at = effective_at
+
 
 #: Party attributes a merge may set directly (everything else a merge sets is an identity field).
 MERGED_ATTRIBUTES = frozenset({
     "name", "stage", "owner", "channel", "organization_id", "organization_name", "contact_name", "profile",
+    "custom_fields", "custom_field_versions",
 })
 _NOT_RESTORED = frozenset({"_id", "_version", "_created_on", "_modified_on", "_pending_events"})
 
@@ -639,7 +688,10 @@ def _coerce(key: str, value: Any) -> Any:
 
 def _fill_defaults(party: Party) -> None:
     """Attributes added after a snapshot or restored state was taken start empty."""
-    defaults: dict[str, Any] = {"identity": {}, "merged_into": None, "merged_from": []}
+    defaults: dict[str, Any] = {
+        "identity": {}, "merged_into": None, "merged_from": [],
+        "custom_fields": {}, "custom_field_versions": {},
+    }
     for key, value in defaults.items():
         if key not in vars(party):
             setattr(party, key, value)

@@ -1,8 +1,9 @@
 """How two duplicate parties merge, field by field (pure; the application records the result).
 
 Every field takes the survivor's value unless the caller chooses the loser's, or the survivor has none.
-Lists (e-mail addresses, phone numbers, web links) are joined by default, the survivor's first and without
-repeats; the profile's traits are joined too, the survivor's value winning a trait both have. The stage is
+Lists (e-mail addresses, phone numbers, web links) are joined by default, the survivor's first and
+without repeats; profile traits and custom field values are joined too, the survivor's value winning one
+both have. The stage is
 the one further along the lifecycle (a customer stays a customer).
 """
 
@@ -22,7 +23,7 @@ PlannedField = tuple[str, Any, Any, Any, Choice]
 
 #: Fields a merge joins (survivor's items first) unless told to take one side.
 LIST_FIELDS = ("emails", "phones", "web_links")
-_DICT_FIELDS = ("profile",)
+_DICT_FIELDS = ("profile", "custom_fields")
 _SCALAR_FIELDS = (
     "name", "given_name", "family_name", "birth_date", "address", "vat_number", "organization_name",
     "contact_name", "owner", "channel", "organization_id", "stage",

@@ -14,9 +14,10 @@ __all__ = ["PartiesView"]
 
 class PartiesView(View):
     """Parties by stage, kind and owner. A party merged into another leaves the view (until unmerged)."""
+    """Parties by stage, kind and owner, with their profile and custom field values (read by field scans)."""
 
     name: ClassVar[str] = "parties"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
     event_classes: ClassVar[tuple[type[Any], ...]] = (
         Party.Registered,
         Party.Engaged,
@@ -32,6 +33,8 @@ class PartiesView(View):
         Party.MergedInto,
         Party.Merged,
         Party.Unmerged,
+        Party.ProfileUpdated,
+        Party.FieldsUpdated,
     )
 
     def key(self, event: DomainEventProtocol[Any]) -> str:
@@ -48,6 +51,8 @@ class PartiesView(View):
                 "organization_id": None,
                 "set_aside": False,
                 "since": event.effective_at.isoformat(),
+                "profile": dict(event.profile),
+                "custom_fields": {},
             }
         if isinstance(event, Party.Unmerged):
             at = event.effective_at.isoformat()
@@ -78,12 +83,16 @@ class PartiesView(View):
         elif isinstance(event, Party.IdentityUpdated):
             new["name"] = _renamed(event.changes, row["name"])
         elif isinstance(event, Party.Merged):
-            for field in ("name", "owner", "stage"):
+            for field in ("name", "owner", "stage", "profile", "custom_fields"):
                 if field in event.values:
                     new[field] = event.values[field]
             if "organization_id" in event.values:
                 organization = event.values["organization_id"]
                 new["organization_id"] = str(organization) if organization else None
+        elif isinstance(event, Party.ProfileUpdated):
+            new["profile"] = _apply(row.get("profile") or {}, event.changes)
+        elif isinstance(event, Party.FieldsUpdated):
+            new["custom_fields"] = _apply(row.get("custom_fields") or {}, event.changes)
         if new.get("stage") != row.get("stage"):
             new["since"] = cast(Party.Event, event).effective_at.isoformat()
         return new
@@ -108,4 +117,15 @@ def _row_of_state(key: str, state: dict[str, Any], row: Row | None, at: str) -> 
         "organization_id": str(organization) if organization else None,
         "set_aside": bool(state.get("set_aside")),
         "since": row["since"] if row is not None and row.get("stage") == stage else at,
+        "profile": dict(state.get("profile") or {}),
+        "custom_fields": dict(state.get("custom_fields") or {}),
     }
+def _apply(values: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with ``changes`` set (a ``None`` removes the key), as a new dict."""
+    result = dict(values)
+    for key, value in changes.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = value
+    return result
