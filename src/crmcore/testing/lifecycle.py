@@ -123,6 +123,17 @@ class PartyRecord:
     qualified_from: UUID | None = None
     custom_fields: dict[str, Any] = attrs.field(factory=dict)
     custom_field_versions: dict[str, int] = attrs.field(factory=dict)
+    # Identity values and merges are exercised by crmcore.testing.merging; here they stay empty.
+    given_name: str | None = None
+    family_name: str | None = None
+    emails: list[str] = attrs.field(factory=list)
+    phones: list[str] = attrs.field(factory=list)
+    birth_date: Any = None
+    address: Any = None
+    web_links: list[str] = attrs.field(factory=list)
+    vat_number: str | None = None
+    merged_into: UUID | None = None
+    merged_from: list[UUID] = attrs.field(factory=list)
 
     def fields(self) -> dict[str, Any]:
         """The record as the fields of :class:`crmcore.PartyView` it predicts."""
