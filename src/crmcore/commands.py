@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 import pydantic
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from crmcore.exceptions import InvalidInput
 from crmcore.values import (
     ActorId,
     Channel,
+    ConsentChannel,
+    DeliveryOutcome,
     EffectiveTime,
+    Evidence,
+    ExternalId,
+    LawfulBasis,
     Name,
     PartyKind,
+    RawCode,
     Reason,
+    Source,
     Stage,
     TraitName,
     TraitValue,
@@ -32,10 +39,13 @@ __all__ = [
     "LinkParty",
     "PartyCommand",
     "QualifyLead",
+    "RecordDelivery",
     "RegisterParty",
     "ReopenParty",
     "RestoreParty",
     "SetPartyAside",
+    "SubscribeTo",
+    "UnsubscribeFrom",
     "UpdateProfile",
     "validate",
 ]
@@ -141,6 +151,49 @@ class BulkUpdate(Command):
     party_id: UUID
     owner: ActorId | None = None
     profile: Profile = Field(default_factory=dict)
+
+
+class SubscribeTo(PartyCommand):
+    """The party subscribed to a channel, on a lawful basis, as ``source`` reports."""
+
+    channel: ConsentChannel
+    source: Source
+    lawful_basis: LawfulBasis
+    evidence: Evidence | None = None
+    external_id: ExternalId | None = None
+
+
+class UnsubscribeFrom(PartyCommand):
+    """The party unsubscribed from one channel (``channel``), several, or ``channels="all"``."""
+
+    channel: ConsentChannel | None = None
+    channels: Annotated[list[ConsentChannel], Field(min_length=1)] | Literal["all"] | None = None
+    source: Source
+    evidence: Evidence | None = None
+    external_id: ExternalId | None = None
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> UnsubscribeFrom:
+        if (self.channel is None) == (self.channels is None):
+            raise ValueError("give either channel or channels")
+        return self
+
+    def chosen(self) -> list[ConsentChannel]:
+        """The channels to unsubscribe from, each once, in the order of :class:`ConsentChannel`."""
+        if self.channels == "all":
+            return list(ConsentChannel)
+        wanted = set(self.channels) if self.channels is not None else {self.channel}
+        return [c for c in ConsentChannel if c in wanted]
+
+
+class RecordDelivery(PartyCommand):
+    """What happened to a message sent to an e-mail address or phone number (outcome and/or raw code)."""
+
+    address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
+    outcome: DeliveryOutcome | None = None
+    raw_code: RawCode | None = None
+    external_id: ExternalId | None = None
+    region: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = "IT"
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -368,7 +368,7 @@ class Party(Aggregate):
         external_id: str | None = None,
         effective_at: datetime | None = None,
     ) -> bool:
-        """Record that the party unsubscribed from ``channel``; like :meth:`subscribe_to`, late and idempotent."""
+        """Record that the party unsubscribed from ``channel`` (late and idempotent, as subscriptions)."""
         given = validate(_ConsentInput, {"channel": channel, "source": source, "evidence": evidence,
                                          "external_id": external_id})
         at = _check_not_future(effective_at or utc_now())
@@ -398,12 +398,13 @@ class Party(Aggregate):
         must agree when the policy reads the code). The raw code is kept, so a later policy can read it
         again. Late and idempotent like the consent entries: returns False for a known ``external_id``.
         """
-        given = validate(_DeliveryInput, {"outcome": outcome, "raw_code": raw_code, "external_id": external_id})
+        given = validate(_DeliveryInput,
+                         {"outcome": outcome, "raw_code": raw_code, "external_id": external_id})
         parsed = _parse_address(address, region)
         at = _check_not_future(effective_at or utc_now())
         classified = (policy or BouncePolicy()).classify(given.raw_code)
         if given.outcome is None and classified is None:
-            problem = "give the outcome" if given.raw_code is None else f"code {given.raw_code!r} is not known"
+            problem = "give the outcome" if given.raw_code is None else f"code {given.raw_code!r} unknown"
             raise InvalidInput(f"delivery outcome unknown: {problem}",
                                [{"loc": ("outcome",), "msg": problem, "type": "missing"}])
         if given.outcome is not None and classified is not None and given.outcome is not classified:

@@ -121,6 +121,8 @@ class PartyRecord:
     set_aside_reason: str | None = None
     disqualification_reason: str | None = None
     qualified_from: UUID | None = None
+    #: consent per channel; the lifecycle rules never record any
+    consent: dict[str, str] = attrs.field(factory=dict)
 
     def fields(self) -> dict[str, Any]:
         """The record as the fields of :class:`crmcore.PartyView` it predicts."""
