@@ -33,6 +33,10 @@ from crmcore.identity import (
 )
 from crmcore.models import (
     Change,
+    ConsentEntry,
+    ContactDecision,
+    Deliverability,
+    DeliveryEntry,
     FieldChange,
     PartyCounts,
     PartySummary,
@@ -40,17 +44,34 @@ from crmcore.models import (
     Qualification,
     TimelineEntry,
 )
+from crmcore.policies.consent import BouncePolicy
 from crmcore.stores import StoreKind, StoreSettings, create_cipher_key, parse_store_url
-from crmcore.values import Channel, PartyKind, Stage
+from crmcore.values import (
+    Channel,
+    ConsentChannel,
+    ConsentStatus,
+    DeliveryOutcome,
+    LawfulBasis,
+    PartyKind,
+    Stage,
+)
 
 __all__ = [
     "CRM",
     "BirthDate",
+    "BouncePolicy",
     "Change",
     "ChangeListener",
     "Channel",
     "ConcurrentUpdateError",
+    "ConsentChannel",
+    "ConsentEntry",
+    "ConsentStatus",
+    "ContactDecision",
     "CrmError",
+    "Deliverability",
+    "DeliveryEntry",
+    "DeliveryOutcome",
     "EffectiveTimeOutOfOrder",
     "EmailAddress",
     "FieldChange",
@@ -61,6 +82,7 @@ __all__ = [
     "IllegalTransition",
     "InvalidInput",
     "LabelChoice",
+    "LawfulBasis",
     "OrganizationName",
     "PartyCounts",
     "PartyKind",
