@@ -552,7 +552,7 @@ class Party(Aggregate):
 
 
 class _ConsentInput(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", title="consent entry")
 
     channel: ConsentChannel
     source: Source
@@ -562,7 +562,7 @@ class _ConsentInput(BaseModel):
 
 
 class _DeliveryInput(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", title="delivery entry")
 
     outcome: DeliveryOutcome | None = None
     raw_code: RawCode | None = None
