@@ -47,6 +47,7 @@ from crmcore.models import (
     Deliverability,
     DeliveryEntry,
     FieldChange,
+    MailingExclusion,
     PartyCounts,
     PartySummary,
     PartyView,
@@ -56,6 +57,7 @@ from crmcore.models import (
 from crmcore.policies import consent
 from crmcore.policies.consent import BouncePolicy
 from crmcore.projections import (
+    MailingExclusionsView,
     MemoryViewStorage,
     PartiesView,
     PostgresViewStorage,
@@ -153,7 +155,8 @@ class CRM:
         self._app = _Ledger(self.settings)
         self._views_storage = self._make_view_storage()
         self._runner = ViewRunner(
-            self._app.recorder, self._app.mapper, self._views_storage, [PartiesView(), *views]
+            self._app.recorder, self._app.mapper, self._views_storage,
+            [PartiesView(), MailingExclusionsView(), *views],
         )
         self._listeners: list[ChangeListener] = []
         self._listeners_lock = threading.Lock()
@@ -374,6 +377,20 @@ class CRM:
         for kind in AddressKind:
             keys.update(a.key for a in _addresses(party, kind))
         return [consent.deliverability_at(party.deliveries, key, moment, policy) for key in sorted(keys)]
+
+    def mailing_exclusions(self) -> list[MailingExclusion]:
+        """Parties unsubscribed from e-mail or the newsletter, or with a bounced e-mail address, by id.
+
+        Read from the ``mailing_exclusions`` view (caught up first); bounces under the default
+        :class:`BouncePolicy`. Parties that never subscribed are not listed: :meth:`may_contact` refuses them.
+        """
+        self._runner.catch_up(MailingExclusionsView.name)
+        rows = self._views_storage.rows(MailingExclusionsView.name, {"excluded": True})
+        return sorted(
+            (MailingExclusion(party_id=UUID(r["id"]), unsubscribed=r["unsubscribed"], bounced=r["bounced"])
+             for r in rows),
+            key=lambda m: m.party_id,
+        )
 
     def _record_entries(
         self, cmd: PartyCommand, action: Callable[[Party], list[dict[str, Any]]],

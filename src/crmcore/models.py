@@ -26,6 +26,7 @@ __all__ = [
     "Deliverability",
     "DeliveryEntry",
     "FieldChange",
+    "MailingExclusion",
     "PartyCounts",
     "PartySummary",
     "PartyView",
@@ -200,3 +201,14 @@ class ContactDecision(_ReadModel):
     address: str | None
     consent: ConsentEntry | None
     deliverability: Deliverability | None
+
+
+class MailingExclusion(_ReadModel):
+    """A party that must not get mailings: the mailing channels it unsubscribed from, its bounced addresses.
+
+    ``bounced`` lists the keys of e-mail addresses undeliverable under the default bounce policy.
+    """
+
+    party_id: UUID
+    unsubscribed: list[ConsentChannel]
+    bounced: list[str]

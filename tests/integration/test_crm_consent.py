@@ -237,3 +237,35 @@ def test_the_primary_address_is_the_first_the_party_carries() -> None:
     party.phones = ["06 1234 5678"]  # type: ignore[attr-defined]
     assert str(_primary_address(party, AddressKind.EMAIL)) == "Ada@example.com"
     assert str(_primary_address(party, AddressKind.PHONE)) == "+390612345678"
+
+
+# -- the mailing exclusions view ------------------------------------------------------------------------
+
+
+def test_unsubscribed_and_bounced_parties_are_excluded_from_mailings(crm: CRM) -> None:
+    ada, bob, cy, dee = (register(crm) for _ in range(4))
+    for party in (ada, bob, cy, dee):
+        subscribe(crm, party, channel="newsletter", effective_at=back(10))
+    crm.unsubscribe_from(ada, channel="newsletter", source="mail tool", actor="sync", effective_at=back(5))
+    crm.record_delivery(bob, address="Bob@Example.com", raw_code="550", actor="m", effective_at=back(4))
+    crm.unsubscribe_from(cy, channel="sms", source="form", actor="u")  # not a mailing channel
+    crm.record_delivery(dee, address="+39 06 1234 5678", outcome="hard_bounce", actor="m")  # not an e-mail
+    excluded = {m.party_id: m for m in crm.mailing_exclusions()}
+    assert set(excluded) == {ada, bob}
+    assert excluded[ada].unsubscribed == [ConsentChannel.NEWSLETTER]
+    assert excluded[bob].bounced == ["bob@example.com"]
+
+
+def test_a_late_report_is_placed_at_its_effective_time_in_the_exclusions(crm: CRM) -> None:
+    party = register(crm)
+    subscribe(crm, party, channel="email", effective_at=back(2))
+    crm.unsubscribe_from(party, channel="email", source="mail tool", actor="sync", effective_at=back(9))
+    crm.record_delivery(party, address=ADA, outcome="delivered", actor="m", effective_at=back(1))
+    crm.record_delivery(party, address=ADA, outcome="soft_bounce", actor="m", effective_at=back(3))
+    assert crm.mailing_exclusions() == []
+    subscribe(crm, party, channel="email", effective_at=back(1))
+    crm.record_delivery(party, address=ADA, outcome="soft_bounce", actor="m", effective_at=back(0.5))
+    [excluded] = crm.mailing_exclusions()
+    assert (excluded.unsubscribed, excluded.bounced) == ([], [ADA])
+    crm.rebuild_view("mailing_exclusions")
+    assert crm.mailing_exclusions() == [excluded]

@@ -65,6 +65,11 @@ def test_may_contact_at_any_moment_is_the_last_report_effective_by_then(
                 decision = crm.may_contact(party, channel, moment, address=ADDRESSES[channel.value])
                 expected = model_status(accepted, channel.value, day) is True
                 assert decision.allowed is expected, (channel, day, decision.reason)
+            if half_days == 26:  # after every report: the mailing exclusions view agrees with the model
+                unsubscribed = [c for c in ("email", "newsletter") if model_status(accepted, c, day) is False]
+                assert [[c.value for c in m.unsubscribed] for m in crm.mailing_exclusions()] == (
+                    [unsubscribed] if unsubscribed else []
+                )
             if day >= registered_day:
                 as_of = crm.party_as_of(party, moment).consent
                 expected_view = {c.value: model_status(accepted, c.value, day) for c in ConsentChannel}

@@ -9,6 +9,7 @@ import pytest
 from crmcore import EffectiveTimeOutOfOrder, InvalidInput, PartyKind, Stage
 from crmcore.aggregates import Party
 from crmcore.policies.consent import BouncePolicy, ConsentChannel, ConsentStatus, DeliveryOutcome
+from crmcore.projections import MailingExclusionsView, fold
 
 T0 = datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -164,3 +165,16 @@ def test_replaying_the_events_rebuilds_the_ledgers() -> None:
     assert rebuilt.consents == party.consents
     assert rebuilt.deliveries == party.deliveries
     assert rebuilt.state() == party.state()
+
+
+def test_the_mailing_exclusions_fold_reads_reports_in_effective_order_and_pages_alike() -> None:
+    party = Party.register(kind=PartyKind.PERSON, stage=Stage.LEAD, name="Ada", actor="u", effective_at=T0)
+    subscribe(party, channel="newsletter", effective_at=T0 + 3 * DAY)
+    party.unsubscribe_from(channel="newsletter", source="tool", actor="u", effective_at=T0 + DAY)
+    party.record_delivery(address="ada@example.com", raw_code="421", actor="m", effective_at=T0 + 2 * DAY)
+    party.record_delivery(address="ada@example.com", raw_code="250", actor="m", effective_at=T0 + DAY)
+    events = party.collect_events()
+    whole = fold(MailingExclusionsView(), events)
+    assert fold(MailingExclusionsView(), events[3:], fold(MailingExclusionsView(), events[:3])) == whole
+    [row] = whole.values()
+    assert (row["unsubscribed"], row["bounced"], row["excluded"]) == ([], ["ada@example.com"], True)

@@ -46,6 +46,7 @@ __all__ = [
     "DeliveryOutcome",
     "LawfulBasis",
     "address_kind_of",
+    "bounce_state",
     "consent_at",
     "current_consent",
     "deliverability_at",
@@ -148,6 +149,26 @@ def current_consent(entries: Iterable[Mapping[str, Any]]) -> dict[ConsentChannel
     return {channel: status[channel] for channel in ConsentChannel if channel in status}
 
 
+def bounce_state(ordered: Iterable[Mapping[str, Any]], policy: BouncePolicy) -> tuple[bool, int]:
+    """After reports on one address, in reading order: (hard-bounced?, soft bounces since the last delivery).
+
+    Each report needs only ``outcome`` and ``raw_code``; the address is undeliverable when hard-bounced
+    or when the soft bounces reach ``policy.soft_bounce_limit``.
+    """
+    hard_bounced, soft_bounces = False, 0
+    for entry in ordered:
+        outcome = policy.outcome_of(entry)
+        if outcome is DeliveryOutcome.DELIVERED:
+            soft_bounces = 0
+            if policy.delivery_clears_hard_bounce:
+                hard_bounced = False
+        elif outcome is DeliveryOutcome.SOFT_BOUNCE:
+            soft_bounces += 1
+        else:
+            hard_bounced = True
+    return hard_bounced, soft_bounces
+
+
 def deliverability_at(
     entries: Iterable[Mapping[str, Any]],
     address_key: str,
@@ -156,19 +177,9 @@ def deliverability_at(
 ) -> Deliverability:
     """Whether the address with ``address_key`` is deliverable at ``at`` (None: now), under ``policy``."""
     rules = policy or BouncePolicy()
-    hard_bounced, soft_bounces = False, 0
-    last: Mapping[str, Any] | None = None
-    for entry in _until((e for e in entries if e["address_key"] == address_key), at):
-        outcome = rules.outcome_of(entry)
-        if outcome is DeliveryOutcome.DELIVERED:
-            soft_bounces = 0
-            if rules.delivery_clears_hard_bounce:
-                hard_bounced = False
-        elif outcome is DeliveryOutcome.SOFT_BOUNCE:
-            soft_bounces += 1
-        else:
-            hard_bounced = True
-        last = entry
+    relevant = _until((e for e in entries if e["address_key"] == address_key), at)
+    hard_bounced, soft_bounces = bounce_state(relevant, rules)
+    last = relevant[-1] if relevant else None
     if hard_bounced:
         reason = "the address hard-bounced"
     elif soft_bounces >= rules.soft_bounce_limit:
