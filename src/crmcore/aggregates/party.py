@@ -93,7 +93,8 @@ class Party(Aggregate):
         reason: str | None
 
     # Consent and deliverability ledgers. Their entries may be back-dated before the party's previous
-    # event (mail tools report late), so these events keep the time they were recorded and their position.
+    # event (mail tools report late), so each entry also keeps its recording time and position, which
+    # ``apply`` reads from the event (an ``@event`` method body could not see them).
 
     class Subscribed(Event):
         channel: str
