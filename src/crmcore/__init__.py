@@ -38,10 +38,15 @@ from crmcore.identity import (
 from crmcore.matching import Detector, DuplicateCandidate, FieldEvidence, MatchRecord
 from crmcore.models import (
     Change,
+    ConsentEntry,
+    ContactDecision,
+    Deliverability,
+    DeliveryEntry,
     DuplicateMatch,
     FieldChange,
     FieldScanFinding,
     FieldValueView,
+    MailingExclusion,
     MatchReason,
     MergeField,
     MergePlan,
@@ -52,18 +57,35 @@ from crmcore.models import (
     Registration,
     TimelineEntry,
 )
+from crmcore.policies.consent import BouncePolicy
 from crmcore.stores import StoreKind, StoreSettings, create_cipher_key, parse_store_url
-from crmcore.values import Channel, PartyKind, Stage
+from crmcore.values import (
+    Channel,
+    ConsentChannel,
+    ConsentStatus,
+    DeliveryOutcome,
+    LawfulBasis,
+    PartyKind,
+    Stage,
+)
 
 __all__ = [
     "CRM",
     "STANDARD_PROFILE",
     "BirthDate",
+    "BouncePolicy",
     "Change",
     "ChangeListener",
     "Channel",
     "ConcurrentUpdateError",
+    "ConsentChannel",
+    "ConsentEntry",
+    "ConsentStatus",
+    "ContactDecision",
     "CrmError",
+    "Deliverability",
+    "DeliveryEntry",
+    "DeliveryOutcome",
     "Detector",
     "DuplicateCandidate",
     "DuplicateMatch",
@@ -83,6 +105,8 @@ __all__ = [
     "IllegalTransition",
     "InvalidInput",
     "LabelChoice",
+    "LawfulBasis",
+    "MailingExclusion",
     "MatchReason",
     "MatchRecord",
     "MergeField",

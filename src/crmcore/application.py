@@ -33,6 +33,7 @@ from crmcore.commands import (
     LinkParty,
     PartyCommand,
     QualifyLead,
+    RecordDelivery,
     RegisterParty,
     RegisterPartyWithFields,
     ReopenParty,
@@ -40,6 +41,8 @@ from crmcore.commands import (
     RetireField,
     SetFields,
     SetPartyAside,
+    SubscribeTo,
+    UnsubscribeFrom,
     UpdateIdentity,
     UpdateProfile,
     invalid_input,
@@ -55,13 +58,19 @@ from crmcore.exceptions import (
     PartyNotFound,
 )
 from crmcore.fields import STANDARD_PROFILE, FieldDefinition, FieldSet
+from crmcore.identity import EmailAddress, PhoneNumber
 from crmcore.matching import Detector, DuplicateCandidate, MatchRecord
 from crmcore.models import (
     Change,
+    ConsentEntry,
+    ContactDecision,
+    Deliverability,
+    DeliveryEntry,
     DuplicateMatch,
     FieldChange,
     FieldScanFinding,
     FieldValueView,
+    MailingExclusion,
     MatchReason,
     MergeField,
     MergePlan,
@@ -72,8 +81,10 @@ from crmcore.models import (
     Registration,
     TimelineEntry,
 )
-from crmcore.policies import lifecycle, merging
+from crmcore.policies import consent, lifecycle, merging
+from crmcore.policies.consent import BouncePolicy
 from crmcore.projections import (
+    MailingExclusionsView,
     MemoryViewStorage,
     PartiesView,
     PostgresViewStorage,
@@ -86,7 +97,7 @@ from crmcore.projections import (
 )
 from crmcore.projections.identity import IdentityView, MembershipsView
 from crmcore.stores import StoreKind, StoreSettings, parse_store_url
-from crmcore.values import PartyKind, Stage
+from crmcore.values import AddressKind, ConsentChannel, PartyKind, Stage, utc_now
 
 __all__ = ["CRM", "ChangeListener"]
 
@@ -180,7 +191,7 @@ class CRM:
         self._views_storage = self._make_view_storage()
         self._runner = ViewRunner(
             self._app.recorder, self._app.mapper, self._views_storage,
-            [PartiesView(), IdentityView(), MembershipsView(), *views],
+            [PartiesView(), IdentityView(), MembershipsView(), MailingExclusionsView(), *views],
         )
         self._listeners: list[ChangeListener] = []
         self._listeners_lock = threading.Lock()
@@ -499,6 +510,11 @@ class CRM:
             if dry_run:
                 return plan
             values = {f: r for f, a, _, r, _ in planned if r != a}
+            # The ledgers are always joined: no consent or delivery report is lost by a merge.
+            if loser.consents:
+                values["consents"] = [*survivor.consents, *loser.consents]
+            if loser.deliveries:
+                values["deliveries"] = [*survivor.deliveries, *loser.deliveries]
             if "custom_fields" in values:  # each value keeps the catalog version it was written under
                 versions = {**loser.custom_field_versions, **survivor.custom_field_versions}
                 if cmd.choose.get("custom_fields") == "loser":
@@ -725,6 +741,146 @@ class CRM:
         """Bring a set-aside party back."""
         return self._run(RestoreParty, party_id, fields, lambda p, c: p.restore(
             reason=c.reason, actor=c.actor, effective_at=c.effective_at))
+
+    # ------------------------------------------------------------------ consent and deliverability
+
+    def subscribe_to(self, party_id: UUID | str, **fields: Any) -> ConsentEntry | None:
+        """Record a subscription: ``channel=``, ``source=``, ``lawful_basis=`` (optional ``evidence=``,
+        ``external_id=``, ``effective_at=``). See :class:`SubscribeTo`.
+
+        ``effective_at`` may precede the party's previous event (late reports). Returns the new ledger
+        entry, or None when an entry with the same ``external_id`` and channel was already recorded.
+        """
+        cmd = validate(SubscribeTo, {**fields, "party_id": self.resolve(party_id)})
+
+        def subscribe(party: Party) -> list[dict[str, Any]]:
+            recorded = party.subscribe_to(
+                channel=cmd.channel, source=cmd.source, lawful_basis=cmd.lawful_basis, actor=cmd.actor,
+                evidence=cmd.evidence, external_id=cmd.external_id, effective_at=cmd.effective_at,
+            )
+            return party.consents[-1:] if recorded else []
+
+        entries = self._record_entries(cmd, subscribe)
+        return ConsentEntry.model_validate(entries[0]) if entries else None
+
+    def unsubscribe_from(self, party_id: UUID | str, **fields: Any) -> list[ConsentEntry]:
+        """Record an unsubscription from ``channel=``, or ``channels=[...]``, or ``channels="all"``.
+
+        Also ``source=`` (optional ``evidence=``, ``external_id=``, ``effective_at=``); all channels are
+        recorded in one atomic save. Returns the new entries (channels already recorded under the same
+        ``external_id`` are skipped).
+        """
+        cmd = validate(UnsubscribeFrom, {**fields, "party_id": self.resolve(party_id)})
+
+        def unsubscribe(party: Party) -> list[dict[str, Any]]:
+            before = len(party.consents)
+            for channel in cmd.chosen():
+                party.unsubscribe_from(
+                    channel=channel, source=cmd.source, actor=cmd.actor, evidence=cmd.evidence,
+                    external_id=cmd.external_id, effective_at=cmd.effective_at,
+                )
+            return party.consents[before:]
+
+        return [ConsentEntry.model_validate(e) for e in self._record_entries(cmd, unsubscribe)]
+
+    def record_delivery(
+        self, party_id: UUID | str, *, policy: BouncePolicy | None = None, **fields: Any,
+    ) -> DeliveryEntry | None:
+        """Record what happened to a message sent to ``address=``: ``outcome=`` and/or ``raw_code=``.
+
+        A raw code alone is classified by ``policy`` (default :class:`BouncePolicy`); both must agree
+        when the policy reads the code. Returns the new entry, or None for an already known
+        ``external_id``. See :class:`RecordDelivery`.
+        """
+        cmd = validate(RecordDelivery, {**fields, "party_id": self.resolve(party_id)})
+
+        def record(party: Party) -> list[dict[str, Any]]:
+            recorded = party.record_delivery(
+                address=cmd.address, actor=cmd.actor, outcome=cmd.outcome, raw_code=cmd.raw_code,
+                external_id=cmd.external_id, effective_at=cmd.effective_at, policy=policy,
+                region=cmd.region,
+            )
+            return party.deliveries[-1:] if recorded else []
+
+        entries = self._record_entries(cmd, record)
+        return DeliveryEntry.model_validate(entries[0]) if entries else None
+
+    def consent_history(self, party_id: UUID | str) -> list[ConsentEntry]:
+        """The party's consent ledger in effective-time order (ties in recording order)."""
+        party = self._load(_uuid(party_id))
+        return [ConsentEntry.model_validate(e) for e in sorted(party.consents, key=consent.entry_order)]
+
+    def delivery_history(self, party_id: UUID | str) -> list[DeliveryEntry]:
+        """The party's delivery ledger in effective-time order (ties in recording order)."""
+        party = self._load(_uuid(party_id))
+        return [DeliveryEntry.model_validate(e) for e in sorted(party.deliveries, key=consent.entry_order)]
+
+    def may_contact(
+        self,
+        party_id: UUID | str,
+        channel: ConsentChannel | str,
+        at: datetime | None = None,
+        *,
+        address: str | None = None,
+        policy: BouncePolicy | None = None,
+    ) -> ContactDecision:
+        """Could the party be contacted on ``channel`` at effective time ``at`` (default now)?
+
+        Answered from the party's history as now known, entries recorded late included. ``address``
+        defaults to the party's primary address for the channel (e-mail for email and newsletter, phone
+        for phone and sms); with none, the answer is no, and says why.
+        """
+        wanted = _consent_channel(channel)
+        moment = _aware(at, "at") if at is not None else utc_now()
+        party = self._load(_uuid(party_id))
+        kind = consent.address_kind_of(wanted)
+        if address is not None:
+            reach: EmailAddress | PhoneNumber | None = _read_address(address, kind)
+        else:
+            reach = _primary_address(party, kind)
+        return consent.may_contact(party.consents, party.deliveries, wanted, moment, address=reach,
+                                   policy=policy)
+
+    def deliverability(
+        self, party_id: UUID | str, *, at: datetime | None = None, policy: BouncePolicy | None = None,
+    ) -> list[Deliverability]:
+        """Each of the party's addresses with its deliverability at ``at`` (default: every report).
+
+        The raw codes are read again under ``policy``: pass another policy to see what it would decide.
+        Addresses are those with delivery reports and those the party carries, ordered by key.
+        """
+        moment = _aware(at, "at") if at is not None else None
+        party = self._load(_uuid(party_id))
+        keys = {e["address_key"] for e in party.deliveries}
+        for kind in AddressKind:
+            keys.update(a.key for a in _addresses(party, kind))
+        return [consent.deliverability_at(party.deliveries, key, moment, policy) for key in sorted(keys)]
+
+    def mailing_exclusions(self) -> list[MailingExclusion]:
+        """Parties unsubscribed from e-mail or the newsletter, or with a bounced e-mail address, by id.
+
+        Read from the ``mailing_exclusions`` view (caught up first); bounces under the default
+        :class:`BouncePolicy`. Parties that never subscribed are not listed: :meth:`may_contact` refuses them.
+        """
+        self._runner.catch_up(MailingExclusionsView.name)
+        rows = self._views_storage.rows(MailingExclusionsView.name, {"excluded": True})
+        return sorted(
+            (MailingExclusion(party_id=UUID(r["id"]), unsubscribed=r["unsubscribed"], bounced=r["bounced"])
+             for r in rows),
+            key=lambda m: m.party_id,
+        )
+
+    def _record_entries(
+        self, cmd: PartyCommand, action: Callable[[Party], list[dict[str, Any]]],
+    ) -> list[dict[str, Any]]:
+        """Load, record ledger entries, save (re-run on a conflict); the entries recorded by the last run."""
+        recorded: list[dict[str, Any]] = []
+
+        def act(party: Party) -> None:
+            recorded[:] = action(party)
+
+        self._update(cmd, act)
+        return recorded
 
     # ------------------------------------------------------------------ bulk
 
@@ -1048,7 +1204,11 @@ class CRM:
         party: Party | None = None
         for event in self._events_of(_uuid(party_id)):
             if event.effective_at > moment:
-                break
+                if party is None:  # not registered by then
+                    break
+                continue  # a later event; consent entries recorded after it may still be effective before
+            if party is not None:  # events skipped above leave gaps in the versions
+                party.version = event.originator_version - 1
             party = cast(Party, event.mutate(party))
         if party is None:
             raise PartyNotFound(_uuid(party_id), f"not registered at {moment.isoformat()}")
@@ -1401,6 +1561,34 @@ def _aware(value: datetime, field: str) -> datetime:
             [{"loc": (field,), "msg": "naive or not a datetime", "type": "timezone_aware"}],
         )
     return value
+
+
+def _consent_channel(value: ConsentChannel | str) -> ConsentChannel:
+    try:
+        return ConsentChannel(value)
+    except ValueError:
+        choices = ", ".join(c.value for c in ConsentChannel)
+        raise InvalidInput(
+            f"not a consent channel: {value!r} (one of {choices})",
+            [{"loc": ("channel",), "msg": f"one of {choices}", "type": "enum"}],
+        ) from None
+
+
+def _read_address(value: str, kind: AddressKind) -> EmailAddress | PhoneNumber:
+    if kind is AddressKind.EMAIL:
+        return EmailAddress.parse(value, field="address")
+    return PhoneNumber.parse(value, field="address")
+
+
+def _addresses(party: Party, kind: AddressKind) -> list[EmailAddress | PhoneNumber]:
+    """The party's addresses of ``kind``, primary first (``emails`` / ``phones``, once parties carry them)."""
+    stored = getattr(party, "emails" if kind is AddressKind.EMAIL else "phones", None) or []
+    return [_read_address(str(value), kind) for value in stored]
+
+
+def _primary_address(party: Party, kind: AddressKind) -> EmailAddress | PhoneNumber | None:
+    addresses = _addresses(party, kind)
+    return addresses[0] if addresses else None
 
 
 def _event_data(event: DomainEventProtocol[Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import pydantic
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
 from pydantic import BaseModel as BaseModel
 
 from crmcore._validation import invalid_input, validate
@@ -24,10 +24,17 @@ from crmcore.identity import (
 from crmcore.values import (
     ActorId,
     Channel,
+    ConsentChannel,
+    DeliveryOutcome,
     EffectiveTime,
+    Evidence,
+    ExternalId,
+    LawfulBasis,
     Name,
     PartyKind,
+    RawCode,
     Reason,
+    Source,
     Stage,
     TraitName,
     TraitValue,
@@ -47,6 +54,7 @@ __all__ = [
     "MergeParties",
     "PartyCommand",
     "QualifyLead",
+    "RecordDelivery",
     "RegisterParty",
     "RegisterPartyWithFields",
     "ReopenParty",
@@ -54,7 +62,9 @@ __all__ = [
     "RetireField",
     "SetFields",
     "SetPartyAside",
+    "SubscribeTo",
     "UnmergeParty",
+    "UnsubscribeFrom",
     "UpdateIdentity",
     "UpdateProfile",
     "invalid_input",
@@ -333,6 +343,48 @@ FieldName = TraitName
 
 #: Values for custom fields by name, as given (each is checked by its field's rules).
 FieldValues = Annotated[dict[FieldName, Any], Field(max_length=200)]
+class SubscribeTo(PartyCommand):
+    """The party subscribed to a channel, on a lawful basis, as ``source`` reports."""
+
+    channel: ConsentChannel
+    source: Source
+    lawful_basis: LawfulBasis
+    evidence: Evidence | None = None
+    external_id: ExternalId | None = None
+
+
+class UnsubscribeFrom(PartyCommand):
+    """The party unsubscribed from one channel (``channel``), several, or ``channels="all"``."""
+
+    channel: ConsentChannel | None = None
+    channels: Annotated[list[ConsentChannel], Field(min_length=1)] | Literal["all"] | None = None
+    source: Source
+    evidence: Evidence | None = None
+    external_id: ExternalId | None = None
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> UnsubscribeFrom:
+        if (self.channel is None) == (self.channels is None):
+            raise ValueError("give either channel or channels")
+        return self
+
+    def chosen(self) -> list[ConsentChannel]:
+        """The channels to unsubscribe from, each once, in the order of :class:`ConsentChannel`."""
+        if self.channels == "all":
+            return list(ConsentChannel)
+        wanted = set(self.channels) if self.channels is not None else {self.channel}
+        return [c for c in ConsentChannel if c in wanted]
+
+
+class RecordDelivery(PartyCommand):
+    """What happened to a message sent to an e-mail address or phone number (outcome and/or raw code)."""
+
+    address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
+    outcome: DeliveryOutcome | None = None
+    raw_code: RawCode | None = None
+    external_id: ExternalId | None = None
+    region: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = "IT"
+
 
 
 class RegisterPartyWithFields(RegisterParty):

@@ -10,14 +10,28 @@ from pydantic import BaseModel, ConfigDict
 
 from crmcore.fields import FieldDefinition
 from crmcore.identity import PostalAddress
-from crmcore.values import Channel, PartyKind, Stage
+from crmcore.values import (
+    AddressKind,
+    Channel,
+    ConsentChannel,
+    ConsentStatus,
+    DeliveryOutcome,
+    LawfulBasis,
+    PartyKind,
+    Stage,
+)
 
 __all__ = [
     "Change",
+    "ConsentEntry",
+    "ContactDecision",
+    "Deliverability",
+    "DeliveryEntry",
     "DuplicateMatch",
     "FieldChange",
     "FieldScanFinding",
     "FieldValueView",
+    "MailingExclusion",
     "MatchReason",
     "MergeField",
     "MergePlan",
@@ -76,6 +90,7 @@ class PartyView(_ReadModel):
         return self.phones[0] if self.phones else None
     custom_fields: dict[str, Any] = {}
     custom_field_versions: dict[str, int] = {}
+    consent: dict[ConsentChannel, ConsentStatus] = {}
 
 
 class FieldChange(_ReadModel):
@@ -212,3 +227,88 @@ class FieldScanFinding(_ReadModel):
     value: Any
     message: str
     suggestion: str | None = None
+# -- consent and deliverability ------------------------------------------------------------------------
+
+
+class ConsentEntry(_ReadModel):
+    """One entry of a party's consent ledger: a channel subscribed or unsubscribed, how and on what basis.
+
+    ``party_id`` and ``version`` say on which party's history it was recorded and where; ``effective_at``
+    is when it took effect (it may precede entries recorded before it), ``recorded_at`` when it was stored.
+    """
+
+    party_id: UUID
+    version: int
+    status: ConsentStatus
+    channel: ConsentChannel
+    effective_at: datetime
+    recorded_at: datetime
+    actor: str
+    source: str
+    lawful_basis: LawfulBasis | None
+    evidence: str | None
+    external_id: str | None
+
+
+class DeliveryEntry(_ReadModel):
+    """One entry of a party's delivery ledger: what happened to a message sent to one address.
+
+    ``outcome`` is what was recorded; ``raw_code`` the code the sending tool reported (kept so a later
+    bounce policy can read it again); ``classified_as`` what the policy in force made of that code.
+    """
+
+    party_id: UUID
+    version: int
+    address: str
+    address_key: str
+    address_kind: AddressKind
+    outcome: DeliveryOutcome
+    raw_code: str | None
+    classified_as: DeliveryOutcome | None
+    effective_at: datetime
+    recorded_at: datetime
+    actor: str
+    external_id: str | None
+
+
+class Deliverability(_ReadModel):
+    """Whether mail (or calls and texts) may go to one address at a moment, under a bounce policy.
+
+    ``soft_bounces`` counts soft bounces since the last delivery; ``last`` is the latest delivery entry
+    considered (None when nothing was ever reported for the address).
+    """
+
+    address_key: str
+    at: datetime | None
+    deliverable: bool
+    reason: str
+    hard_bounced: bool
+    soft_bounces: int
+    last: DeliveryEntry | None
+
+
+class ContactDecision(_ReadModel):
+    """The answer to "could we contact this party on this channel at that moment?", with the reason.
+
+    ``consent`` is the ledger entry that decided (None when none was recorded by then); ``address`` the
+    address considered; ``deliverability`` its state then (None when no address was considered).
+    """
+
+    allowed: bool
+    reason: str
+    channel: ConsentChannel
+    at: datetime | None
+    address: str | None
+    consent: ConsentEntry | None
+    deliverability: Deliverability | None
+
+
+class MailingExclusion(_ReadModel):
+    """A party that must not get mailings: the mailing channels it unsubscribed from, its bounced addresses.
+
+    ``bounced`` lists the keys of e-mail addresses undeliverable under the default bounce policy.
+    """
+
+    party_id: UUID
+    unsubscribed: list[ConsentChannel]
+    bounced: list[str]

@@ -10,9 +10,18 @@ from pydantic import AfterValidator, AwareDatetime, StringConstraints, WithJsonS
 
 __all__ = [
     "ActorId",
+    "AddressKind",
     "Channel",
+    "ConsentChannel",
+    "ConsentStatus",
+    "DeliveryOutcome",
     "EffectiveTime",
+    "Evidence",
+    "ExternalId",
+    "LawfulBasis",
     "PartyKind",
+    "RawCode",
+    "Source",
     "Stage",
     "utc_now",
 ]
@@ -139,3 +148,61 @@ TraitValue = Annotated[
         ]
     }),
 ]
+
+
+# -- consent and deliverability ------------------------------------------------------------------------
+
+
+class ConsentChannel(StrEnum):
+    """A channel a party may consent to be contacted on."""
+
+    EMAIL = "email"
+    NEWSLETTER = "newsletter"
+    PHONE = "phone"
+    SMS = "sms"
+
+
+class ConsentStatus(StrEnum):
+    """What a consent ledger entry says about its channel."""
+
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class LawfulBasis(StrEnum):
+    """The lawful basis for processing a subscription rests on (GDPR article 6(1))."""
+
+    CONSENT = "consent"
+    CONTRACT = "contract"
+    LEGAL_OBLIGATION = "legal_obligation"
+    VITAL_INTERESTS = "vital_interests"
+    PUBLIC_TASK = "public_task"
+    LEGITIMATE_INTERESTS = "legitimate_interests"
+
+
+class AddressKind(StrEnum):
+    """What a channel reaches: e-mail and newsletter an e-mail address, phone and sms a phone number."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+
+
+class DeliveryOutcome(StrEnum):
+    """What happened to one message sent to an address."""
+
+    DELIVERED = "delivered"
+    SOFT_BOUNCE = "soft_bounce"
+    HARD_BOUNCE = "hard_bounce"
+
+
+#: Where a consent or delivery report came from (a form, a mail tool, an operator): 1 to 200 characters.
+Source = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), _Plain]
+
+#: What proves a consent entry (the form's text, a recording's reference): 1 to 2,000 characters.
+Evidence = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), _Text]
+
+#: An external system's id for the event it reports; a second report with the same id changes nothing.
+ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), _Plain]
+
+#: A code a sending tool reported for a message (``"550 5.1.1"``, a vendor's ``"mailbox_full"``).
+RawCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), _Plain]

@@ -92,7 +92,12 @@ COMMANDS: dict[str, tuple[str, Callable[[Scene], dict[str, Any]]]] = {
     "update_profile": ("prospect", lambda s: {"changes": {"interest": "cloud"}}),
     "set_aside": ("suspect", lambda s: {"reason": "stale"}),
     "restore": ("set_aside", lambda s: {"reason": "active again"}),
+    "subscribe_to": ("prospect", lambda s: {"channel": "email", "source": "form", "lawful_basis": "consent"}),
+    "unsubscribe_from": ("prospect", lambda s: {"channels": "all", "source": "mail tool"}),
+    "record_delivery": ("prospect", lambda s: {"address": "ada@example.com", "raw_code": "550"}),
 }
+#: Commands whose entries may be effective before the party's previous event (late reports).
+LEDGER_COMMANDS = frozenset({"subscribe_to", "unsubscribe_from", "record_delivery"})
 
 # ------------------------------------------------------------------------------------------ spoilers
 #
@@ -132,7 +137,9 @@ def _spoil(field: str, values: st.SearchStrategy[Any], error: type[CrmError] = I
     return values.map(lambda v: (field, v, error))
 
 
-def _common_spoilers(*, party_command: bool) -> st.SearchStrategy[tuple[str, Any, type[CrmError]]]:
+def _common_spoilers(
+    *, party_command: bool, ordered: bool = True,
+) -> st.SearchStrategy[tuple[str, Any, type[CrmError]]]:
     spoilers = [
         _spoil("actor", _bad_text(200)),
         _spoil("actor", st.just(MISSING)),
@@ -141,10 +148,13 @@ def _common_spoilers(*, party_command: bool) -> st.SearchStrategy[tuple[str, Any
         _spoil("effective_at", _not_a_datetime),
         _spoil("an_unknown_field", st.integers() | st.text(max_size=5)),
     ]
-    if party_command:
-        spoilers += [
+    if party_command and ordered:
+        spoilers.append(
             _spoil("effective_at", cst.past_datetimes(max_value=LAST_EVENT_AT.replace(tzinfo=None)
                                                       - timedelta(microseconds=1)), EffectiveTimeOutOfOrder),
+        )
+    if party_command:
+        spoilers += [
             _spoil("party_id", cst.non_uuid_ids()),
             _spoil("party_id", st.uuids(), PartyNotFound),
             _spoil("expected_version", st.sampled_from((0, -1, "two", 1.5, [1]))),
@@ -183,6 +193,27 @@ OWN_SPOILERS: dict[str, st.SearchStrategy[tuple[str, Any, type[CrmError]]]] = {
     "update_profile": _spoil("changes", st.one_of(_bad_changes, st.just(None), st.just(MISSING))),
     "set_aside": _spoil("reason", st.one_of(_bad_text(500), st.just(None), st.just(MISSING))),
     "restore": _spoil("reason", _bad_text(500)),
+    "subscribe_to": st.one_of(
+        _spoil("channel", st.one_of(st.sampled_from(("fax", "EMAIL", "", None, MISSING)), st.integers())),
+        _spoil("lawful_basis", st.sampled_from(("because", "Consent", "", None, MISSING, 6))),
+        _spoil("source", st.one_of(_bad_text(200), st.just(None), st.just(MISSING))),
+        _spoil("evidence", _bad_text(2000)),
+        _spoil("external_id", _bad_text(200)),
+    ),
+    "unsubscribe_from": st.one_of(
+        _spoil("channels", st.sampled_from(("ALL", "email", [], ["email", "fax"], None, MISSING, 3))),
+        _spoil("channel", st.sampled_from(("email", "fax"))),  # besides channels, or unknown
+        _spoil("source", st.one_of(_bad_text(200), st.just(None), st.just(MISSING))),
+        _spoil("evidence", _bad_text(2000)),
+    ),
+    "record_delivery": st.one_of(
+        _spoil("address", st.one_of(st.sampled_from(("ada@", "@example.com", "not an address", "12", "",
+                                                     None, MISSING)), _not_text)),
+        _spoil("raw_code", st.one_of(st.sampled_from(("whatever", "3.1.1", None)), _bad_text(200))),
+        _spoil("outcome", st.sampled_from(("lost", "delivered", "soft_bounce", "", 1))),
+        _spoil("region", st.sampled_from(("it", "ITA", "", None))),
+        _spoil("external_id", _bad_text(200)),
+    ),
 }
 
 
@@ -216,8 +247,8 @@ def test_a_party_command_with_bad_input_raises_a_typed_error_and_records_nothing
     target_name, valid = COMMANDS[command]
     party_id: Any = getattr(scene, target_name)
     fields = {"actor": "tester", **valid(scene)}
-    field, value, error = data.draw(st.one_of(OWN_SPOILERS[command], _common_spoilers(party_command=True)),
-                                    label="spoiler")
+    common = _common_spoilers(party_command=True, ordered=command not in LEDGER_COMMANDS)
+    field, value, error = data.draw(st.one_of(OWN_SPOILERS[command], common), label="spoiler")
     if field == "party_id":
         party_id = value
     else:

@@ -12,11 +12,29 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.domain import Snapshot as _Snapshot
+from pydantic import BaseModel, ConfigDict
 
 from crmcore._ids import new_uuid7
+from crmcore.commands import validate
 from crmcore.exceptions import EffectiveTimeOutOfOrder, IllegalTransition, InvalidInput, PartyMerged
+from crmcore.identity import EmailAddress, PhoneNumber
 from crmcore.policies import lifecycle
-from crmcore.values import Channel, PartyKind, Stage, utc_now
+from crmcore.policies.consent import BouncePolicy, current_consent
+from crmcore.values import (
+    AddressKind,
+    Channel,
+    ConsentChannel,
+    ConsentStatus,
+    DeliveryOutcome,
+    Evidence,
+    ExternalId,
+    LawfulBasis,
+    PartyKind,
+    RawCode,
+    Source,
+    Stage,
+    utc_now,
+)
 
 __all__ = ["Party"]
 
@@ -105,6 +123,40 @@ class Party(Aggregate):
 
         changes: dict[str, Any]
         catalog_version: int
+    # Consent and deliverability ledgers. Their entries may be back-dated before the party's previous
+    # event (mail tools report late), so each entry also keeps its recording time and position, which
+    # ``apply`` reads from the event (an ``@event`` method body could not see them).
+
+    class Subscribed(Event):
+        channel: str
+        source: str
+        lawful_basis: str
+        evidence: str | None
+        external_id: str | None
+
+        def apply(self, aggregate: Party) -> None:
+            aggregate._add_consent(self, ConsentStatus.SUBSCRIBED, self.lawful_basis)
+
+    class Unsubscribed(Event):
+        channel: str
+        source: str
+        evidence: str | None
+        external_id: str | None
+
+        def apply(self, aggregate: Party) -> None:
+            aggregate._add_consent(self, ConsentStatus.UNSUBSCRIBED, None)
+
+    class DeliveryRecorded(Event):
+        address: str
+        address_key: str
+        address_kind: str
+        outcome: str
+        raw_code: str | None
+        classified_as: str | None
+        external_id: str | None
+
+        def apply(self, aggregate: Party) -> None:
+            aggregate._add_delivery(self)
 
     class Snapshot(_Snapshot):
         """A snapshot that gives back the enum types JSON turned into plain strings."""
@@ -161,6 +213,8 @@ class Party(Aggregate):
         self.merged_from: list[UUID] = []
         self.custom_fields: dict[str, Any] = {}
         self.custom_field_versions: dict[str, int] = {}
+        self.consents: list[dict[str, Any]] = []
+        self.deliveries: list[dict[str, Any]] = []
 
     @classmethod
     def register(
@@ -401,6 +455,111 @@ class Party(Aggregate):
         self._fields_updated(changes=effective, catalog_version=catalog_version, actor=actor, effective_at=at)
         return True
 
+    # ------------------------------------------------------------------ consent and deliverability
+
+    def subscribe_to(
+        self,
+        *,
+        channel: ConsentChannel | str,
+        source: str,
+        lawful_basis: LawfulBasis | str,
+        actor: str,
+        evidence: str | None = None,
+        external_id: str | None = None,
+        effective_at: datetime | None = None,
+    ) -> bool:
+        """Record that the party subscribed to ``channel``, on ``lawful_basis``, as ``source`` reports.
+
+        ``effective_at`` may precede the party's previous event (late reports). Returns False, recording
+        nothing, when an entry with the same ``external_id`` and channel is already in the ledger.
+        """
+        given = validate(_ConsentInput, {"channel": channel, "source": source, "lawful_basis": lawful_basis,
+                                         "evidence": evidence, "external_id": external_id})
+        at = self._ledger_time(effective_at)
+        if given.lawful_basis is None:
+            raise InvalidInput("a subscription needs a lawful basis",
+                               [{"loc": ("lawful_basis",), "msg": "missing", "type": "missing"}])
+        if self._knows_consent(given.external_id, given.channel):
+            return False
+        self.trigger_event(
+            self.Subscribed, channel=given.channel.value, source=given.source,
+            lawful_basis=given.lawful_basis.value, evidence=given.evidence, external_id=given.external_id,
+            actor=actor, effective_at=at,
+        )
+        return True
+
+    def unsubscribe_from(
+        self,
+        *,
+        channel: ConsentChannel | str,
+        source: str,
+        actor: str,
+        evidence: str | None = None,
+        external_id: str | None = None,
+        effective_at: datetime | None = None,
+    ) -> bool:
+        """Record that the party unsubscribed from ``channel`` (late and idempotent, as subscriptions)."""
+        given = validate(_ConsentInput, {"channel": channel, "source": source, "evidence": evidence,
+                                         "external_id": external_id})
+        at = self._ledger_time(effective_at)
+        if self._knows_consent(given.external_id, given.channel):
+            return False
+        self.trigger_event(
+            self.Unsubscribed, channel=given.channel.value, source=given.source, evidence=given.evidence,
+            external_id=given.external_id, actor=actor, effective_at=at,
+        )
+        return True
+
+    def record_delivery(
+        self,
+        *,
+        address: str | EmailAddress | PhoneNumber,
+        actor: str,
+        outcome: DeliveryOutcome | str | None = None,
+        raw_code: str | None = None,
+        external_id: str | None = None,
+        effective_at: datetime | None = None,
+        policy: BouncePolicy | None = None,
+        region: str = "IT",
+    ) -> bool:
+        """Record what happened to a message sent to ``address`` (an e-mail address or a phone number).
+
+        Give the ``outcome``, or the sending tool's ``raw_code`` for ``policy`` to classify, or both (they
+        must agree when the policy reads the code). The raw code is kept, so a later policy can read it
+        again. Late and idempotent like the consent entries: returns False for a known ``external_id``.
+        """
+        given = validate(_DeliveryInput,
+                         {"outcome": outcome, "raw_code": raw_code, "external_id": external_id})
+        parsed = _parse_address(address, region)
+        at = self._ledger_time(effective_at)
+        classified = (policy or BouncePolicy()).classify(given.raw_code)
+        if given.outcome is None and classified is None:
+            problem = "give the outcome" if given.raw_code is None else f"code {given.raw_code!r} unknown"
+            raise InvalidInput(f"delivery outcome unknown: {problem}",
+                               [{"loc": ("outcome",), "msg": problem, "type": "missing"}])
+        if given.outcome is not None and classified is not None and given.outcome is not classified:
+            raise InvalidInput(
+                f"outcome {given.outcome.value} contradicts code {given.raw_code!r} ({classified.value})",
+                [{"loc": ("outcome",), "msg": "contradicts the raw code", "type": "value_error"}],
+            )
+        if given.external_id is not None and any(
+            e["external_id"] == given.external_id for e in self.deliveries
+        ):
+            return False
+        kind = AddressKind.EMAIL if isinstance(parsed, EmailAddress) else AddressKind.PHONE
+        self.trigger_event(
+            self.DeliveryRecorded, address=str(parsed), address_key=parsed.key, address_kind=kind.value,
+            outcome=(given.outcome or classified or DeliveryOutcome.DELIVERED).value,
+            raw_code=given.raw_code, classified_as=classified.value if classified else None,
+            external_id=given.external_id, actor=actor, effective_at=at,
+        )
+        return True
+
+    def _knows_consent(self, external_id: str | None, channel: ConsentChannel) -> bool:
+        return external_id is not None and any(
+            e["external_id"] == external_id and e["channel"] == channel.value for e in self.consents
+        )
+
     # ------------------------------------------------------------------ reading
 
     @property
@@ -416,6 +575,12 @@ class Party(Aggregate):
     def identity_keys(self) -> set[str]:
         """The normalised identifiers no other party may hold: ``email:…``, ``phone:…``, ``vat:…``."""
         return identity_keys_of(self.identity)
+
+    def _ledger_time(self, effective_at: datetime | None) -> datetime:
+        """A ledger entry's effective time: may precede the previous event, never on a merged party."""
+        if self.merged_into is not None:
+            raise PartyMerged(self.id, self.merged_into)
+        return _check_not_future(effective_at or utc_now())
 
     def merge_fields(self) -> dict[str, Any]:
         """The fields a merge decides (see ``crmcore.policies.merging``), as plain values."""
@@ -470,6 +635,7 @@ class Party(Aggregate):
             "merged_from": list(self.merged_from),
             "custom_fields": dict(self.custom_fields),
             "custom_field_versions": dict(self.custom_field_versions),
+            "consent": current_consent(self.consents),
         }
 
     # ------------------------------------------------------------------ helpers
@@ -606,11 +772,33 @@ class Party(Aggregate):
                 self.custom_field_versions[name] = catalog_version
         self.last_effective_at = effective_at
 
+    # ------------------------------------------------------------------ ledger mutators (never raise)
+
+    def _add_consent(self, event: Party.Event, status: ConsentStatus, lawful_basis: str | None) -> None:
+        data = vars(event)
+        self.consents.append({
+            "party_id": self.id, "version": event.originator_version, "status": status.value,
+            "channel": data["channel"], "effective_at": event.effective_at, "recorded_at": event.timestamp,
+            "actor": event.actor, "source": data["source"], "lawful_basis": lawful_basis,
+            "evidence": data["evidence"], "external_id": data["external_id"],
+        })
+        self.last_effective_at = max(self.last_effective_at, event.effective_at)
+
+    def _add_delivery(self, event: Party.DeliveryRecorded) -> None:
+        self.deliveries.append({
+            "party_id": self.id, "version": event.originator_version, "address": event.address,
+            "address_key": event.address_key, "address_kind": event.address_kind, "outcome": event.outcome,
+            "raw_code": event.raw_code, "classified_as": event.classified_as,
+            "effective_at": event.effective_at, "recorded_at": event.timestamp, "actor": event.actor,
+            "external_id": event.external_id,
+        })
+        self.last_effective_at = max(self.last_effective_at, event.effective_at)
+
 
 #: Party attributes a merge may set directly (everything else a merge sets is an identity field).
 MERGED_ATTRIBUTES = frozenset({
     "name", "stage", "owner", "channel", "organization_id", "organization_name", "contact_name", "profile",
-    "custom_fields", "custom_field_versions",
+    "custom_fields", "custom_field_versions", "consents", "deliveries",
 })
 _NOT_RESTORED = frozenset({"_id", "_version", "_created_on", "_modified_on", "_pending_events"})
 
@@ -690,11 +878,40 @@ def _fill_defaults(party: Party) -> None:
     """Attributes added after a snapshot or restored state was taken start empty."""
     defaults: dict[str, Any] = {
         "identity": {}, "merged_into": None, "merged_from": [],
-        "custom_fields": {}, "custom_field_versions": {},
+        "custom_fields": {}, "custom_field_versions": {}, "consents": [], "deliveries": [],
     }
     for key, value in defaults.items():
         if key not in vars(party):
             setattr(party, key, value)
+
+class _ConsentInput(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", title="consent entry")
+
+    channel: ConsentChannel
+    source: Source
+    lawful_basis: LawfulBasis | None = None
+    evidence: Evidence | None = None
+    external_id: ExternalId | None = None
+
+
+class _DeliveryInput(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", title="delivery entry")
+
+    outcome: DeliveryOutcome | None = None
+    raw_code: RawCode | None = None
+    external_id: ExternalId | None = None
+
+
+def _parse_address(address: str | EmailAddress | PhoneNumber, region: str) -> EmailAddress | PhoneNumber:
+    """An e-mail address if the text holds an ``@``, else a phone number read in ``region``."""
+    if isinstance(address, EmailAddress | PhoneNumber):
+        return address
+    if not isinstance(address, str):
+        raise InvalidInput("address must be text",
+                           [{"loc": ("address",), "msg": "not text", "type": "string_type"}])
+    if "@" in address:
+        return EmailAddress.parse(address, field="address")
+    return PhoneNumber.parse(address, region, field="address")
 
 
 def _same(old: Any, new: Any) -> bool:

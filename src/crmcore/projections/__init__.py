@@ -1,6 +1,7 @@
 """Read models: pure folds over events, and the runner that persists them and tracks their position."""
 
 from crmcore.projections.base import Row, View, fold, matches
+from crmcore.projections.consent import MailingExclusionsView
 from crmcore.projections.parties import PartiesView
 from crmcore.projections.runner import ViewRunner, read_events
 from crmcore.projections.storage import (
@@ -12,6 +13,7 @@ from crmcore.projections.storage import (
 )
 
 __all__ = [
+    "MailingExclusionsView",
     "MemoryViewStorage",
     "PartiesView",
     "PostgresViewStorage",

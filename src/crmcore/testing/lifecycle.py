@@ -134,6 +134,8 @@ class PartyRecord:
     vat_number: str | None = None
     merged_into: UUID | None = None
     merged_from: list[UUID] = attrs.field(factory=list)
+    #: consent per channel; the lifecycle rules never record any
+    consent: dict[str, str] = attrs.field(factory=dict)
 
     def fields(self) -> dict[str, Any]:
         """The record as the fields of :class:`crmcore.PartyView` it predicts."""

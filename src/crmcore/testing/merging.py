@@ -5,8 +5,9 @@ organization) and which party is merged into which. From that it knows what ever
 its own facts plus everything of the parties merged into it, recursively. After every step the
 invariants check that nothing recorded is lost or misplaced by any sequence of merges and unmerges:
 
-- each active party holds exactly its own traits and e-mail addresses plus those of the parties merged
-  into it (so an unmerge takes back exactly what the merge brought, and nothing recorded since);
+- each active party holds exactly its own traits, e-mail addresses and consent reports plus those of the
+  parties merged into it (so an unmerge takes back exactly what the merge brought, and nothing recorded
+  since);
 - every e-mail address ever recorded is claimed by the party that now stands for its owner;
 - every person's link is reachable: the party standing for the person is a member of the party standing
   for its organization;
@@ -48,6 +49,7 @@ class MergeModel:
         self.kind: dict[UUID, str] = {}
         self.traits: dict[UUID, set[str]] = {}
         self.emails: dict[UUID, set[str]] = {}
+        self.consents: dict[UUID, set[str]] = {}
         self.link: dict[UUID, UUID] = {}
         self.merged_into: dict[UUID, UUID | None] = {}
         self.before_merge: dict[UUID, dict[str, Any]] = {}
@@ -103,7 +105,7 @@ class PartyMergeMachine(RuleBasedStateMachine):
             emails=[email], actor="machine",
         )
         m = self.model
-        m.kind[party], m.traits[party], m.emails[party] = kind, set(), {email}
+        m.kind[party], m.traits[party], m.emails[party], m.consents[party] = kind, set(), {email}, set()
         m.merged_into[party] = None
         return party
 
@@ -122,6 +124,19 @@ class PartyMergeMachine(RuleBasedStateMachine):
         email = f"{self._token()}@example.com"
         self.crm.add_email(party, email, actor="machine")
         self.model.emails[party].add(email)
+
+    @rule(party=parties, subscribed=st.booleans(), channel=st.sampled_from(["email", "newsletter", "sms"]))
+    def record_consent(self, party: UUID, subscribed: bool, channel: str) -> None:
+        if self.model.merged_into[party] is not None:
+            return
+        report = self._token()
+        if subscribed:
+            self.crm.subscribe_to(party, channel=channel, source="web form", lawful_basis="consent",
+                                  external_id=report, actor="machine")
+        else:
+            self.crm.unsubscribe_from(party, channel=channel, source="mail tool", external_id=report,
+                                      actor="machine")
+        self.model.consents[party].add(report)
 
     @rule(person=parties, organization=parties)
     def link(self, person: UUID, organization: UUID) -> None:
@@ -188,6 +203,8 @@ class PartyMergeMachine(RuleBasedStateMachine):
             traits = {k for k in view.profile}
             assert traits == m.expected(m.traits, party), f"traits of {party}"
             assert {e.lower() for e in view.emails} == m.expected(m.emails, party), f"emails of {party}"
+            reports = {e.external_id for e in self.crm.consent_history(party)}
+            assert reports == m.expected(m.consents, party), f"consent reports of {party}"
 
     @invariant()
     def every_email_is_claimed_by_the_party_standing_for_its_owner(self) -> None:
