@@ -34,6 +34,18 @@ EXPECTED: dict[str, list[str]] = {
         "Grace now: stage=prospect, owner=rep:marco, version=6",
         "customers: Compiler Works Ltd",
     ],
+    "clean_data.py": [
+        "registered Mario Rossi: email Mario.Rossi@acme.it, phone +390212345678",
+        "refused: vat_number has a wrong checksum",
+        "refused: email mario.rossi@acme.it already belongs to Mario Rossi",
+        "near match for the new party: Mario Rossi (score",
+        "import check: row 0 ~ row 2",
+        "import check: Mario Rossi ~ row 1",
+        "merge plan: emails from both",
+        "after merge: ['Mario.Rossi@acme.it', 'mrossi@gmail.com']; parties listed: 1",
+        "after unmerge: Mario Rossi ['Mario.Rossi@acme.it'], Mario Rosi ['mrossi@gmail.com']; parties listed: 2",
+        "history of the second Mario: Registered, MergedInto, Unmerged",
+    ],
     "embedding.py": [
         "[screen via subscribe] #1 Acme Corp: Registered v1 by user:anna",
         "[form] someone changed this party after you opened it (you had v2, it is now v3)",
