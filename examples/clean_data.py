@@ -1,22 +1,24 @@
 """Trustworthy party data: values checked at the door, duplicates refused or found, merged and unmerged.
 
-Run it with ``python examples/clean_data.py``: it writes ``clean_data.db`` (SQLite) in the working
-directory, starting afresh each time.
+Run it with ``python examples/clean_data.py``: it works on a SQLite store in a temporary directory.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from crmcore import CRM, DuplicateParty, InvalidInput
 
-DB = Path("clean_data.db")
-
 
 def main() -> None:
-    for leftover in DB.parent.glob(f"{DB.name}*"):
-        leftover.unlink()
-    with CRM(f"sqlite:///{DB}") as crm:
+    with tempfile.TemporaryDirectory(prefix="crmcore-clean-data-") as tmp:
+        tell(f"sqlite:///{Path(tmp) / 'clean_data.db'}")
+
+
+def tell(store: str) -> None:
+    """The story, on ``store``."""
+    with CRM(store) as crm:
         mario = crm.register_party(
             kind="person", given_name="Mario", family_name="Rossi", organization_name="ACME S.p.A.",
             emails=["Mario.Rossi@ACME.it"], phones=["02 1234 5678"], birth_date="1980-02-03",
@@ -52,9 +54,9 @@ def main() -> None:
 
         # Before an import lands: which rows are already known, or twice in the file?
         rows = [
-            {"kind": "person", "given_name": "Giulia", "family_name": "Bianchi", "email": "giulia@example.com"},
+            {"kind": "person", "given_name": "Giulia", "family_name": "Bianchi", "email": "giulia@ex.it"},
             {"kind": "person", "given_name": "Mario", "family_name": "Rossi", "email": "mario.rossi@acme.it"},
-            {"kind": "person", "given_name": "Giulia", "family_name": "Bianchi", "email": "GIULIA@example.com"},
+            {"kind": "person", "given_name": "Giulia", "family_name": "Bianchi", "email": "GIULIA@ex.it"},
         ]
         for match in crm.check_import(rows):
             other = match.other_id if isinstance(match.other_id, str) else crm.get_party(match.other_id).name

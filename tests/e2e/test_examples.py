@@ -43,7 +43,8 @@ EXPECTED: dict[str, list[str]] = {
         "import check: Mario Rossi ~ row 1",
         "merge plan: emails from both",
         "after merge: ['Mario.Rossi@acme.it', 'mrossi@gmail.com']; parties listed: 1",
-        "after unmerge: Mario Rossi ['Mario.Rossi@acme.it'], Mario Rosi ['mrossi@gmail.com']; parties listed: 2",
+        "after unmerge: Mario Rossi ['Mario.Rossi@acme.it'], Mario Rosi ['mrossi@gmail.com']; "
+        "parties listed: 2",
         "history of the second Mario: Registered, MergedInto, Unmerged",
     ],
     "embedding.py": [
