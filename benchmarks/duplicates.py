@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     detector = Detector() if args.threshold is None else Detector(threshold=args.threshold)
     started = time.perf_counter()
-    candidates = detector.find(data.records)
+    candidates = detector.fitted(data.records).find(data.records)
     crm_seconds = time.perf_counter() - started
     crm_pairs = {(c.a, c.b) for c in candidates}
 

@@ -689,9 +689,6 @@ def _blocking_keys(f: _Features) -> list[str]:
             keys += [f"pc:{f.locality}:{p}" for p in prefixes]
         if f.company:
             keys += [f"po:{f.company}:{_phonetic(t)}" for t in tokens if len(t) > 2]
-        if len(tokens) >= 2:
-            ordered = sorted(tokens, key=len, reverse=True)[:2]
-            keys.append("pf:" + " ".join(sorted(t[:4] for t in ordered)))
     else:
         keys += [f"od:{e.split('@', 1)[1]}" for e in f.emails if e.split("@", 1)[1] not in _FREE_MAIL]
         if tokens:
@@ -717,6 +714,7 @@ DEFAULT_PROBABILITIES: Final[Mapping[str, Mapping[str, tuple[float, float]]]] = 
     "organization_name": {"exact": (0.55, 0.001), "close": (0.3, 0.004), "different": (0.15, 0.995)},
     "company": {"exact": (0.7, 0.01), "close": (0.2, 0.02), "different": (0.1, 0.97)},
     "email": {"exact": (0.75, 2e-6), "close": (0.07, 5e-4), "different": (0.18, 0.9995)},
+    "email_local": {"close": (0.05, 0.005)},
     "phone": {"exact": (0.72, 2e-5), "close": (0.05, 1e-4), "different": (0.23, 0.9999)},
     "birth_date": {"exact": (0.88, 6e-5), "close": (0.09, 6e-4), "different": (0.03, 0.99934)},
     "address": {"exact": (0.55, 2e-4), "close": (0.15, 4e-3), "different": (0.30, 0.9958)},
@@ -726,8 +724,13 @@ DEFAULT_PROBABILITIES: Final[Mapping[str, Mapping[str, tuple[float, float]]]] = 
 
 _FITTED_FIELDS: Final = ("given_name", "family_name", "name", "organization_name")
 
-#: Prior odds that a blocked pair is a duplicate, in bits.
+#: Prior log2-odds that two records of the same kind are duplicates, before any comparison: about right
+#: for a population of 5,000 records of which 15% duplicate another. ``Detector.fitted`` sets it from the
+#: size of the population it is fitted on.
 DEFAULT_PRIOR_BITS: Final = -14.0
+
+#: The share of records that duplicate another, assumed by ``Detector.fitted`` to set the prior.
+DEFAULT_DUPLICATE_SHARE: Final = 0.15
 
 
 def _weights(probabilities: Mapping[str, Mapping[str, tuple[float, float]]]) -> dict[str, dict[str, float]]:
@@ -826,20 +829,24 @@ def _compare_emails(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
         key = min(shared)
         out.append(("email", key, key, 1.0, "exact", ""))
         return
-    best, pair = -1.0, (min(fa.emails), min(fb.emails))
+    # (rank, similarity, field, a, b): a typo at one provider beats one mailbox name at two providers
+    best: tuple[int, float, str, str, str] = (0, 0.0, "email", min(fa.emails), min(fb.emails))
     for a in fa.emails:
         local_a, _, domain_a = a.partition("@")
         for b in fb.emails:
             local_b, _, domain_b = b.partition("@")
-            if local_a == local_b and local_a not in _GENERIC_LOCAL_PARTS:
-                similarity = 0.9
-            elif domain_a == domain_b:
-                similarity = JaroWinkler.normalized_similarity(local_a, local_b) * 0.95
+            if domain_a == domain_b:
+                similarity = JaroWinkler.normalized_similarity(local_a, local_b)
+                found = (2 if similarity >= 0.92 else 0, similarity, "email", a, b)
+            elif local_a == local_b and local_a not in _GENERIC_LOCAL_PARTS:
+                # the same mailbox name at another provider: often just the names again, so weighed apart
+                found = (1, 0.9, "email_local", a, b)
             else:
-                similarity = JaroWinkler.normalized_similarity(a, b) * 0.8
-            if similarity > best:
-                best, pair = similarity, (a, b)
-    out.append(("email", pair[0], pair[1], best, "close" if best >= 0.88 else "different", ""))
+                found = (0, JaroWinkler.normalized_similarity(a, b), "email", a, b)
+            if found[:2] > best[:2]:
+                best = found
+    rank, similarity, name, a, b = best
+    out.append((name, a, b, similarity, "close" if rank else "different", ""))
 
 
 def _first(values: frozenset[str]) -> str | None:
@@ -945,7 +952,8 @@ class Detector:
     - ``threshold``: the match probability (0..1) from which a pair is reported;
     - ``probabilities``: per field and level, the ``(m, u)`` probabilities (see ``DEFAULT_PROBABILITIES``;
       a partial mapping overrides only the fields it names);
-    - ``prior_bits``: the prior log2-odds that a blocked pair is a duplicate;
+    - ``prior_bits``: the prior log2-odds that two records of the same kind are duplicates (the more
+      records, the more namesakes: :meth:`fitted` lowers it for large populations);
     - ``max_block``: blocks with more records than this are skipped (records in them are still paired
       through their other keys).
     """
@@ -971,21 +979,33 @@ class Detector:
         self.threshold = threshold
         self.prior_bits = prior_bits
         self.max_block = max_block
+        # the prior by kind (True for persons), when fitted to a population
+        self._priors = {True: prior_bits, False: prior_bits}
         self._probabilities = merged
         self._weights = _weights(merged)
         # per field, the weight of an exact agreement on each value, when fitted to a population
         self._exact_weights: dict[str, dict[str, float]] = {}
 
-    def fitted(self, records: Iterable[MatchRecord]) -> Detector:
-        """A copy of this detector whose name weights follow how common each name is among ``records``.
+    def fitted(
+        self, records: Iterable[MatchRecord], *, duplicate_share: float = DEFAULT_DUPLICATE_SHARE
+    ) -> Detector:
+        """A copy of this detector fitted to a population: name frequencies and the prior.
 
-        An exact agreement on a rare name then weighs more than one on a common name (term-frequency
-        adjustment: ``u`` of the value is its share among the records of the same kind, as splink does).
-        Fit on the whole population (the store, plus the rows about to be imported).
+        - An exact agreement on a rare name weighs more than one on a common name (term-frequency
+          adjustment: ``u`` of the value is its share among the records of the same kind, as splink does).
+        - The prior log-odds of a pair of records of one kind becomes ``log2(2 * duplicate_share / (n - 1))``
+          for ``n`` records of that kind (never above ``prior_bits``): among many records, two that look
+          alike are more often namesakes.
+
+        Fit on the whole population: the store, plus the rows about to be imported.
         """
+        if not 0.0 < duplicate_share < 1.0:
+            raise InvalidInput(f"duplicate_share must be between 0 and 1, got {duplicate_share}")
         counts: dict[str, dict[str, int]] = {name: defaultdict(int) for name in _FITTED_FIELDS}
         totals: dict[str, int] = dict.fromkeys(_FITTED_FIELDS, 0)
+        population = {True: 0, False: 0}
         for record in records:
+            population[record.kind == "person"] += 1
             for name, value in _name_values(record):
                 if value:
                     counts[name][value] += 1
@@ -1002,6 +1022,9 @@ class Detector:
             copy._exact_weights[name] = {
                 value: math.log2(m / max(count / total, 1 / total)) for value, count in by_value.items()
             }
+        for person, size in population.items():
+            if size > 1:
+                copy._priors[person] = min(self.prior_bits, math.log2(2 * duplicate_share / (size - 1)))
         return copy
 
     # -- scoring
@@ -1015,8 +1038,8 @@ class Detector:
                 return fitted[value]
         return self._weights[name][level]
 
-    def _weight(self, compared: list[_Compared]) -> float:
-        total = self.prior_bits
+    def _weight(self, compared: list[_Compared], person: bool) -> float:
+        total = self._priors[person]
         weigh = self._level_weight
         household = _household(compared)
         for name, _a, _b, _similarity, level, value in compared:
@@ -1050,7 +1073,7 @@ class Detector:
         if fa.person != fb.person:
             return None
         compared = _compare_fields(fa, fb)
-        total = self._weight(compared)
+        total = self._weight(compared, fa.person)
         if _probability(total) < threshold:
             return None
         return self._candidate(fa, fb, compared, total)
@@ -1063,7 +1086,7 @@ class Detector:
             kinds = FieldEvidence("kind", first.kind, second.kind, 0.0, -math.inf, "different")
             return DuplicateCandidate(first.id, second.id, 0.0, -math.inf, (kinds,))
         compared = _compare_fields(fa, fb)
-        return self._candidate(fa, fb, compared, self._weight(compared))
+        return self._candidate(fa, fb, compared, self._weight(compared, fa.person))
 
     # -- finding
 

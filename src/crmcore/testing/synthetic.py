@@ -327,6 +327,8 @@ class _Generator:
         self.female_weights = _zipf(len(_FEMALE), 5)
         self.used_phones: set[str] = set()
         self.used_vats: set[str] = set()
+        self.used_emails: set[str] = set()
+        self.used_domains: set[str] = set()
 
     # -- values
 
@@ -394,7 +396,11 @@ class _Generator:
                 f"{f}{g[0]}",
             ]
         )
-        return f"{local}@{domain or rng.choice(_MAIL_DOMAINS)}"
+        address = f"{local}@{domain or rng.choice(_MAIL_DOMAINS)}"
+        while address in self.used_emails:  # a mailbox belongs to one person: the provider adds digits
+            address = f"{local}{rng.randint(1, 999)}@{domain or rng.choice(_MAIL_DOMAINS)}"
+        self.used_emails.add(address)
+        return address
 
     # -- entities
 
@@ -447,6 +453,9 @@ class _Generator:
         name = self.org_name()
         slug = "".join(c for c in _ascii(" ".join(name.split()[:-1]) or name).lower() if c.isalnum())
         domain = slug + rng.choice([".it", ".com"])
+        while domain in self.used_domains:  # a domain belongs to one organization
+            domain = f"{slug}{rng.randint(1, 99)}{rng.choice(['.it', '.com', '.eu'])}"
+        self.used_domains.add(domain)
         italian = rng.random() < 0.85
         return MatchRecord(
             id=record_id,
