@@ -714,7 +714,7 @@ DEFAULT_PROBABILITIES: Final[Mapping[str, Mapping[str, tuple[float, float]]]] = 
     "organization_name": {"exact": (0.55, 0.001), "close": (0.3, 0.004), "different": (0.15, 0.995)},
     "company": {"exact": (0.7, 0.01), "close": (0.2, 0.02), "different": (0.1, 0.97)},
     "email": {"exact": (0.75, 2e-6), "close": (0.07, 5e-4), "different": (0.18, 0.9995)},
-    "email_local": {"close": (0.05, 0.005)},
+    "email_local": {"close": (0.05, 0.02)},
     "phone": {"exact": (0.72, 2e-5), "close": (0.05, 1e-4), "different": (0.23, 0.9999)},
     "birth_date": {"exact": (0.88, 6e-5), "close": (0.09, 6e-4), "different": (0.03, 0.99934)},
     "address": {"exact": (0.55, 2e-4), "close": (0.15, 4e-3), "different": (0.30, 0.9958)},
@@ -753,6 +753,8 @@ def _name_level(a: str, b: str, canonical_a: str = "", canonical_b: str = "") ->
         return 0.95, "close"
     if len(a) == 1 or len(b) == 1:
         return (0.9, "close") if a[0] == b[0] else (0.0, "different")
+    if canonical_a and min(len(a), len(b)) >= 3 and (a.startswith(b) or b.startswith(a)):
+        return 0.9, "close"  # a short form of a given name: Fede, Federico
     similarity = JaroWinkler.normalized_similarity(a, b)
     if similarity >= 0.88 or (similarity >= 0.75 and _phonetic(a) == _phonetic(b)):
         return similarity, "close"
@@ -837,7 +839,9 @@ def _compare_emails(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
             local_b, _, domain_b = b.partition("@")
             if domain_a == domain_b:
                 similarity = JaroWinkler.normalized_similarity(local_a, local_b)
-                found = (2 if similarity >= 0.92 else 0, similarity, "email", a, b)
+                # a provider tells namesakes apart with digits: mario.rossi and mario.rossi7 are two mailboxes
+                numbered = local_a.rstrip("0123456789") == local_b.rstrip("0123456789")
+                found = (2 if similarity >= 0.92 and not numbered else 0, similarity, "email", a, b)
             elif local_a == local_b and local_a not in _GENERIC_LOCAL_PARTS:
                 # the same mailbox name at another provider: often just the names again, so weighed apart
                 found = (1, 0.9, "email_local", a, b)
