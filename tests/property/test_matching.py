@@ -72,7 +72,7 @@ def _has_identifier(record: MatchRecord) -> bool:
     )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_records("a"), _records("b"))
 def test_compare_gives_the_same_score_whichever_record_comes_first(a: MatchRecord, b: MatchRecord) -> None:
     detector = Detector()
@@ -82,7 +82,7 @@ def test_compare_gives_the_same_score_whichever_record_comes_first(a: MatchRecor
     assert 0.0 <= forward.score <= 1.0
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_records("a"))
 def test_a_named_record_with_an_identifier_matches_a_copy_of_itself(record: MatchRecord) -> None:
     copy = replace(record, id="b")
@@ -92,7 +92,7 @@ def test_a_named_record_with_an_identifier_matches_a_copy_of_itself(record: Matc
     assert all(r.level in ("exact", "missing") for r in detector.compare(record, copy).reasons)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(_record_lists(), st.floats(min_value=0.0, max_value=1.0))
 def test_find_reports_exactly_the_blocked_pairs_that_compare_at_or_above_the_threshold(
     records: list[MatchRecord], threshold: float
@@ -112,7 +112,7 @@ def test_find_reports_exactly_the_blocked_pairs_that_compare_at_or_above_the_thr
     assert set(pairs) == expected
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(_record_lists(), st.integers(min_value=0, max_value=12))
 def test_the_import_check_is_find_restricted_to_pairs_with_a_new_record(
     records: list[MatchRecord], split: int
@@ -134,7 +134,7 @@ _GARBAGE = st.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     st.dictionaries(
         st.sampled_from(
