@@ -723,6 +723,8 @@ DEFAULT_PROBABILITIES: Final[Mapping[str, Mapping[str, tuple[float, float]]]] = 
 }
 
 _FITTED_FIELDS: Final = ("given_name", "family_name", "name", "organization_name")
+# How many records' worth of belief the default u of a name keeps when fitting name frequencies.
+_PSEUDO_RECORDS: Final = 1000
 
 #: Prior log2-odds that two records of the same kind are duplicates, before any comparison: about right
 #: for a population of 5,000 records of which 15% duplicate another. ``Detector.fitted`` sets it from the
@@ -770,7 +772,7 @@ def _compare_person_names(fa: _Features, fb: _Features, out: list[_Compared]) ->
         )
         swapped = (
             _name_level(fa.given, fb.family, fa.given_canonical, _canonical_given(fb.family)),
-            _name_level(fa.family, fb.given),
+            _name_level(fa.family, fb.given, _canonical_given(fa.family), fb.given_canonical),
         )
         if swapped[0][0] + swapped[1][0] > straight[0][0] + straight[1][0]:
             (gs, gl), (fs, fl) = swapped
@@ -1021,10 +1023,11 @@ class Detector:
             max_block=self.max_block,
         )
         for name, by_value in counts.items():
-            m = self._probabilities[name]["exact"][0]
-            total = totals[name]
+            m, u = self._probabilities[name]["exact"]
+            # a value's share, shrunk towards the default u: a small population says little
+            total = totals[name] + _PSEUDO_RECORDS
             copy._exact_weights[name] = {
-                value: math.log2(m / max(count / total, 1 / total)) for value, count in by_value.items()
+                value: math.log2(m / ((count + _PSEUDO_RECORDS * u) / total)) for value, count in by_value.items()
             }
         for person, size in population.items():
             if size > 1:
@@ -1067,15 +1070,14 @@ class Detector:
             )
             for name, a, b, similarity, level, value in compared
         ]
-        if fa.record.id > fb.record.id:
-            reasons = [FieldEvidence(r.field, r.b, r.a, r.similarity, r.weight, r.level) for r in reasons]
-            fa, fb = fb, fa
         reasons.sort(key=lambda r: -abs(r.weight))
         return DuplicateCandidate(fa.record.id, fb.record.id, _probability(total), total, tuple(reasons))
 
     def _score_pair(self, fa: _Features, fb: _Features, threshold: float) -> DuplicateCandidate | None:
         if fa.person != fb.person:
             return None
+        if fa.record.id > fb.record.id:
+            fa, fb = fb, fa
         compared = _compare_fields(fa, fb)
         total = self._weight(compared, fa.person)
         if _probability(total) < threshold:
@@ -1089,6 +1091,8 @@ class Detector:
             first, second = (a, b) if a.id <= b.id else (b, a)
             kinds = FieldEvidence("kind", first.kind, second.kind, 0.0, -math.inf, "different")
             return DuplicateCandidate(first.id, second.id, 0.0, -math.inf, (kinds,))
+        if a.id > b.id:
+            fa, fb = fb, fa
         compared = _compare_fields(fa, fb)
         return self._candidate(fa, fb, compared, self._weight(compared, fa.person))
 

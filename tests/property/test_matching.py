@@ -8,7 +8,7 @@ from itertools import combinations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crmcore.matching import Detector, MatchRecord, _prepare
+from crmcore.matching import Detector, MatchRecord, _compare_fields, _prepare
 
 # Small alphabets, so that generated records often share names, keys and blocks.
 _GIVEN = st.sampled_from(["Mario", "Maria", "Marco", "Beppe", "Giuseppe", "Anna", "Ana", "Luca", "Rossi"])
@@ -74,12 +74,23 @@ def _has_identifier(record: MatchRecord) -> bool:
 
 @settings(max_examples=100, deadline=None)
 @given(_records("a"), _records("b"))
-def test_compare_gives_the_same_score_whichever_record_comes_first(a: MatchRecord, b: MatchRecord) -> None:
+def test_compare_gives_the_same_score_and_levels_whichever_record_comes_first(
+    a: MatchRecord, b: MatchRecord
+) -> None:
     detector = Detector()
     forward, backward = detector.compare(a, b), detector.compare(b, a)
     assert forward.score == backward.score
     assert (forward.a, forward.b) == (backward.a, backward.b) == ("a", "b")
     assert 0.0 <= forward.score <= 1.0
+    if a.kind == b.kind:
+        assert _levels(a, b) == _levels(b, a)
+
+
+def _levels(a: MatchRecord, b: MatchRecord) -> list[tuple[str, str]]:
+    """Each field's level; given and family names only as a pair (swapped names cross the labels)."""
+    levels = [(f[0], f[4]) for f in _compare_fields(_prepare(a), _prepare(b))]
+    names = sorted(level for field, level in levels if field in ("given_name", "family_name"))
+    return [*(f for f in levels if f[0] not in ("given_name", "family_name")), *(("names", n) for n in names)]
 
 
 @settings(max_examples=100, deadline=None)
