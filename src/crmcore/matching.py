@@ -1027,7 +1027,8 @@ class Detector:
             # a value's share, shrunk towards the default u: a small population says little
             total = totals[name] + _PSEUDO_RECORDS
             copy._exact_weights[name] = {
-                value: math.log2(m / ((count + _PSEUDO_RECORDS * u) / total)) for value, count in by_value.items()
+                value: math.log2(m / ((count + _PSEUDO_RECORDS * u) / total))
+                for value, count in by_value.items()
             }
         for person, size in population.items():
             if size > 1:
