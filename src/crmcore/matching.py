@@ -640,7 +640,13 @@ def _name_values(record: MatchRecord) -> list[tuple[str, str]]:
     f = _Features(record=record, person=record.kind == "person")
     _prepare_names(record, f)
     if f.person:
-        return [("given_name", f.given_canonical), ("family_name", f.family), ("name", f.full)]
+        company = " ".join(_org_words(record.organization_name))
+        return [
+            ("given_name", f.given_canonical),
+            ("family_name", f.family),
+            ("name", f.full),
+            ("company", company),
+        ]
     return [("organization_name", f.full)]
 
 
@@ -683,10 +689,11 @@ def _blocking_keys(f: _Features) -> list[str]:
             keys.append(f"pb:{f.birth}:{initials}")
             keys += [f"pd:{f.birth}:{_phonetic(t)}" for t in tokens if len(t) > 2]
         prefixes = sorted({t[:3] for t in tokens if len(t) > 2})
-        if f.postcode:
-            keys += [f"pc:{f.postcode}:{p}" for p in prefixes]
-        elif f.locality:
-            keys += [f"pc:{f.locality}:{p}" for p in prefixes]
+        place = f.postcode or f.locality
+        if place:
+            keys += [f"pc:{place}:{p}" for p in prefixes]
+        if f.street and f.number:
+            keys.append(f"pa:{f.street}:{f.number}")
         if f.company:
             keys += [f"po:{f.company}:{_phonetic(t)}" for t in tokens if len(t) > 2]
     else:
@@ -717,12 +724,12 @@ DEFAULT_PROBABILITIES: Final[Mapping[str, Mapping[str, tuple[float, float]]]] = 
     "email_local": {"close": (0.05, 0.02)},
     "phone": {"exact": (0.72, 2e-5), "close": (0.05, 1e-4), "different": (0.23, 0.9999)},
     "birth_date": {"exact": (0.88, 6e-5), "close": (0.09, 6e-4), "different": (0.03, 0.99934)},
-    "address": {"exact": (0.55, 2e-4), "close": (0.15, 4e-3), "different": (0.30, 0.9958)},
+    "address": {"exact": (0.55, 5e-5), "close": (0.15, 4e-3), "different": (0.30, 0.9958)},
     "vat": {"exact": (0.97, 1e-6), "close": (0.01, 1e-5), "different": (0.02, 0.99999)},
     "web_link": {"exact": (0.8, 1e-5), "close": (0.05, 1e-4), "different": (0.15, 0.9999)},
 }
 
-_FITTED_FIELDS: Final = ("given_name", "family_name", "name", "organization_name")
+_FITTED_FIELDS: Final = ("given_name", "family_name", "name", "organization_name", "company")
 # How many records' worth of belief the default u of a name keeps when fitting name frequencies.
 _PSEUDO_RECORDS: Final = 1000
 
@@ -817,7 +824,7 @@ def _compare_company(fa: _Features, fb: _Features, out: list[_Compared]) -> None
     if not fa.company or not fb.company:
         out.append(("company", ra.organization_name, rb.organization_name, 0.0, "missing", ""))
     elif fa.company == fb.company:
-        out.append(("company", ra.organization_name, rb.organization_name, 1.0, "exact", ""))
+        out.append(("company", ra.organization_name, rb.organization_name, 1.0, "exact", fa.company))
     else:
         similarity = fuzz.token_set_ratio(fa.company, fb.company) / 100
         level: Level = "close" if similarity >= 0.9 else "different"
