@@ -22,6 +22,7 @@ How it works (details in ``docs/duplicates.md``):
 from __future__ import annotations
 
 import math
+import random
 import re
 import unicodedata
 from collections import defaultdict
@@ -954,6 +955,44 @@ def _compare_fields(fa: _Features, fb: _Features) -> list[_Compared]:
     return out
 
 
+#: How many random pairs of each kind ``Detector.fitted`` compares to estimate ``u``.
+_U_PAIRS: Final = 20_000
+
+
+def _estimated_u(
+    records: list[MatchRecord], probabilities: Mapping[str, Mapping[str, tuple[float, float]]]
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """``probabilities`` with ``u`` estimated from random pairs of ``records`` (nearly all non-matches).
+
+    Only levels frequent enough to be measured on the pairs drawn (``u`` of at least ten in their number)
+    are estimated, shrunk towards the default; rare levels (a shared e-mail…) keep their default.
+    """
+    estimated = {name: dict(levels) for name, levels in probabilities.items()}
+    rng = random.Random(0)
+    seen: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for person in (True, False):
+        group = [r for r in records if (r.kind == "person") == person]
+        if len(group) < 50:
+            continue
+        prepared: dict[int, _Features] = {}
+        for _ in range(_U_PAIRS):
+            i, j = rng.randrange(len(group)), rng.randrange(len(group))
+            if i == j:
+                continue
+            fa = prepared.get(i) or prepared.setdefault(i, _prepare(group[i]))
+            fb = prepared.get(j) or prepared.setdefault(j, _prepare(group[j]))
+            for name, _a, _b, _similarity, level, _value in _compare_fields(fa, fb):
+                if level != "missing":
+                    seen[name][level] += 1
+    for name, levels in seen.items():
+        compared = sum(levels.values())
+        for level, (m, u) in probabilities.get(name, {}).items():
+            if u * compared >= 10:
+                shrunk = (levels.get(level, 0) + _PSEUDO_RECORDS * u) / (compared + _PSEUDO_RECORDS)
+                estimated[name][level] = (m, max(shrunk, 1e-9))
+    return estimated
+
+
 # -- the detector --------------------------------------------------------------------------------
 
 
@@ -1014,6 +1053,7 @@ class Detector:
         """
         if not 0.0 < duplicate_share < 1.0:
             raise InvalidInput(f"duplicate_share must be between 0 and 1, got {duplicate_share}")
+        records = list(records)
         counts: dict[str, dict[str, int]] = {name: defaultdict(int) for name in _FITTED_FIELDS}
         totals: dict[str, int] = dict.fromkeys(_FITTED_FIELDS, 0)
         population = {True: 0, False: 0}
@@ -1025,7 +1065,7 @@ class Detector:
                     totals[name] += 1
         copy = Detector(
             threshold=self.threshold,
-            probabilities=self._probabilities,
+            probabilities=_estimated_u(records, self._probabilities),
             prior_bits=self.prior_bits,
             max_block=self.max_block,
         )
