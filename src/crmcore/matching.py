@@ -986,10 +986,10 @@ def _estimated_u(
                     seen[name][level] += 1
     for name, levels in seen.items():
         compared = sum(levels.values())
-        for level, (m, u) in probabilities.get(name, {}).items():
+        for level_name, (m, u) in probabilities.get(name, {}).items():
             if u * compared >= 10:
-                shrunk = (levels.get(level, 0) + _PSEUDO_RECORDS * u) / (compared + _PSEUDO_RECORDS)
-                estimated[name][level] = (m, max(shrunk, 1e-9))
+                shrunk = (levels.get(level_name, 0) + _PSEUDO_RECORDS * u) / (compared + _PSEUDO_RECORDS)
+                estimated[name][level_name] = (m, max(shrunk, 1e-9))
     return estimated
 
 
