@@ -31,6 +31,7 @@ from crmcore.identity import (
     WebLink,
     parse_identity,
 )
+from crmcore.matching import Detector, DuplicateCandidate, FieldEvidence, MatchRecord
 from crmcore.models import (
     Change,
     FieldChange,
@@ -51,16 +52,20 @@ __all__ = [
     "Channel",
     "ConcurrentUpdateError",
     "CrmError",
+    "Detector",
+    "DuplicateCandidate",
     "EffectiveTimeOutOfOrder",
     "EmailAddress",
     "FieldChange",
     "FieldDefinition",
+    "FieldEvidence",
     "FieldKind",
     "FieldRuleViolation",
     "FieldSet",
     "IllegalTransition",
     "InvalidInput",
     "LabelChoice",
+    "MatchRecord",
     "OrganizationName",
     "PartyCounts",
     "PartyKind",

@@ -16,7 +16,8 @@ How it works (details in ``docs/duplicates.md``):
    compared in both orders, so swapped given and family names still match.
 3. **Weights.** Each level carries a Fellegi-Sunter weight ``log2(m / u)``: ``m`` the probability of
    the level among true duplicates, ``u`` among unrelated records. A missing value weighs nothing. The
-   sum, added to the prior log-odds, gives the match probability ``score``.
+   sum, added to the prior log-odds, gives the match probability ``score``. :meth:`Detector.fitted`
+   adapts ``u``, the weights of exact names and the prior to a population.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ from crmcore.identity import (
 from crmcore.identity import _words as _identity_words
 
 __all__ = [
+    "DEFAULT_DUPLICATE_SHARE",
+    "DEFAULT_PRIOR_BITS",
+    "DEFAULT_PROBABILITIES",
     "DEFAULT_THRESHOLD",
     "Detector",
     "DuplicateCandidate",
@@ -1041,8 +1045,10 @@ class Detector:
     def fitted(
         self, records: Iterable[MatchRecord], *, duplicate_share: float = DEFAULT_DUPLICATE_SHARE
     ) -> Detector:
-        """A copy of this detector fitted to a population: name frequencies and the prior.
+        """A copy of this detector fitted to a population: ``u`` probabilities, name frequencies, the prior.
 
+        - ``u`` of each level measurable on 20,000 random pairs of each kind is estimated from them, as
+          splink does (random pairs are nearly all non-matches).
         - An exact agreement on a rare name weighs more than one on a common name (term-frequency
           adjustment: ``u`` of the value is its share among the records of the same kind, as splink does).
         - The prior log-odds of a pair of records of one kind becomes ``log2(2 * duplicate_share / (n - 1))``
@@ -1246,11 +1252,6 @@ def _blocked_pairs(features: list[_Features], max_block: int) -> Iterator[tuple[
                 if code not in seen:
                     seen.add(code)
                     yield (i, j) if i < j else (j, i)
-
-
-def blocked_pair_count(records: Iterable[MatchRecord], *, max_block: int = 60) -> int:
-    """How many distinct pairs blocking yields for ``records`` (for tuning ``max_block``)."""
-    return sum(1 for _ in _blocked_pairs([_prepare(r) for r in records], max_block))
 
 
 def clusters(candidates: Iterable[DuplicateCandidate]) -> list[set[str]]:
