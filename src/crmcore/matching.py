@@ -961,6 +961,7 @@ def _compare_fields(fa: _Features, fb: _Features) -> list[_Compared]:
 
 #: How many random pairs of each kind ``Detector.fitted`` compares to estimate ``u``.
 _U_PAIRS: Final = 20_000
+_U_SAMPLE: Final = 3_000
 
 
 def _estimated_u(
@@ -978,6 +979,8 @@ def _estimated_u(
         group = [r for r in records if (r.kind == "person") == person]
         if len(group) < 50:
             continue
+        # the pairs are drawn among a sample of records, so that few records need preparing
+        group = rng.sample(group, min(len(group), _U_SAMPLE))
         prepared: dict[int, _Features] = {}
         for _ in range(_U_PAIRS):
             i, j = rng.randrange(len(group)), rng.randrange(len(group))
