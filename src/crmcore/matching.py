@@ -320,7 +320,6 @@ _NICKNAMES: Final[dict[str, str]] = {
     "max": "massimiliano",
     "dani": "daniele",
     "teo": "matteo",
-    "fabio": "fabio",
     "ricky": "riccardo",
     "betta": "elisabetta",
     "lisa": "elisabetta",
@@ -332,10 +331,8 @@ _NICKNAMES: Final[dict[str, str]] = {
     "vale": "valentina",
     "marghe": "margherita",
     "rita": "margherita",
-    "ale.": "alessandra",
     "sandra": "alessandra",
     "angy": "angela",
-    "lucia": "lucia",
     "bill": "william",
     "will": "william",
     "billy": "william",
@@ -381,7 +378,6 @@ _NICKNAMES: Final[dict[str, str]] = {
     "sam": "samuel",
     "ben": "benjamin",
     "tim": "timothy",
-    "tony.": "anthony",
     "pat": "patricia",
     "patty": "patricia",
     "sue": "susan",
@@ -465,7 +461,7 @@ _LEGAL_FORM_WORDS: Final = frozenset(
         ("sapa",),
     )
 )
-_ORG_NOISE: Final = frozenset({"group", "gruppo", "the", "di", "de", "e", "and", "&", "company"})
+_ORG_NOISE: Final = frozenset({"group", "gruppo", "the", "di", "de", "e", "and", "company"})
 
 # Web-mail domains: a shared domain among them says nothing about an organization.
 _FREE_MAIL: Final = frozenset(

@@ -12,6 +12,8 @@ The same seed always gives the same set.
 from __future__ import annotations
 
 import random
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from itertools import combinations
@@ -569,22 +571,29 @@ class _Generator:
         )
 
     def changed(
-        self, values: tuple[str, ...], fresh: object, keep: float, drop: float, change: float, spoil: object
+        self,
+        values: tuple[str, ...],
+        fresh: Callable[[], str],
+        keep: float,
+        drop: float,
+        change: float,
+        spoil: Callable[[str], str],
     ) -> tuple[str, ...]:
+        """Kept, dropped, replaced by a fresh value or spoilt (the rest), and now and then a second value."""
         rng = self.rng
         if not values:
-            return (fresh(),) if rng.random() < 0.25 else ()  # type: ignore[operator]
+            return (fresh(),) if rng.random() < 0.25 else ()
         r = rng.random()
         if r < keep:
             out = values
         elif r < keep + drop:
             out = ()
         elif r < keep + drop + change:
-            out = (fresh(),)  # type: ignore[operator]
+            out = (fresh(),)
         else:
-            out = (spoil(values[0]),)  # type: ignore[operator]
+            out = (spoil(values[0]),)
         if out and rng.random() < 0.1:
-            out = (*out, fresh())  # type: ignore[operator]
+            out = (*out, fresh())
         return out
 
     def address_variant(self, base: MatchRecord) -> dict[str, str | None]:
@@ -681,8 +690,6 @@ class _Generator:
 
 
 def _ascii(text: str) -> str:
-    import unicodedata
-
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
