@@ -16,12 +16,14 @@ How it works (details in ``docs/duplicates.md``):
    compared in both orders, so swapped given and family names still match.
 3. **Weights.** Each level carries a Fellegi-Sunter weight ``log2(m / u)``: ``m`` the probability of
    the level among true duplicates, ``u`` among unrelated records. A missing value weighs nothing. The
-   sum, added to the prior log-odds, gives the match probability ``score``.
+   sum, added to the prior log-odds, gives the match probability ``score``. :meth:`Detector.fitted`
+   adapts ``u``, the weights of exact names and the prior to a population.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import re
 import unicodedata
 from collections import defaultdict
@@ -47,6 +49,9 @@ from crmcore.identity import (
 from crmcore.identity import _words as _identity_words
 
 __all__ = [
+    "DEFAULT_DUPLICATE_SHARE",
+    "DEFAULT_PRIOR_BITS",
+    "DEFAULT_PROBABILITIES",
     "DEFAULT_THRESHOLD",
     "Detector",
     "DuplicateCandidate",
@@ -315,7 +320,6 @@ _NICKNAMES: Final[dict[str, str]] = {
     "max": "massimiliano",
     "dani": "daniele",
     "teo": "matteo",
-    "fabio": "fabio",
     "ricky": "riccardo",
     "betta": "elisabetta",
     "lisa": "elisabetta",
@@ -327,10 +331,8 @@ _NICKNAMES: Final[dict[str, str]] = {
     "vale": "valentina",
     "marghe": "margherita",
     "rita": "margherita",
-    "ale.": "alessandra",
     "sandra": "alessandra",
     "angy": "angela",
-    "lucia": "lucia",
     "bill": "william",
     "will": "william",
     "billy": "william",
@@ -376,7 +378,6 @@ _NICKNAMES: Final[dict[str, str]] = {
     "sam": "samuel",
     "ben": "benjamin",
     "tim": "timothy",
-    "tony.": "anthony",
     "pat": "patricia",
     "patty": "patricia",
     "sue": "susan",
@@ -460,7 +461,7 @@ _LEGAL_FORM_WORDS: Final = frozenset(
         ("sapa",),
     )
 )
-_ORG_NOISE: Final = frozenset({"group", "gruppo", "the", "di", "de", "e", "and", "&", "company"})
+_ORG_NOISE: Final = frozenset({"group", "gruppo", "the", "di", "de", "e", "and", "company"})
 
 # Web-mail domains: a shared domain among them says nothing about an organization.
 _FREE_MAIL: Final = frozenset(
@@ -640,7 +641,13 @@ def _name_values(record: MatchRecord) -> list[tuple[str, str]]:
     f = _Features(record=record, person=record.kind == "person")
     _prepare_names(record, f)
     if f.person:
-        return [("given_name", f.given_canonical), ("family_name", f.family), ("name", f.full)]
+        company = " ".join(_org_words(record.organization_name))
+        return [
+            ("given_name", f.given_canonical),
+            ("family_name", f.family),
+            ("name", f.full),
+            ("company", company),
+        ]
     return [("organization_name", f.full)]
 
 
@@ -683,15 +690,13 @@ def _blocking_keys(f: _Features) -> list[str]:
             keys.append(f"pb:{f.birth}:{initials}")
             keys += [f"pd:{f.birth}:{_phonetic(t)}" for t in tokens if len(t) > 2]
         prefixes = sorted({t[:3] for t in tokens if len(t) > 2})
-        if f.postcode:
-            keys += [f"pc:{f.postcode}:{p}" for p in prefixes]
-        elif f.locality:
-            keys += [f"pc:{f.locality}:{p}" for p in prefixes]
+        place = f.postcode or f.locality
+        if place:
+            keys += [f"pc:{place}:{p}" for p in prefixes]
+        if f.street and f.number:
+            keys.append(f"pa:{f.street}:{f.number}")
         if f.company:
             keys += [f"po:{f.company}:{_phonetic(t)}" for t in tokens if len(t) > 2]
-        if len(tokens) >= 2:
-            ordered = sorted(tokens, key=len, reverse=True)[:2]
-            keys.append("pf:" + " ".join(sorted(t[:4] for t in ordered)))
     else:
         keys += [f"od:{e.split('@', 1)[1]}" for e in f.emails if e.split("@", 1)[1] not in _FREE_MAIL]
         if tokens:
@@ -717,17 +722,25 @@ DEFAULT_PROBABILITIES: Final[Mapping[str, Mapping[str, tuple[float, float]]]] = 
     "organization_name": {"exact": (0.55, 0.001), "close": (0.3, 0.004), "different": (0.15, 0.995)},
     "company": {"exact": (0.7, 0.01), "close": (0.2, 0.02), "different": (0.1, 0.97)},
     "email": {"exact": (0.75, 2e-6), "close": (0.07, 5e-4), "different": (0.18, 0.9995)},
+    "email_local": {"close": (0.05, 0.02)},
     "phone": {"exact": (0.72, 2e-5), "close": (0.05, 1e-4), "different": (0.23, 0.9999)},
     "birth_date": {"exact": (0.88, 6e-5), "close": (0.09, 6e-4), "different": (0.03, 0.99934)},
-    "address": {"exact": (0.55, 2e-4), "close": (0.15, 4e-3), "different": (0.30, 0.9958)},
+    "address": {"exact": (0.55, 5e-5), "close": (0.15, 4e-3), "different": (0.30, 0.9958)},
     "vat": {"exact": (0.97, 1e-6), "close": (0.01, 1e-5), "different": (0.02, 0.99999)},
     "web_link": {"exact": (0.8, 1e-5), "close": (0.05, 1e-4), "different": (0.15, 0.9999)},
 }
 
-_FITTED_FIELDS: Final = ("given_name", "family_name", "name", "organization_name")
+_FITTED_FIELDS: Final = ("given_name", "family_name", "name", "organization_name", "company")
+# How many records' worth of belief the default u of a name keeps when fitting name frequencies.
+_PSEUDO_RECORDS: Final = 1000
 
-#: Prior odds that a blocked pair is a duplicate, in bits.
+#: Prior log2-odds that two records of the same kind are duplicates, before any comparison: about right
+#: for a population of 5,000 records of which 15% duplicate another. ``Detector.fitted`` sets it from the
+#: size of the population it is fitted on.
 DEFAULT_PRIOR_BITS: Final = -14.0
+
+#: The share of records that duplicate another, assumed by ``Detector.fitted`` to set the prior.
+DEFAULT_DUPLICATE_SHARE: Final = 0.15
 
 
 def _weights(probabilities: Mapping[str, Mapping[str, tuple[float, float]]]) -> dict[str, dict[str, float]]:
@@ -750,6 +763,8 @@ def _name_level(a: str, b: str, canonical_a: str = "", canonical_b: str = "") ->
         return 0.95, "close"
     if len(a) == 1 or len(b) == 1:
         return (0.9, "close") if a[0] == b[0] else (0.0, "different")
+    if canonical_a and min(len(a), len(b)) >= 3 and (a.startswith(b) or b.startswith(a)):
+        return 0.9, "close"  # a short form of a given name: Fede, Federico
     similarity = JaroWinkler.normalized_similarity(a, b)
     if similarity >= 0.88 or (similarity >= 0.75 and _phonetic(a) == _phonetic(b)):
         return similarity, "close"
@@ -765,7 +780,7 @@ def _compare_person_names(fa: _Features, fb: _Features, out: list[_Compared]) ->
         )
         swapped = (
             _name_level(fa.given, fb.family, fa.given_canonical, _canonical_given(fb.family)),
-            _name_level(fa.family, fb.given),
+            _name_level(fa.family, fb.given, _canonical_given(fa.family), fb.given_canonical),
         )
         if swapped[0][0] + swapped[1][0] > straight[0][0] + straight[1][0]:
             (gs, gl), (fs, fl) = swapped
@@ -810,7 +825,7 @@ def _compare_company(fa: _Features, fb: _Features, out: list[_Compared]) -> None
     if not fa.company or not fb.company:
         out.append(("company", ra.organization_name, rb.organization_name, 0.0, "missing", ""))
     elif fa.company == fb.company:
-        out.append(("company", ra.organization_name, rb.organization_name, 1.0, "exact", ""))
+        out.append(("company", ra.organization_name, rb.organization_name, 1.0, "exact", fa.company))
     else:
         similarity = fuzz.token_set_ratio(fa.company, fb.company) / 100
         level: Level = "close" if similarity >= 0.9 else "different"
@@ -826,20 +841,26 @@ def _compare_emails(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
         key = min(shared)
         out.append(("email", key, key, 1.0, "exact", ""))
         return
-    best, pair = -1.0, (min(fa.emails), min(fb.emails))
+    # (rank, similarity, field, a, b): a typo at one provider beats one mailbox name at two providers
+    best: tuple[int, float, str, str, str] = (0, 0.0, "email", min(fa.emails), min(fb.emails))
     for a in fa.emails:
         local_a, _, domain_a = a.partition("@")
         for b in fb.emails:
             local_b, _, domain_b = b.partition("@")
-            if local_a == local_b and local_a not in _GENERIC_LOCAL_PARTS:
-                similarity = 0.9
-            elif domain_a == domain_b:
-                similarity = JaroWinkler.normalized_similarity(local_a, local_b) * 0.95
+            if domain_a == domain_b:
+                similarity = JaroWinkler.normalized_similarity(local_a, local_b)
+                # a provider tells namesakes apart with digits: mario.rossi and mario.rossi7 are two mailboxes
+                numbered = local_a.rstrip("0123456789") == local_b.rstrip("0123456789")
+                found = (2 if similarity >= 0.92 and not numbered else 0, similarity, "email", a, b)
+            elif local_a == local_b and local_a not in _GENERIC_LOCAL_PARTS:
+                # the same mailbox name at another provider: often just the names again, so weighed apart
+                found = (1, 0.9, "email_local", a, b)
             else:
-                similarity = JaroWinkler.normalized_similarity(a, b) * 0.8
-            if similarity > best:
-                best, pair = similarity, (a, b)
-    out.append(("email", pair[0], pair[1], best, "close" if best >= 0.88 else "different", ""))
+                found = (0, JaroWinkler.normalized_similarity(a, b), "email", a, b)
+            if found[:2] > best[:2]:
+                best = found
+    rank, similarity, name, a, b = best
+    out.append((name, a, b, similarity, "close" if rank else "different", ""))
 
 
 def _first(values: frozenset[str]) -> str | None:
@@ -934,6 +955,47 @@ def _compare_fields(fa: _Features, fb: _Features) -> list[_Compared]:
     return out
 
 
+#: How many random pairs of each kind ``Detector.fitted`` compares to estimate ``u``.
+_U_PAIRS: Final = 20_000
+_U_SAMPLE: Final = 3_000
+
+
+def _estimated_u(
+    records: list[MatchRecord], probabilities: Mapping[str, Mapping[str, tuple[float, float]]]
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """``probabilities`` with ``u`` estimated from random pairs of ``records`` (nearly all non-matches).
+
+    Only levels frequent enough to be measured on the pairs drawn (``u`` of at least ten in their number)
+    are estimated, shrunk towards the default; rare levels (a shared e-mail…) keep their default.
+    """
+    estimated = {name: dict(levels) for name, levels in probabilities.items()}
+    rng = random.Random(0)
+    seen: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for person in (True, False):
+        group = [r for r in records if (r.kind == "person") == person]
+        if len(group) < 50:
+            continue
+        # the pairs are drawn among a sample of records, so that few records need preparing
+        group = rng.sample(group, min(len(group), _U_SAMPLE))
+        prepared: dict[int, _Features] = {}
+        for _ in range(_U_PAIRS):
+            i, j = rng.randrange(len(group)), rng.randrange(len(group))
+            if i == j:
+                continue
+            fa = prepared.get(i) or prepared.setdefault(i, _prepare(group[i]))
+            fb = prepared.get(j) or prepared.setdefault(j, _prepare(group[j]))
+            for name, _a, _b, _similarity, level, _value in _compare_fields(fa, fb):
+                if level != "missing":
+                    seen[name][level] += 1
+    for name, levels in seen.items():
+        compared = sum(levels.values())
+        for level_name, (m, u) in probabilities.get(name, {}).items():
+            if u * compared >= 10:
+                shrunk = (levels.get(level_name, 0) + _PSEUDO_RECORDS * u) / (compared + _PSEUDO_RECORDS)
+                estimated[name][level_name] = (m, max(shrunk, 1e-9))
+    return estimated
+
+
 # -- the detector --------------------------------------------------------------------------------
 
 
@@ -945,7 +1007,8 @@ class Detector:
     - ``threshold``: the match probability (0..1) from which a pair is reported;
     - ``probabilities``: per field and level, the ``(m, u)`` probabilities (see ``DEFAULT_PROBABILITIES``;
       a partial mapping overrides only the fields it names);
-    - ``prior_bits``: the prior log2-odds that a blocked pair is a duplicate;
+    - ``prior_bits``: the prior log2-odds that two records of the same kind are duplicates (the more
+      records, the more namesakes: :meth:`fitted` lowers it for large populations);
     - ``max_block``: blocks with more records than this are skipped (records in them are still paired
       through their other keys).
     """
@@ -971,37 +1034,57 @@ class Detector:
         self.threshold = threshold
         self.prior_bits = prior_bits
         self.max_block = max_block
+        # the prior by kind (True for persons), when fitted to a population
+        self._priors = {True: prior_bits, False: prior_bits}
         self._probabilities = merged
         self._weights = _weights(merged)
         # per field, the weight of an exact agreement on each value, when fitted to a population
         self._exact_weights: dict[str, dict[str, float]] = {}
 
-    def fitted(self, records: Iterable[MatchRecord]) -> Detector:
-        """A copy of this detector whose name weights follow how common each name is among ``records``.
+    def fitted(
+        self, records: Iterable[MatchRecord], *, duplicate_share: float = DEFAULT_DUPLICATE_SHARE
+    ) -> Detector:
+        """A copy of this detector fitted to a population: ``u`` probabilities, name frequencies, the prior.
 
-        An exact agreement on a rare name then weighs more than one on a common name (term-frequency
-        adjustment: ``u`` of the value is its share among the records of the same kind, as splink does).
-        Fit on the whole population (the store, plus the rows about to be imported).
+        - ``u`` of each level measurable on 20,000 random pairs of each kind is estimated from them, as
+          splink does (random pairs are nearly all non-matches).
+        - An exact agreement on a rare name weighs more than one on a common name (term-frequency
+          adjustment: ``u`` of the value is its share among the records of the same kind, as splink does).
+        - The prior log-odds of a pair of records of one kind becomes ``log2(2 * duplicate_share / (n - 1))``
+          for ``n`` records of that kind (never above ``prior_bits``): among many records, two that look
+          alike are more often namesakes.
+
+        Fit on the whole population: the store, plus the rows about to be imported.
         """
+        if not 0.0 < duplicate_share < 1.0:
+            raise InvalidInput(f"duplicate_share must be between 0 and 1, got {duplicate_share}")
+        records = list(records)
         counts: dict[str, dict[str, int]] = {name: defaultdict(int) for name in _FITTED_FIELDS}
         totals: dict[str, int] = dict.fromkeys(_FITTED_FIELDS, 0)
+        population = {True: 0, False: 0}
         for record in records:
+            population[record.kind == "person"] += 1
             for name, value in _name_values(record):
                 if value:
                     counts[name][value] += 1
                     totals[name] += 1
         copy = Detector(
             threshold=self.threshold,
-            probabilities=self._probabilities,
+            probabilities=_estimated_u(records, self._probabilities),
             prior_bits=self.prior_bits,
             max_block=self.max_block,
         )
         for name, by_value in counts.items():
-            m = self._probabilities[name]["exact"][0]
-            total = totals[name]
+            m, u = self._probabilities[name]["exact"]
+            # a value's share, shrunk towards the default u: a small population says little
+            total = totals[name] + _PSEUDO_RECORDS
             copy._exact_weights[name] = {
-                value: math.log2(m / max(count / total, 1 / total)) for value, count in by_value.items()
+                value: math.log2(m / ((count + _PSEUDO_RECORDS * u) / total))
+                for value, count in by_value.items()
             }
+        for person, size in population.items():
+            if size > 1:
+                copy._priors[person] = min(self.prior_bits, math.log2(2 * duplicate_share / (size - 1)))
         return copy
 
     # -- scoring
@@ -1015,8 +1098,8 @@ class Detector:
                 return fitted[value]
         return self._weights[name][level]
 
-    def _weight(self, compared: list[_Compared]) -> float:
-        total = self.prior_bits
+    def _weight(self, compared: list[_Compared], person: bool) -> float:
+        total = self._priors[person]
         weigh = self._level_weight
         household = _household(compared)
         for name, _a, _b, _similarity, level, value in compared:
@@ -1040,17 +1123,16 @@ class Detector:
             )
             for name, a, b, similarity, level, value in compared
         ]
-        if fa.record.id > fb.record.id:
-            reasons = [FieldEvidence(r.field, r.b, r.a, r.similarity, r.weight, r.level) for r in reasons]
-            fa, fb = fb, fa
         reasons.sort(key=lambda r: -abs(r.weight))
         return DuplicateCandidate(fa.record.id, fb.record.id, _probability(total), total, tuple(reasons))
 
     def _score_pair(self, fa: _Features, fb: _Features, threshold: float) -> DuplicateCandidate | None:
         if fa.person != fb.person:
             return None
+        if fa.record.id > fb.record.id:
+            fa, fb = fb, fa
         compared = _compare_fields(fa, fb)
-        total = self._weight(compared)
+        total = self._weight(compared, fa.person)
         if _probability(total) < threshold:
             return None
         return self._candidate(fa, fb, compared, total)
@@ -1062,8 +1144,10 @@ class Detector:
             first, second = (a, b) if a.id <= b.id else (b, a)
             kinds = FieldEvidence("kind", first.kind, second.kind, 0.0, -math.inf, "different")
             return DuplicateCandidate(first.id, second.id, 0.0, -math.inf, (kinds,))
+        if a.id > b.id:
+            fa, fb = fb, fa
         compared = _compare_fields(fa, fb)
-        return self._candidate(fa, fb, compared, self._weight(compared))
+        return self._candidate(fa, fb, compared, self._weight(compared, fa.person))
 
     # -- finding
 
@@ -1167,11 +1251,6 @@ def _blocked_pairs(features: list[_Features], max_block: int) -> Iterator[tuple[
                 if code not in seen:
                     seen.add(code)
                     yield (i, j) if i < j else (j, i)
-
-
-def blocked_pair_count(records: Iterable[MatchRecord], *, max_block: int = 60) -> int:
-    """How many distinct pairs blocking yields for ``records`` (for tuning ``max_block``)."""
-    return sum(1 for _ in _blocked_pairs([_prepare(r) for r in records], max_block))
 
 
 def clusters(candidates: Iterable[DuplicateCandidate]) -> list[set[str]]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from stdnum.it import iva
 
+from crmcore.exceptions import InvalidInput
 from crmcore.matching import Detector, DuplicateCandidate, FieldEvidence, MatchRecord, clusters
 from crmcore.testing.synthetic import synthetic_parties
 
@@ -187,3 +189,13 @@ def test_the_detector_finds_most_duplicates_of_a_small_synthetic_set_with_few_fa
     recall = len(found & truth) / len(truth)
     assert precision >= 0.85
     assert recall >= 0.8
+
+
+def test_a_threshold_outside_zero_to_one_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="threshold"):
+        Detector(threshold=1.5)
+
+
+def test_from_raw_refuses_an_unknown_kind_by_name() -> None:
+    with pytest.raises(InvalidInput, match="kind"):
+        MatchRecord.from_raw("row", "household", name="Rossi")

@@ -12,6 +12,8 @@ The same seed always gives the same set.
 from __future__ import annotations
 
 import random
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from itertools import combinations
@@ -327,6 +329,8 @@ class _Generator:
         self.female_weights = _zipf(len(_FEMALE), 5)
         self.used_phones: set[str] = set()
         self.used_vats: set[str] = set()
+        self.used_emails: set[str] = set()
+        self.used_domains: set[str] = set()
 
     # -- values
 
@@ -394,7 +398,11 @@ class _Generator:
                 f"{f}{g[0]}",
             ]
         )
-        return f"{local}@{domain or rng.choice(_MAIL_DOMAINS)}"
+        address = f"{local}@{domain or rng.choice(_MAIL_DOMAINS)}"
+        while address in self.used_emails:  # a mailbox belongs to one person: the provider adds digits
+            address = f"{local}{rng.randint(1, 999)}@{domain or rng.choice(_MAIL_DOMAINS)}"
+        self.used_emails.add(address)
+        return address
 
     # -- entities
 
@@ -447,6 +455,9 @@ class _Generator:
         name = self.org_name()
         slug = "".join(c for c in _ascii(" ".join(name.split()[:-1]) or name).lower() if c.isalnum())
         domain = slug + rng.choice([".it", ".com"])
+        while domain in self.used_domains:  # a domain belongs to one organization
+            domain = f"{slug}{rng.randint(1, 99)}{rng.choice(['.it', '.com', '.eu'])}"
+        self.used_domains.add(domain)
         italian = rng.random() < 0.85
         return MatchRecord(
             id=record_id,
@@ -560,22 +571,29 @@ class _Generator:
         )
 
     def changed(
-        self, values: tuple[str, ...], fresh: object, keep: float, drop: float, change: float, spoil: object
+        self,
+        values: tuple[str, ...],
+        fresh: Callable[[], str],
+        keep: float,
+        drop: float,
+        change: float,
+        spoil: Callable[[str], str],
     ) -> tuple[str, ...]:
+        """Kept, dropped, replaced by a fresh value or spoilt (the rest), and now and then a second value."""
         rng = self.rng
         if not values:
-            return (fresh(),) if rng.random() < 0.25 else ()  # type: ignore[operator]
+            return (fresh(),) if rng.random() < 0.25 else ()
         r = rng.random()
         if r < keep:
             out = values
         elif r < keep + drop:
             out = ()
         elif r < keep + drop + change:
-            out = (fresh(),)  # type: ignore[operator]
+            out = (fresh(),)
         else:
-            out = (spoil(values[0]),)  # type: ignore[operator]
+            out = (spoil(values[0]),)
         if out and rng.random() < 0.1:
-            out = (*out, fresh())  # type: ignore[operator]
+            out = (*out, fresh())
         return out
 
     def address_variant(self, base: MatchRecord) -> dict[str, str | None]:
@@ -672,8 +690,6 @@ class _Generator:
 
 
 def _ascii(text: str) -> str:
-    import unicodedata
-
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
