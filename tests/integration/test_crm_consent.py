@@ -8,11 +8,9 @@ from uuid import UUID
 
 import pytest
 
-from crmcore import CRM, InvalidInput, PartyKind, PartyNotFound, Stage
+from crmcore import CRM, InvalidInput, PartyNotFound
 from crmcore.aggregates import Party
-from crmcore.application import _primary_address
 from crmcore.policies.consent import BouncePolicy, ConsentChannel, ConsentStatus, DeliveryOutcome
-from crmcore.values import AddressKind
 
 DAY = timedelta(days=1)
 ADA = "ada@example.com"
@@ -230,13 +228,17 @@ def test_a_party_with_a_long_ledger_comes_back_whole_from_its_snapshot(crm: CRM)
     assert crm.may_contact(party, "newsletter", back(290 - 2 * 128), address=ADA).allowed
 
 
-def test_the_primary_address_is_the_first_the_party_carries() -> None:
-    party = Party.register(kind=PartyKind.PERSON, stage=Stage.LEAD, name="Ada", actor="u")
-    assert _primary_address(party, AddressKind.EMAIL) is None
-    party.emails = ["Ada@Example.com", "ada@work.example"]  # type: ignore[attr-defined]
-    party.phones = ["06 1234 5678"]  # type: ignore[attr-defined]
-    assert str(_primary_address(party, AddressKind.EMAIL)) == "Ada@example.com"
-    assert str(_primary_address(party, AddressKind.PHONE)) == "+390612345678"
+def test_may_contact_uses_the_primary_address_the_party_carries(crm: CRM) -> None:
+    party = crm.register_party(kind="person", name="Ada", emails=["Ada@Example.com", "ada@work.example"],
+                               phones=["06 1234 5678"], actor="u")
+    crm.subscribe_to(party, channel="email", source="form", lawful_basis="consent", actor="u")
+    crm.subscribe_to(party, channel="sms", source="form", lawful_basis="consent", actor="u")
+    assert str(crm.may_contact(party, "email").address) == "Ada@example.com"
+    assert str(crm.may_contact(party, "sms").address) == "+390612345678"
+    crm.record_delivery(party, address="ada@example.com", outcome="hard_bounce", actor="m")
+    assert not crm.may_contact(party, "email").allowed
+    crm.add_email(party, "ada@work.example", primary=True, actor="u")
+    assert crm.may_contact(party, "email").allowed
 
 
 # -- the mailing exclusions view ------------------------------------------------------------------------

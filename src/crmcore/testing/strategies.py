@@ -369,7 +369,7 @@ def _registered(draw: st.DrawFn, party_id: UUID, at: datetime) -> Any:
         originator_id=party_id, originator_version=1, timestamp=at, originator_topic=_PARTY_TOPIC,
         actor="history", effective_at=at, kind=kind.value, stage=draw(registrable_stages(kind)).value,
         name=draw(_SHORT_NAMES), organization_name=None, contact_name=None,
-        channel=None, owner=draw(st.none() | owners()), profile={}, qualified_from=None,
+        channel=None, owner=draw(st.none() | owners()), profile={}, qualified_from=None, identity={},
     )
 
 
