@@ -1581,7 +1581,7 @@ def _read_address(value: str, kind: AddressKind) -> EmailAddress | PhoneNumber:
 
 
 def _addresses(party: Party, kind: AddressKind) -> list[EmailAddress | PhoneNumber]:
-    """The party's addresses of ``kind``, primary first (``emails`` / ``phones``, once parties carry them)."""
+    """The party's addresses of ``kind``, primary first (``emails`` / ``phones``)."""
     stored = party.emails if kind is AddressKind.EMAIL else party.phones
     return [_read_address(str(value), kind) for value in stored]
 
