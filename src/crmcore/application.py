@@ -19,6 +19,7 @@ from eventsourcing.persistence import ApplicationRecorder, EventStore, Integrity
 from eventsourcing.utils import Environment
 
 from crmcore import _bulk
+from crmcore._nearmatch import IdentityIndex, record_of_row
 from crmcore.aggregates.catalog import CATALOG_ID, FieldCatalog
 from crmcore.aggregates.claim import IdentityClaim, claim_id
 from crmcore.aggregates.party import Party
@@ -195,6 +196,7 @@ class CRM:
         )
         self._listeners: list[ChangeListener] = []
         self._listeners_lock = threading.Lock()
+        self._identity = IdentityIndex()
         self._catalog_versions: dict[int, FieldSet] = {}
 
     # ------------------------------------------------------------------ lifecycle of the object
@@ -640,15 +642,31 @@ class CRM:
         return [_match(c) for c in detector.find_between(new, existing)]
 
     def _near_matches(self, record: MatchRecord) -> list[DuplicateMatch]:
-        existing = [r for r in self._identity_records() if r.kind == record.kind]
+        index = self._identity_index()
+        existing = index.candidates(record)
         if not existing:
             return []
         detector = Detector()
         return [_match(c, record.id) for c in detector.candidates_for(record, existing)]
 
     def _identity_records(self) -> list[MatchRecord]:
-        self._runner.catch_up(IdentityView.name)
-        return [_record_of_row(row) for row in self._views_storage.rows(IdentityView.name, {})]
+        return self._identity_index().records()
+
+    def _identity_index(self) -> IdentityIndex:
+        """The in-process mirror of the ``party_identity`` view, caught up with the log."""
+        storage, name = self._views_storage, IdentityView.name
+
+        def load() -> tuple[int, list[Row]]:
+            self._runner.catch_up(name)
+            position = storage.position(name, IdentityView.version)
+            return position, storage.rows(name, {})
+
+        def events_after(position: int) -> Iterator[tuple[int, DomainEventProtocol[Any]]]:
+            return read_events(self._app.recorder, self._app.mapper, after=position,
+                               topics=IdentityView.topics())
+
+        self._identity.refresh(load, events_after)
+        return self._identity
 
     def merged_parties(self, party_id: UUID | str) -> list[UUID]:
         """Every party merged (directly or through others) into ``party_id``, oldest merge first."""
@@ -1423,22 +1441,9 @@ def _detector(threshold: float | None) -> Detector:
     return Detector() if threshold is None else Detector(threshold=threshold)
 
 
-def _record_of_row(row: Mapping[str, Any]) -> MatchRecord:
-    address = row.get("address") or {}
-    return MatchRecord(
-        id=row["id"], kind=row["kind"], given_name=row.get("given_name"), family_name=row.get("family_name"),
-        name=row.get("name"), organization_name=row.get("organization_name"),
-        emails=tuple(e.lower() for e in row.get("emails") or ()), phones=tuple(row.get("phones") or ()),
-        birth_date=row.get("birth_date"), street=address.get("street"),
-        house_number=address.get("street_number"), postcode=address.get("postcode"),
-        locality=address.get("locality"), country=address.get("country"), vat=row.get("vat_number"),
-        web_links=tuple(row.get("web_links") or ()),
-    )
-
-
 def _record_of(cmd: RegisterParty) -> MatchRecord:
     identity = cmd.stored_identity()
-    return _record_of_row({
+    return record_of_row({
         "id": "new", "kind": cmd.kind.value, "name": cmd.display_name,
         "organization_name": cmd.organization_name if cmd.kind is PartyKind.PERSON else None, **identity,
     })

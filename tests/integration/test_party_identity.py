@@ -238,3 +238,26 @@ def test_holder_of_an_unknown_party_lookup_needs_exactly_one_identifier(crm: CRM
     assert crm.holder_of(vat_number=ACME_VAT) is None
     with pytest.raises(PartyNotFound):
         crm.resolve("01a20887-527a-7000-b3b2-9f6aff9012e9")
+
+
+def test_near_matches_see_parties_registered_through_another_crm_since_the_last_check(store_url: str) -> None:
+    if store_url == "memory:":
+        pytest.skip("a memory store lives in one object")
+    with CRM(store_url) as first, CRM(store_url) as second:
+        assert (
+            second.enter_party(kind="person", given_name="Anna", family_name="Neri", actor="u").near_matches
+            == []
+        )
+        mario = first.register_party(
+            kind="person", given_name="Mario", family_name="Rossi", birth_date="1980-01-02", actor="u"
+        )
+        first.update_identity(mario, emails=["mario@example.com"], actor="u")
+        entered = second.enter_party(
+            kind="person", given_name="Mario", family_name="Rossi", birth_date="1980-01-02", actor="u"
+        )
+        assert [m.other_id for m in entered.near_matches] == [mario]
+        first.merge(entered.party_id, mario, actor="u", reason="dup")
+        third = second.enter_party(
+            kind="person", given_name="Mario", family_name="Rossi", birth_date="1980-01-02", actor="u"
+        )
+        assert [m.other_id for m in third.near_matches] == [entered.party_id]
