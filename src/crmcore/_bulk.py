@@ -49,6 +49,11 @@ __all__ = [
 M = TypeVar("M", bound=BaseModel)
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
 _REGISTERED_TOPIC = get_topic(Party.Registered)
+# The mapper stores an event class's version when above 1; without it, reading upcasts from version 1.
+_CLASS_VERSION: dict[str, int] = (
+    {"class_version": Party.Registered.class_version} if getattr(Party.Registered, "class_version", 1) > 1
+    else {}
+)
 _PARTY_TOPIC = get_topic(Party)
 _DATETIME = "datetime_iso"
 
@@ -421,6 +426,7 @@ def _encoder(mapper: Mapper[Any]) -> Callable[[Sequence[str], Sequence[dict[str,
             "effective_at": stamp,
             "qualified_from": None,
             "identity": {},
+            **_CLASS_VERSION,
         }
         out: list[Row] = []
         for hex_id, row in zip(hexes, validated, strict=True):

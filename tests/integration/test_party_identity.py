@@ -217,6 +217,8 @@ def test_bulk_registration_claims_identifiers_and_refuses_duplicates_before_stor
         ]
     )
     assert crm.get_party(ids[1]).name == "B Bee"
+    assert (crm.get_party(ids[1]).given_name, crm.get_party(ids[1]).phones) == ("B", ["+390612345678"])
+    assert crm.get_party(ids[0]).emails == ["a@example.com"]
     assert crm.holder_of(phone="+390612345678") == ids[1]
     before = crm.position
     with pytest.raises(InvalidInput, match="row 1"):
@@ -261,3 +263,29 @@ def test_near_matches_see_parties_registered_through_another_crm_since_the_last_
             kind="person", given_name="Mario", family_name="Rossi", birth_date="1980-01-02", actor="u"
         )
         assert [m.other_id for m in third.near_matches] == [entered.party_id]
+
+
+def test_a_party_registered_in_bulk_reads_exactly_as_one_registered_alone(crm: CRM) -> None:
+    fields = {
+        "kind": "person",
+        "given_name": "Ada",
+        "family_name": "Lovelace",
+        "emails": ["Ada@Example.com"],
+        "phones": ["+44 20 7946 0958"],
+        "birth_date": "1915-12-10",
+        "address": {
+            "country": "GB",
+            "street": "St James's Square",
+            "postcode": "SW1Y 4JU",
+            "locality": "London",
+        },
+        "web_links": ["https://example.com/ada"],
+        "actor": "u",
+    }
+    alone = crm.get_party(crm.register_party(**fields)).model_dump(
+        exclude={"id", "registered_at", "last_effective_at"}
+    )
+    crm.update_identity(crm.holder_of(email="ada@example.com"), emails=[], phones=[], actor="u")
+    (bulk_id,) = crm.bulk_register([fields])
+    in_bulk = crm.get_party(bulk_id).model_dump(exclude={"id", "registered_at", "last_effective_at"})
+    assert in_bulk == alone
