@@ -97,7 +97,7 @@ from crmcore.projections import (
     read_events,
 )
 from crmcore.projections.identity import IdentityView, MembershipsView
-from crmcore.stores import StoreKind, StoreSettings, parse_store_url
+from crmcore.stores import StoreKind, StoreSettings, existing_originators, parse_store_url
 from crmcore.values import AddressKind, ConsentChannel, PartyKind, Stage, utc_now
 
 __all__ = ["CRM", "ChangeListener"]
@@ -696,7 +696,10 @@ class CRM:
         return [PartySummary.model_validate(rows[k]) for k in sorted(rows)]
 
     def _existing_claims(self, keys: Sequence[str]) -> dict[str, IdentityClaim]:
-        found = {key: self._claim(key) for key in keys}
+        """The claims that exist on ``keys``: one batched existence query, then only those are loaded."""
+        by_id = {claim_id(key): key for key in keys}
+        stored = existing_originators(self._app.recorder, list(by_id))
+        found = {by_id[i]: self._claim(by_id[i]) for i in stored}
         return {key: claim for key, claim in found.items() if claim is not None}
 
     def _claim(self, key: str) -> IdentityClaim | None:

@@ -150,7 +150,8 @@ class _Identity(BaseModel):
             if value is None:
                 stored[field] = None
             elif field == "emails":
-                stored[field] = _unique([e.address for e in value], [e.key for e in value])
+                # the claim key (``identity_keys_of``): the stored address lower-cased
+                stored[field] = _unique([e.address for e in value], [e.address.lower() for e in value])
             elif field == "phones":
                 stored[field] = _unique(value, value)
             elif field == "web_links":

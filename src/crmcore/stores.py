@@ -276,3 +276,48 @@ class BatchedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         if isinstance(error, sqlite3.Error):
             return persistence.PersistenceError(error)
         return error
+
+
+def existing_originators(recorder: Any, ids: Sequence[UUID]) -> set[UUID]:
+    """Which of ``ids`` have at least one stored event, in a few queries (not one per id).
+
+    SQLite and PostgreSQL are asked with ``IN`` / ``= ANY`` over chunks of ids; other recorders one id at
+    a time through ``select_events``.
+    """
+    from eventsourcing.popo import POPOAggregateRecorder
+    from eventsourcing.sqlite import SQLiteAggregateRecorder
+
+    found: set[UUID] = set()
+    if isinstance(recorder, POPOAggregateRecorder):
+        index = recorder._stored_events_index
+        return {i for i in ids if index.get(str(i))}
+    if isinstance(recorder, SQLiteAggregateRecorder):
+        by_hex = {i.hex: i for i in ids}
+        hexes = list(by_hex)
+        for start in range(0, len(hexes), 500):
+            chunk = hexes[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            with recorder.datastore.transaction(commit=False) as c:
+                c.execute(
+                    f"SELECT DISTINCT originator_id FROM {recorder.events_table_name} "
+                    f"WHERE originator_id IN ({marks})",
+                    chunk,
+                )
+                found.update(by_hex[row[0]] for row in c.fetchall())
+        return found
+    try:
+        from eventsourcing.postgres import PostgresAggregateRecorder
+    except ImportError:  # pragma: no cover - without the postgres extra
+        PostgresAggregateRecorder = None  # type: ignore[assignment,misc]  # noqa: N806
+    if PostgresAggregateRecorder is not None and isinstance(recorder, PostgresAggregateRecorder):
+        from psycopg.sql import SQL, Identifier
+
+        statement = SQL(
+            "SELECT DISTINCT originator_id FROM {schema}.{table} WHERE originator_id = ANY(%s)"
+        ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
+        with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+            for start in range(0, len(ids), 5000):
+                curs.execute(statement, (list(ids[start : start + 5000]),))
+                found.update(UUID(str(row["originator_id"])) for row in curs.fetchall())
+        return found
+    return {i for i in ids if recorder.select_events(i, limit=1)}

@@ -368,3 +368,28 @@ def test_an_error_while_building_the_next_sqlite_batch_keeps_the_committed_ones(
     assert crm.get_party(UUID(first[0])).name == "first"
     assert len(crm.bulk_register(many_rows(3))) == 3
     assert crm.position == 4
+
+
+@pytest.mark.parametrize(
+    "settings_crm", ["plain", "compressed", "encrypted", "encrypted and compressed"], indirect=True
+)
+def test_bulk_registered_identity_values_and_claims_decode_under_every_setting(settings_crm: CRM) -> None:
+    crm = settings_crm
+    rows = [
+        {"kind": "person", "given_name": "Ada", "family_name": "Lovelace", "emails": ["ada@example.com"],
+         "phones": ["+44 20 7946 0958"], "actor": "import"},
+        {"kind": "organization", "name": "ACME S.p.A.", "vat_number": "IT00743110157", "actor": "import"},
+    ]
+    ada, acme = crm.bulk_register(rows, batch_size=1)
+    assert crm.get_party(ada).emails == ["ada@example.com"]
+    assert crm.get_party(acme).vat_number == "IT00743110157"
+    assert crm.holder_of(email="ADA@example.com") == ada
+    assert crm.holder_of(phone="+442079460958") == ada
+    assert crm.holder_of(vat_number="IT00743110157") == acme
+    crm.remove_email(ada, "ada@example.com", actor="u")  # a released claim is taken over in bulk
+    (again,) = crm.bulk_register([{"kind": "person", "name": "Other", "emails": ["ada@example.com"],
+                                   "actor": "import"}])
+    assert crm.holder_of(email="ada@example.com") == again
+    if crm.settings.cipher_key is not None or crm.settings.compress:
+        stored = crm._app.recorder.select_notifications(start=1, limit=100)
+        assert all(b"ada@example.com" not in s.state for s in stored)
