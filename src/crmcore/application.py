@@ -1378,23 +1378,7 @@ class CRM:
 
     def _update(self, cmd: PartyCommand, action: Callable[[Party], list[Party] | None]) -> Party:
         """Load, command, save; on a version conflict re-run on fresh state, unless a version was expected."""
-        retries = 0 if cmd.expected_version is not None else self.conflict_retries
-        for attempt in range(retries + 1):
-            party = self._load(cmd.party_id)
-            if cmd.expected_version is not None and party.version != cmd.expected_version:
-                raise ConcurrentUpdateError(
-                    party.id, f"expected version {cmd.expected_version}, found {party.version}"
-                )
-            others = action(party) or []
-            try:
-                self._save(party, *others)
-            except ConcurrentUpdateError:
-                if attempt == retries:
-                    raise
-                _back_off(attempt)
-                continue
-            return party
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._update_party(cmd.party_id, cmd.expected_version, lambda party: action(party) or [])
 
     def _load(self, party_id: UUID, *, version: int | None = None) -> Party:
         try:

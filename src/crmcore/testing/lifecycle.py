@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, suppress
 from datetime import timedelta
 from functools import partial
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar
 from uuid import UUID
 
 import attrs
@@ -914,7 +914,18 @@ def lifecycle_machine(
     starting with ``Test`` in a test module for pytest or unittest to collect it.
     """
 
-    class Machine(PartyLifecycleMachine):
+    return machine_case(PartyLifecycleMachine, store_url_factory, settings=settings, name=name)
+
+
+M = TypeVar("M", bound=Any)
+
+
+def machine_case(
+    machine: type[M], store_url_factory: StoreUrlFactory, *, settings: settings | None, name: str
+) -> type[unittest.TestCase]:
+    """A ``TestCase`` running ``machine`` (whose ``open_store`` it overrides) on stores from the factory."""
+
+    class Machine(machine):  # type: ignore[valid-type, misc]
         def open_store(self, resources: ExitStack) -> str:
             made = store_url_factory()
             return made if isinstance(made, str) else resources.enter_context(made)

@@ -24,8 +24,7 @@ Run it against a store of your choice::
 from __future__ import annotations
 
 import unittest
-from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import ExitStack
 from typing import Any
 from uuid import UUID
 
@@ -35,10 +34,10 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precon
 
 from crmcore.application import CRM
 from crmcore.exceptions import IllegalTransition
+from crmcore.testing.lifecycle import StoreUrlFactory, machine_case
 
 __all__ = ["MergeModel", "PartyMergeMachine", "merge_machine"]
 
-StoreUrlFactory = Callable[[], "str | AbstractContextManager[str]"]
 _IGNORED = {"version", "last_effective_at"}
 
 
@@ -234,14 +233,4 @@ def merge_machine(
     cleaning up afterwards.
     """
 
-    class Machine(PartyMergeMachine):
-        def open_store(self, resources: ExitStack) -> str:
-            made = store_url_factory()
-            return made if isinstance(made, str) else resources.enter_context(made)
-
-    Machine.__name__ = Machine.__qualname__ = f"{name}Machine"
-    case: type[unittest.TestCase] = Machine.TestCase
-    case.__name__ = case.__qualname__ = f"Test{name}"
-    if settings is not None:
-        case.settings = settings  # type: ignore[attr-defined]
-    return case
+    return machine_case(PartyMergeMachine, store_url_factory, settings=settings, name=name)
