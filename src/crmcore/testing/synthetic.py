@@ -725,9 +725,15 @@ class _Generator:
         rng = self.rng
         base = self.organization(record_id)
         extra: dict[str, object] = {}
-        slug = "".join(c for c in _ascii(base.name or "").lower() if c.isalnum())[:20] or "azienda"
-        domain = base.web_links[0].removeprefix("www.") if base.web_links else f"{slug}.it"
         if not base.emails and rng.random() < 0.6:
+            if base.web_links:
+                domain = base.web_links[0].removeprefix("www.")
+            else:  # a domain belongs to one organization
+                slug = "".join(c for c in _ascii(base.name or "").lower() if c.isalnum()) or "azienda"
+                domain = f"{slug}.it"
+                while domain in self.used_domains:
+                    domain = f"{slug}{rng.randint(1, 999)}.it"
+                self.used_domains.add(domain)
             extra["emails"] = (f"{rng.choice(['info', 'amministrazione', 'commerciale'])}@{domain}",)
         if not base.phones and rng.random() < 0.5:
             extra["phones"] = (self.phone(mobile=False),)
