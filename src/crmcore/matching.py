@@ -880,7 +880,9 @@ def _compare_emails(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
                 similarity = JaroWinkler.normalized_similarity(local_a, local_b)
                 # a provider tells namesakes apart with digits: mario.rossi and mario.rossi7 are two mailboxes
                 numbered = _mailbox_stem(local_a) == _mailbox_stem(local_b)
-                found = (2 if similarity >= 0.92 and not numbered else 0, similarity, "email", a, b)
+                # a typo is one keystroke; li.popescu and lpopescu are two ways of writing the names
+                typo = OSA.distance(local_a, local_b, score_cutoff=1) <= 1
+                found = (2 if similarity >= 0.92 and typo and not numbered else 0, similarity, "email", a, b)
             elif local_a == local_b and local_a not in _GENERIC_LOCAL_PARTS:
                 # the same mailbox name at another provider: often just the names again, so weighed apart
                 found = (1, 0.9, "email_local", a, b)

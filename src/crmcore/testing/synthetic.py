@@ -710,13 +710,13 @@ class _Generator:
         base = self.person(record_id)
         given, family = base.given_name or "", base.family_name or ""
         extra: dict[str, object] = {}
-        if not base.emails and rng.random() < 0.6:
+        if not base.emails and rng.random() < 0.65:
             extra["emails"] = (self.email_for(given, family),)
-        if not base.phones and rng.random() < 0.5:
+        if not base.phones and rng.random() < 0.6:
             extra["phones"] = (self.phone(mobile=rng.random() < 0.8),)
-        if not base.birth_date and rng.random() < 0.73:
+        if not base.birth_date and rng.random() < 0.8:
             extra["birth_date"] = self.birth_date()
-        if not base.street and rng.random() < 0.75:
+        if not base.street and rng.random() < 0.85:
             extra.update(self.address(base.country or "IT"))
         return replace(base, **extra)  # type: ignore[arg-type]
 
@@ -735,9 +735,11 @@ class _Generator:
                     domain = f"{slug}{rng.randint(1, 999)}.it"
                 self.used_domains.add(domain)
             extra["emails"] = (f"{rng.choice(['info', 'amministrazione', 'commerciale'])}@{domain}",)
-        if not base.phones and rng.random() < 0.5:
+        if not base.phones and rng.random() < 0.6:
             extra["phones"] = (self.phone(mobile=False),)
-        if not base.street and rng.random() < 0.67:
+        if not base.vat and (base.country or "IT") == "IT" and rng.random() < 0.7:
+            extra["vat"] = self.vat()
+        if not base.street and rng.random() < 0.85:
             extra.update(self.address(base.country or "IT"))
         return replace(base, **extra)  # type: ignore[arg-type]
 
@@ -869,7 +871,7 @@ _PERSON_MODIFICATIONS = (
     ("nickname", 5),
     ("transliteration", 5),
     ("company", 2),
-    ("missing", 12),
+    ("missing", 6),
     ("email_typo", 4),
     ("new_email", 4),
     ("phone_typo", 4),
@@ -881,7 +883,7 @@ _PERSON_MODIFICATIONS = (
 _ORGANIZATION_MODIFICATIONS = (
     ("organization_typo", 12),
     ("abbreviation", 12),
-    ("missing", 12),
+    ("missing", 6),
     ("email_typo", 2),
     ("new_email", 4),
     ("phone_typo", 4),
