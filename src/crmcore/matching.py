@@ -708,6 +708,8 @@ def _blocking_keys(f: _Features) -> list[str]:
             longest = max(tokens, key=len)
             if len(longest) >= 5:
                 keys.append(f"ol:{longest}")
+            if len(tokens[0]) >= 4 and tokens[0] != longest:
+                keys.append(f"of:{tokens[0]}")  # the distinctive first word, the rest abbreviated
     return keys
 
 
@@ -772,12 +774,27 @@ def _name_level(a: str, b: str, canonical_a: str = "", canonical_b: str = "") ->
     similarity = JaroWinkler.normalized_similarity(a, b)
     if similarity >= 0.88 or (similarity >= 0.75 and _phonetic(a) == _phonetic(b)):
         return similarity, "close"
+    if _one_typo_apart(a, b):
+        return max(similarity, 0.85), "close"
     if canonical_a and canonical_b and (canonical_a != a or canonical_b != b):
         # a nickname on one side and a typo on the other: Mimmo, Domeico
         canonical = JaroWinkler.normalized_similarity(canonical_a, canonical_b)
         if canonical >= 0.9:
             return 0.9 * canonical, "close"
     return similarity, "different"
+
+
+def _one_typo_apart(a: str, b: str) -> bool:
+    """Whether a short name is one keystroke from another (``Rosa``, ``Roca``), the ending aside.
+
+    Names differing only in their last letter are kept apart: ``Mario`` and ``Maria`` are brother and
+    sister more often than a typo.
+    """
+    return (
+        min(len(a), len(b)) >= 4
+        and a[:-1] != b[:-1]
+        and OSA.distance(a, b, score_cutoff=1) <= 1
+    )
 
 
 def _compare_person_names(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
