@@ -1,6 +1,6 @@
 """Duplicate detection speed and accuracy on a labelled synthetic set, next to a plain baseline.
 
-    python benchmarks/duplicates.py [--profile standard|hard|both] [--parties 100000] [--seed 7] [--threshold T]
+    python benchmarks/duplicates.py [--profile standard|hard|both] [--parties N] [--seed S] [--threshold T]
 
 The set comes from ``crmcore.testing.synthetic.synthetic_parties`` (fixed seed; about 15% duplicates with
 typos, swapped names, nicknames, transliterations, missing values, abbreviations, changed addresses).

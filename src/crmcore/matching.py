@@ -785,16 +785,11 @@ def _name_level(a: str, b: str, canonical_a: str = "", canonical_b: str = "") ->
 
 
 def _one_typo_apart(a: str, b: str) -> bool:
-    """Whether a short name is one keystroke from another (``Rosa``, ``Roca``), the ending aside.
+    """Whether a name of four letters or more is one keystroke from another (``Rosa``, ``Roca``).
 
-    Names differing only in their last letter are kept apart: ``Mario`` and ``Maria`` are brother and
-    sister more often than a typo.
+    Jaro-Winkler forgives short names little, so a single typo in one often falls below its threshold.
     """
-    return (
-        min(len(a), len(b)) >= 4
-        and a[:-1] != b[:-1]
-        and OSA.distance(a, b, score_cutoff=1) <= 1
-    )
+    return min(len(a), len(b)) >= 4 and OSA.distance(a, b, score_cutoff=1) <= 1
 
 
 def _compare_person_names(fa: _Features, fb: _Features, out: list[_Compared]) -> None:

@@ -199,6 +199,8 @@ def test_swapped_names_never_weigh_more_than_the_same_names_the_right_way_round(
         r.weight for r in detector.compare(person, copy).reasons if r.field in ("given_name", "family_name")
     )
     swapped_weight = sum(
-        r.weight for r in detector.compare(person, swapped).reasons if r.field in ("given_name", "family_name")
+        r.weight
+        for r in detector.compare(person, swapped).reasons
+        if r.field in ("given_name", "family_name")
     )
     assert swapped_weight <= straight_weight + 1e-9

@@ -701,7 +701,6 @@ class _Generator:
         other = self.person(record_id)
         return replace(other, organization_name=base.organization_name, phones=base.phones or other.phones)
 
-
     # -- the standard profile: complete originals, duplicates with one to three modifications
 
     def standard_person(self, record_id: str) -> MatchRecord:
@@ -863,6 +862,7 @@ class _Generator:
             return dict.fromkeys(("street", "house_number", "postcode", "locality", "country"))
         return {name: () if name in ("emails", "phones", "web_links") else None}
 
+
 # The modifications of the standard profile with their relative frequency, for persons and organizations.
 _PERSON_MODIFICATIONS = (
     ("given_typo", 10),
@@ -892,6 +892,7 @@ _ORGANIZATION_MODIFICATIONS = (
     ("moved", 4),
     ("vat_typo", 3),
 )
+
 
 def _ascii(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
