@@ -685,6 +685,10 @@ def _blocking_keys(f: _Features) -> list[str]:
         sounds = sorted({_phonetic(_canonical_given(t)) for t in tokens if len(t) > 1})
         if sounds:
             keys.append("pn:" + " ".join(sounds))
+        if len(tokens) == 2:  # one name misspelt: the sound of the other with the first letter of this one
+            first, second = tokens
+            keys.append(f"pw:{_phonetic(_canonical_given(first))}:{second[0]}")
+            keys.append(f"pw:{_phonetic(_canonical_given(second))}:{first[0]}")
         initials = "".join(sorted({t[0] for t in tokens}))
         if f.birth:
             keys.append(f"pb:{f.birth}:{initials}")
@@ -893,8 +897,12 @@ def _compare_emails(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
                 # a provider tells namesakes apart with digits: mario.rossi and mario.rossi7 are two mailboxes
                 numbered = _mailbox_stem(local_a) == _mailbox_stem(local_b)
                 # a typo is one keystroke; li.popescu and lpopescu are two ways of writing the names
-                typo = OSA.distance(local_a, local_b, score_cutoff=1) <= 1
-                found = (2 if similarity >= 0.92 and typo and not numbered else 0, similarity, "email", a, b)
+                typo = similarity >= 0.92 and OSA.distance(local_a, local_b, score_cutoff=1) <= 1
+                if typo and not numbered and _names_explain(fa, local_a, fb, local_b):
+                    # massetti@ and massotti@ for Massetti and Massotti: the names again, not a typo
+                    found = (1, similarity, "email_local", a, b)
+                else:
+                    found = (2 if typo and not numbered else 0, similarity, "email", a, b)
             elif local_a == local_b and local_a not in _GENERIC_LOCAL_PARTS:
                 # the same mailbox name at another provider: often just the names again, so weighed apart
                 found = (1, 0.9, "email_local", a, b)
@@ -913,6 +921,25 @@ def _mailbox_stem(local: str) -> str:
     provider made them add a dot or a number), not a typo of one address.
     """
     return "".join(c for c in local if c.isalpha())
+
+
+def _names_explain(fa: _Features, local_a: str, fb: _Features, local_b: str) -> bool:
+    """Whether two mailbox names differ only where the two persons' names differ.
+
+    Each mailbox name is stripped of its owner's name words; when what is left is the same, the
+    mailboxes are each person's names written alike, and their difference is the names' difference.
+    """
+    if not (fa.person and fa.name_tokens and fb.name_tokens):
+        return False
+    return _mailbox_rest(local_a, fa.name_tokens) == _mailbox_rest(local_b, fb.name_tokens)
+
+
+def _mailbox_rest(local: str, tokens: tuple[str, ...]) -> str:
+    rest = _mailbox_stem(local)
+    for token in sorted(tokens, key=len, reverse=True):
+        if len(token) > 1:
+            rest = rest.replace(token, "", 1)
+    return rest
 
 
 def _first(values: frozenset[str]) -> str | None:
