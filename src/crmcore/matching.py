@@ -685,10 +685,6 @@ def _blocking_keys(f: _Features) -> list[str]:
         sounds = sorted({_phonetic(_canonical_given(t)) for t in tokens if len(t) > 1})
         if sounds:
             keys.append("pn:" + " ".join(sounds))
-        if len(tokens) == 2:  # one name misspelt: the sound of the other with the first letter of this one
-            first, second = tokens
-            keys.append(f"pw:{_phonetic(_canonical_given(first))}:{second[0]}")
-            keys.append(f"pw:{_phonetic(_canonical_given(second))}:{first[0]}")
         initials = "".join(sorted({t[0] for t in tokens}))
         if f.birth:
             keys.append(f"pb:{f.birth}:{initials}")
