@@ -8,9 +8,9 @@ How it works (details in ``docs/duplicates.md``):
 
 1. **Blocking.** Each record yields keys (every e-mail key, phone, VAT number, web host, birth date with
    name initials, a phonetic key of the names that ignores their order, postcode with a name prefix,
-   organization name keys…). Records sharing a key form a block; the candidate pairs are the union of
-   the pairs inside blocks, blocks larger than ``max_block`` skipped. Persons and organizations never
-   share a key, so they are never paired.
+   organization name keys, its first word among them…). Records sharing a key form a block; the
+   candidate pairs are the union of the pairs inside blocks, blocks larger than ``max_block`` skipped.
+   Persons and organizations never share a key, so they are never paired.
 2. **Comparison.** Each field of a candidate pair is put in a level: ``exact``, ``close`` (a typo, a
    nickname, a transliteration, day and month swapped…), ``different`` or ``missing``; names are
    compared in both orders, so swapped given and family names still match.
