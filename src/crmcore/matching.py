@@ -8,9 +8,9 @@ How it works (details in ``docs/duplicates.md``):
 
 1. **Blocking.** Each record yields keys (every e-mail key, phone, VAT number, web host, birth date with
    name initials, a phonetic key of the names that ignores their order, postcode with a name prefix,
-   organization name keys…). Records sharing a key form a block; the candidate pairs are the union of
-   the pairs inside blocks, blocks larger than ``max_block`` skipped. Persons and organizations never
-   share a key, so they are never paired.
+   organization name keys, its first word among them…). Records sharing a key form a block; the
+   candidate pairs are the union of the pairs inside blocks, blocks larger than ``max_block`` skipped.
+   Persons and organizations never share a key, so they are never paired.
 2. **Comparison.** Each field of a candidate pair is put in a level: ``exact``, ``close`` (a typo, a
    nickname, a transliteration, day and month swapped…), ``different`` or ``missing``; names are
    compared in both orders, so swapped given and family names still match.
@@ -708,6 +708,8 @@ def _blocking_keys(f: _Features) -> list[str]:
             longest = max(tokens, key=len)
             if len(longest) >= 5:
                 keys.append(f"ol:{longest}")
+            if len(tokens[0]) >= 4 and tokens[0] != longest:
+                keys.append(f"of:{tokens[0]}")  # the distinctive first word, the rest abbreviated
     return keys
 
 
@@ -756,6 +758,10 @@ def _weights(probabilities: Mapping[str, Mapping[str, tuple[float, float]]]) -> 
 _Compared = tuple[str, str | None, str | None, float, Level, str]
 
 
+# Marks the shared value of swapped names: the exact weight is the lower of the names' weights.
+_EITHER: Final = "\x00"
+
+
 def _name_level(a: str, b: str, canonical_a: str = "", canonical_b: str = "") -> tuple[float, Level]:
     if a == b:
         return 1.0, "exact"
@@ -768,7 +774,22 @@ def _name_level(a: str, b: str, canonical_a: str = "", canonical_b: str = "") ->
     similarity = JaroWinkler.normalized_similarity(a, b)
     if similarity >= 0.88 or (similarity >= 0.75 and _phonetic(a) == _phonetic(b)):
         return similarity, "close"
+    if _one_typo_apart(a, b):
+        return max(similarity, 0.85), "close"
+    if canonical_a and canonical_b and (canonical_a != a or canonical_b != b):
+        # a nickname on one side and a typo on the other: Mimmo, Domeico
+        canonical = JaroWinkler.normalized_similarity(canonical_a, canonical_b)
+        if canonical >= 0.9:
+            return 0.9 * canonical, "close"
     return similarity, "different"
+
+
+def _one_typo_apart(a: str, b: str) -> bool:
+    """Whether a name of four letters or more is one keystroke from another (``Rosa``, ``Roca``).
+
+    Jaro-Winkler forgives short names little, so a single typo in one often falls below its threshold.
+    """
+    return min(len(a), len(b)) >= 4 and OSA.distance(a, b, score_cutoff=1) <= 1
 
 
 def _compare_person_names(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
@@ -784,8 +805,10 @@ def _compare_person_names(fa: _Features, fb: _Features, out: list[_Compared]) ->
         )
         if swapped[0][0] + swapped[1][0] > straight[0][0] + straight[1][0]:
             (gs, gl), (fs, fl) = swapped
-            out.append(("given_name", ra.given_name, rb.family_name, gs, gl, fa.given_canonical))
-            out.append(("family_name", ra.family_name, rb.given_name, fs, fl, fa.family))
+            # which record has the names the right way round is unknown: weigh by either name
+            either = _EITHER + " ".join(sorted({fa.given_canonical, _canonical_given(fa.family)}))
+            out.append(("given_name", ra.given_name, rb.family_name, gs, gl, either))
+            out.append(("family_name", ra.family_name, rb.given_name, fs, fl, either))
         else:
             (gs, gl), (fs, fl) = straight
             out.append(("given_name", ra.given_name, rb.given_name, gs, gl, fa.given_canonical))
@@ -815,9 +838,24 @@ def _compare_org_names(fa: _Features, fb: _Features, out: list[_Compared]) -> No
     similarity = max(
         fuzz.token_set_ratio(fa.full, fb.full) / 100,
         JaroWinkler.normalized_similarity(fa.full.replace(" ", ""), fb.full.replace(" ", "")),
+        _abbreviated_similarity(fa.name_tokens, fb.name_tokens),
     )
     level: Level = "close" if similarity >= 0.9 else "different"
     out.append(("organization_name", shown_a, shown_b, similarity, level, ""))
+
+
+def _abbreviated_similarity(a: tuple[str, ...], b: tuple[str, ...]) -> float:
+    """0.95 when the two names have the same words but for some shortened ones (``Costr.``), else 0.
+
+    A word is a shortened form of another when it is at least three letters long and begins it; the
+    first word (the distinctive one) must be written in full on both sides.
+    """
+    if len(a) != len(b) or len(a) < 2 or a[0] != b[0] or a == b:
+        return 0.0
+    for x, y in zip(a[1:], b[1:], strict=True):
+        if x != y and not (min(len(x), len(y)) >= 3 and (x.startswith(y) or y.startswith(x))):
+            return 0.0
+    return 0.95
 
 
 def _compare_company(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
@@ -827,7 +865,10 @@ def _compare_company(fa: _Features, fb: _Features, out: list[_Compared]) -> None
     elif fa.company == fb.company:
         out.append(("company", ra.organization_name, rb.organization_name, 1.0, "exact", fa.company))
     else:
-        similarity = fuzz.token_set_ratio(fa.company, fb.company) / 100
+        similarity = max(
+            fuzz.token_set_ratio(fa.company, fb.company) / 100,
+            _abbreviated_similarity(tuple(fa.company.split()), tuple(fb.company.split())),
+        )
         level: Level = "close" if similarity >= 0.9 else "different"
         out.append(("company", ra.organization_name, rb.organization_name, similarity, level, ""))
 
@@ -850,8 +891,14 @@ def _compare_emails(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
             if domain_a == domain_b:
                 similarity = JaroWinkler.normalized_similarity(local_a, local_b)
                 # a provider tells namesakes apart with digits: mario.rossi and mario.rossi7 are two mailboxes
-                numbered = local_a.rstrip("0123456789") == local_b.rstrip("0123456789")
-                found = (2 if similarity >= 0.92 and not numbered else 0, similarity, "email", a, b)
+                numbered = _mailbox_stem(local_a) == _mailbox_stem(local_b)
+                # a typo is one keystroke; li.popescu and lpopescu are two ways of writing the names
+                typo = similarity >= 0.92 and OSA.distance(local_a, local_b, score_cutoff=1) <= 1
+                if typo and not numbered and _names_explain(fa, local_a, fb, local_b):
+                    # massetti@ and massotti@ for Massetti and Massotti: the names again, not a typo
+                    found = (1, similarity, "email_local", a, b)
+                else:
+                    found = (2 if typo and not numbered else 0, similarity, "email", a, b)
             elif local_a == local_b and local_a not in _GENERIC_LOCAL_PARTS:
                 # the same mailbox name at another provider: often just the names again, so weighed apart
                 found = (1, 0.9, "email_local", a, b)
@@ -861,6 +908,34 @@ def _compare_emails(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
                 best = found
     rank, similarity, name, a, b = best
     out.append((name, a, b, similarity, "close" if rank else "different", ""))
+
+
+def _mailbox_stem(local: str) -> str:
+    """A mailbox name without its separators and digits: ``mario.rossi7`` and ``mariorossi`` share one.
+
+    Two mailboxes at one provider with the same stem are the same names written by two people (the
+    provider made them add a dot or a number), not a typo of one address.
+    """
+    return "".join(c for c in local if c.isalpha())
+
+
+def _names_explain(fa: _Features, local_a: str, fb: _Features, local_b: str) -> bool:
+    """Whether two mailbox names differ only where the two persons' names differ.
+
+    Each mailbox name is stripped of its owner's name words; when what is left is the same, the
+    mailboxes are each person's names written alike, and their difference is the names' difference.
+    """
+    if not (fa.person and fa.name_tokens and fb.name_tokens):
+        return False
+    return _mailbox_rest(local_a, fa.name_tokens) == _mailbox_rest(local_b, fb.name_tokens)
+
+
+def _mailbox_rest(local: str, tokens: tuple[str, ...]) -> str:
+    rest = _mailbox_stem(local)
+    for token in sorted(tokens, key=len, reverse=True):
+        if len(token) > 1:
+            rest = rest.replace(token, "", 1)
+    return rest
 
 
 def _first(values: frozenset[str]) -> str | None:
@@ -1094,6 +1169,10 @@ class Detector:
             return 0.0
         if value and level == "exact":
             fitted = self._exact_weights.get(name)
+            if value.startswith(_EITHER):
+                default = self._weights[name][level]
+                table = fitted or {}
+                return min(table.get(v, default) for v in value[1:].split(" "))
             if fitted is not None and value in fitted:
                 return fitted[value]
         return self._weights[name][level]

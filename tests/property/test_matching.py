@@ -182,3 +182,25 @@ def test_from_raw_reads_any_garbage_without_raising(raw: dict[str, object], kind
     record = MatchRecord.from_raw("row", kind, **raw)
     assert record.kind in ("person", "organization")
     assert 0.0 <= Detector().compare(record, replace(record, id="copy")).score <= 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(_record_lists(), st.data())
+def test_swapped_names_never_weigh_more_than_the_same_names_the_right_way_round(
+    records: list[MatchRecord], data: st.DataObject
+) -> None:
+    person = data.draw(_records("a", "person"))
+    if not (person.given_name and person.family_name):
+        return
+    detector = Detector().fitted([*records, person])
+    copy = replace(person, id="b")
+    swapped = replace(copy, given_name=person.family_name, family_name=person.given_name)
+    straight_weight = sum(
+        r.weight for r in detector.compare(person, copy).reasons if r.field in ("given_name", "family_name")
+    )
+    swapped_weight = sum(
+        r.weight
+        for r in detector.compare(person, swapped).reasons
+        if r.field in ("given_name", "family_name")
+    )
+    assert swapped_weight <= straight_weight + 1e-9

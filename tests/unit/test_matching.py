@@ -191,6 +191,92 @@ def test_the_detector_finds_most_duplicates_of_a_small_synthetic_set_with_few_fa
     assert recall >= 0.8
 
 
+def test_a_nickname_against_a_misspelt_full_name_is_close() -> None:
+    a = _person("a", "Mimmo", "Ferrari", birth_date="1971-04-09")
+    b = _person("b", "Domeico", "Ferrari", birth_date="1971-04-09")
+    assert _reason(Detector().compare(a, b), "given_name").level == "close"
+
+
+def test_a_short_name_one_keystroke_off_is_close_but_another_short_name_is_not() -> None:
+    detector = Detector()
+    typo = detector.compare(_person("a", "Rosa", "Genese"), _person("b", "Roca", "Genese"))
+    other = detector.compare(_person("a", "Rosa", "Genese"), _person("b", "Rita", "Genese"))
+    assert _reason(typo, "given_name").level == "close"
+    assert _reason(other, "given_name").level == "different"
+
+
+def test_an_organization_name_with_shortened_words_is_close() -> None:
+    def organization(id: str, name: str) -> MatchRecord:
+        return MatchRecord(id=id, kind="organization", name=name)
+
+    detector = Detector()
+    short = detector.compare(
+        organization("a", "Ferronova Costruzioni S.r.l."), organization("b", "Ferronova Costr. SRL")
+    )
+    other = detector.compare(
+        organization("a", "Ferronova Costruzioni S.r.l."), organization("b", "Ferrotech Costruzioni SRL")
+    )
+    assert _reason(short, "organization_name").level == "close"
+    assert _reason(other, "organization_name").level == "different"
+
+
+def test_the_same_names_as_another_mailbox_at_one_provider_are_not_an_email_typo() -> None:
+    detector = Detector()
+    dotted = detector.compare(
+        _person("a", "Li", "Popescu", emails=("li.popescu@yahoo.it",)),
+        _person("b", "Li", "Popescu", emails=("lpopescu@yahoo.it",)),
+    )
+    numbered = detector.compare(
+        _person("a", "Mario", "Rossi", emails=("mario.rossi@libero.it",)),
+        _person("b", "Mario", "Rossi", emails=("mariorossi7@libero.it",)),
+    )
+    typo = detector.compare(
+        _person("a", "Mario", "Rossi", emails=("mario.rossi@libero.it",)),
+        _person("b", "Mario", "Rossi", emails=("mario.rosi@libero.it",)),
+    )
+    assert _reason(dotted, "email").level == "different"
+    assert _reason(numbered, "email").level == "different"
+    assert _reason(typo, "email").level == "close"
+
+
+def test_the_standard_profile_is_reproducible_and_each_duplicate_differs_in_one_to_three_fields() -> None:
+    first = synthetic_parties(600, seed=3, profile="standard")
+    assert first == synthetic_parties(600, seed=3, profile="standard")
+    assert first != synthetic_parties(600, seed=3)
+    duplicates = len(first.records) - len(set(first.entity_of.values()))
+    assert 0.10 <= duplicates / len(first.records) <= 0.20
+    by_id = {r.id: r for r in first.records}
+    sizes: dict[int, int] = {}
+    for entity in first.entity_of.values():
+        sizes[entity] = sizes.get(entity, 0) + 1
+    groups = {
+        "names": ("given_name", "family_name", "name"),
+        "address": ("street", "house_number", "postcode", "locality", "country"),
+        **{f: (f,) for f in ("organization_name", "emails", "phones", "birth_date", "vat", "web_links")},
+    }
+    for a, b in first.true_pairs():
+        if sizes[first.entity_of[a]] == 2:  # an original and its one duplicate
+            ra, rb = by_id[a], by_id[b]
+            changed = [
+                g for g, fields in groups.items() if any(getattr(ra, f) != getattr(rb, f) for f in fields)
+            ]
+            assert 1 <= len(changed) <= 3, (ra, rb)
+
+
+def test_an_unknown_synthetic_profile_is_refused_by_name() -> None:
+    with pytest.raises(InvalidInput, match="profile"):
+        synthetic_parties(10, profile="easy")
+
+
+def test_the_detector_keeps_an_f1_above_0_97_on_a_small_standard_set() -> None:
+    data = synthetic_parties(2000, seed=5, profile="standard")
+    truth = data.true_pairs()
+    found = {(c.a, c.b) for c in Detector().fitted(data.records).find(data.records)}
+    precision = len(found & truth) / len(found)
+    recall = len(found & truth) / len(truth)
+    assert 2 * precision * recall / (precision + recall) >= 0.97
+
+
 def test_a_threshold_outside_zero_to_one_is_refused() -> None:
     with pytest.raises(InvalidInput, match="threshold"):
         Detector(threshold=1.5)

@@ -1,12 +1,21 @@
 """A labelled synthetic set of parties with known duplicates, for measuring duplicate detection.
 
-``synthetic_parties(n, seed=…)`` returns ``n`` :class:`~crmcore.matching.MatchRecord` values and the
-entity each describes. About 15% of the records are duplicates of another one (some entities have three
-records), written the way duplicates reach a CRM: typos, given and family names swapped, nicknames,
-transliterations, accents and apostrophes dropped, abbreviations, values missing, a new e-mail or phone,
-a changed address. Unrelated records that look alike are there too: namesakes, relatives sharing an
-address and a landline, colleagues sharing the company switchboard, companies with similar names.
-The same seed always gives the same set.
+``synthetic_parties(n, seed=…, profile=…)`` returns ``n`` :class:`~crmcore.matching.MatchRecord` values
+and the entity each describes. About 15% of the records are duplicates of another one (some entities have
+three records). Two profiles:
+
+- ``"hard"`` (the default): duplicates written the way they reach a CRM: typos, given and family names
+  swapped, nicknames, transliterations, accents and apostrophes dropped, abbreviations, values missing, a
+  new e-mail or phone, a changed address, often several at once, so that some pairs share nothing but a
+  name. Unrelated records that look alike are there too: namesakes, relatives sharing an address and a
+  landline, colleagues sharing the company switchboard, companies with similar names.
+- ``"standard"``: modelled on the FEBRL generator behind the standard person-record benchmarks. Originals
+  carry most fields; each duplicate is a copy of its original with one to three modifications (at most
+  one per field), each a typo (insertion, deletion, substitution, transposition), swapped given and family
+  names, a nickname, a transliteration, an abbreviation, a missing value, a new value or a changed address;
+  its other fields are kept. Namesakes occur only as chance draws of common names.
+
+The same seed and profile always give the same set.
 """
 
 from __future__ import annotations
@@ -20,9 +29,13 @@ from itertools import combinations
 
 from stdnum import luhn
 
+from crmcore.exceptions import InvalidInput
 from crmcore.matching import MatchRecord
 
-__all__ = ["SyntheticSet", "synthetic_parties"]
+__all__ = ["PROFILES", "SyntheticSet", "synthetic_parties"]
+
+#: The profiles ``synthetic_parties`` knows.
+PROFILES = ("standard", "hard")
 
 
 def _split(text: str) -> list[str]:
@@ -688,21 +701,227 @@ class _Generator:
         other = self.person(record_id)
         return replace(other, organization_name=base.organization_name, phones=base.phones or other.phones)
 
+    # -- the standard profile: complete originals, duplicates with one to three modifications
+
+    def standard_person(self, record_id: str) -> MatchRecord:
+        """A person as in the standard benchmarks: most fields filled in."""
+        rng = self.rng
+        base = self.person(record_id)
+        given, family = base.given_name or "", base.family_name or ""
+        extra: dict[str, object] = {}
+        if not base.emails and rng.random() < 0.65:
+            extra["emails"] = (self.email_for(given, family),)
+        if not base.phones and rng.random() < 0.6:
+            extra["phones"] = (self.phone(mobile=rng.random() < 0.8),)
+        if not base.birth_date and rng.random() < 0.8:
+            extra["birth_date"] = self.birth_date()
+        if not base.street and rng.random() < 0.85:
+            extra.update(self.address(base.country or "IT"))
+        return replace(base, **extra)  # type: ignore[arg-type]
+
+    def standard_organization(self, record_id: str) -> MatchRecord:
+        """An organization as in the standard benchmarks: most fields filled in."""
+        rng = self.rng
+        base = self.organization(record_id)
+        extra: dict[str, object] = {}
+        if not base.emails and rng.random() < 0.6:
+            if base.web_links:
+                domain = base.web_links[0].removeprefix("www.")
+            else:  # a domain belongs to one organization
+                slug = "".join(c for c in _ascii(base.name or "").lower() if c.isalnum()) or "azienda"
+                domain = f"{slug}.it"
+                while domain in self.used_domains:
+                    domain = f"{slug}{rng.randint(1, 999)}.it"
+                self.used_domains.add(domain)
+            extra["emails"] = (f"{rng.choice(['info', 'amministrazione', 'commerciale'])}@{domain}",)
+        if not base.phones and rng.random() < 0.6:
+            extra["phones"] = (self.phone(mobile=False),)
+        if not base.vat and (base.country or "IT") == "IT" and rng.random() < 0.7:
+            extra["vat"] = self.vat()
+        if not base.street and rng.random() < 0.85:
+            extra.update(self.address(base.country or "IT"))
+        return replace(base, **extra)  # type: ignore[arg-type]
+
+    def standard_duplicate(self, base: MatchRecord, record_id: str) -> MatchRecord:
+        """A copy of ``base`` with one to three modifications, at most one per field; the rest is kept.
+
+        As the FEBRL generator does: the number of modifications is drawn uniformly, each picks a field
+        (names more often, as their selection probabilities are higher there) and a way to spoil it.
+        """
+        rng = self.rng
+        values: dict[str, object] = {"id": record_id}
+        touched: set[str] = set()
+        wanted, done = rng.randint(1, 3), 0
+        modifications = _PERSON_MODIFICATIONS if base.kind == "person" else _ORGANIZATION_MODIFICATIONS
+        names = [name for name, _weight in modifications]
+        weights = [weight for _name, weight in modifications]
+        for _ in range(30):
+            if done >= wanted:
+                break
+            how = rng.choices(names, weights=weights)[0]
+            changed = self.modified(how, replace(base, **values))  # type: ignore[arg-type]
+            if changed is not None and touched.isdisjoint(changed):
+                values.update(changed)
+                touched.update(changed)
+                done += 1
+        return replace(base, **values)  # type: ignore[arg-type]
+
+    def modified(self, how: str, record: MatchRecord) -> dict[str, object] | None:
+        """The fields ``how`` changes in ``record`` and their new values, or None when it does not apply."""
+        rng = self.rng
+        given, family = record.given_name or "", record.family_name or ""
+        if how == "given_typo":
+            return {"given_name": self.typo(given)} if len(given) >= 3 else None
+        if how == "family_typo":
+            return {"family_name": self.typo(family)} if len(family) >= 3 else None
+        if how == "swap":
+            return {"given_name": family, "family_name": given} if given and family else None
+        if how == "nickname":
+            return {"given_name": rng.choice(_NICKS[given])} if given in _NICKS else None
+        if how == "transliteration":
+            if given in _FOREIGN_GIVEN and rng.random() < 0.5:
+                return {"given_name": rng.choice(_FOREIGN_GIVEN[given])}
+            if family in _FOREIGN_FAMILY:
+                return {"family_name": rng.choice(_FOREIGN_FAMILY[family])}
+            plain = _ascii(family).replace("'", rng.choice(["", " "]))
+            return {"family_name": plain} if plain != family else None
+        if how == "organization_typo" and record.name:
+            words = record.name.split()
+            i = rng.randrange(len(words))
+            words[i] = self.typo(words[i])
+            return {"name": " ".join(words)}
+        if how == "abbreviation" and record.name:
+            return {"name": self.abbreviated(record.name)}
+        if how == "company" and record.organization_name:
+            return {"organization_name": self.abbreviated(record.organization_name)}
+        if how == "missing":
+            return self.missing(record)
+        if how == "email_typo" and record.emails:
+            local, _, domain = record.emails[0].partition("@")
+            return {"emails": (self.typo(local) + "@" + domain, *record.emails[1:])}
+        if how == "new_email" and record.emails:
+            if record.kind == "person":
+                return {"emails": (self.email_for(given, family),)}
+            domain = record.emails[0].partition("@")[2]
+            return {"emails": (rng.choice(["vendite", "acquisti", "ordini"]) + "@" + domain,)}
+        if how == "phone_typo" and record.phones:
+            return {"phones": (self.digit_typo(record.phones[0]), *record.phones[1:])}
+        if how == "new_phone" and record.phones:
+            return {"phones": (self.phone(mobile=record.kind == "person" and rng.random() < 0.8),)}
+        if how == "birth_typo" and record.birth_date:
+            y, m, d = record.birth_date.split("-")
+            if int(d) <= 12 and d != m and rng.random() < 0.3:
+                return {"birth_date": f"{y}-{d}-{m}"}
+            return {"birth_date": f"{y}-{m}-{int(d) % 28 + 1:02d}"}
+        if how == "street" and record.street:
+            return {"street": self.street_variant(record.street)}
+        if how == "moved" and record.street:
+            return self.address(record.country or "IT")  # type: ignore[return-value]
+        if how == "vat_typo" and record.vat:
+            return {"vat": self.digit_typo(record.vat)}
+        return None
+
+    def abbreviated(self, name: str) -> str:
+        """An organization name with its legal form written otherwise or abbreviations used."""
+        rng = self.rng
+        words = name.split()
+        if words[-1] in _LEGAL_FORMS and rng.random() < 0.6:
+            words[-1] = rng.choice(_LEGAL_FORMS[words[-1]])
+        words = [_ORG_ABBREVIATIONS.get(w, w) for w in words]
+        if rng.random() < 0.2:
+            words = [w.upper() for w in words]
+        return " ".join(w for w in words if w)
+
+    def street_variant(self, street: str) -> str:
+        """A street abbreviated (``V.`` for ``Via``) or, failing that, misspelt."""
+        rng = self.rng
+        for full, short in _STREET_TYPES:
+            if street.startswith(full + " "):
+                return rng.choice(short) + street[len(full) :]
+        return self.typo(street)
+
+    def missing(self, record: MatchRecord) -> dict[str, object] | None:
+        """One filled-in field of ``record`` left out."""
+        present = [
+            name
+            for name, value in (
+                ("emails", record.emails),
+                ("phones", record.phones),
+                ("birth_date", record.birth_date),
+                ("street", record.street),
+                ("organization_name", record.organization_name),
+                ("vat", record.vat),
+                ("web_links", record.web_links),
+            )
+            if value
+        ]
+        if not present:
+            return None
+        name = self.rng.choice(present)
+        if name == "street":
+            return dict.fromkeys(("street", "house_number", "postcode", "locality", "country"))
+        return {name: () if name in ("emails", "phones", "web_links") else None}
+
+
+# The modifications of the standard profile with their relative frequency, for persons and organizations.
+_PERSON_MODIFICATIONS = (
+    ("given_typo", 10),
+    ("family_typo", 10),
+    ("swap", 5),
+    ("nickname", 5),
+    ("transliteration", 5),
+    ("company", 2),
+    ("missing", 6),
+    ("email_typo", 4),
+    ("new_email", 4),
+    ("phone_typo", 4),
+    ("new_phone", 4),
+    ("birth_typo", 6),
+    ("street", 5),
+    ("moved", 4),
+)
+_ORGANIZATION_MODIFICATIONS = (
+    ("organization_typo", 12),
+    ("abbreviation", 12),
+    ("missing", 6),
+    ("email_typo", 2),
+    ("new_email", 4),
+    ("phone_typo", 4),
+    ("new_phone", 4),
+    ("street", 5),
+    ("moved", 4),
+    ("vat_typo", 3),
+)
+
 
 def _ascii(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 def synthetic_parties(
-    n: int, *, seed: int = 0, duplicate_share: float = 0.15, organization_share: float = 0.25
+    n: int,
+    *,
+    seed: int = 0,
+    duplicate_share: float = 0.15,
+    organization_share: float = 0.25,
+    profile: str = "hard",
 ) -> SyntheticSet:
     """``n`` records, about ``duplicate_share`` of them duplicating another; one seed always gives one set.
 
-    A tenth of the duplicated entities have two duplicates (clusters of three). Look-alikes that are not
-    duplicates (relatives at the same address, colleagues sharing a switchboard, namesakes) are included.
+    A tenth of the duplicated entities have two duplicates (clusters of three). ``profile`` is ``"hard"``
+    (duplicates changed in many ways at once, and look-alikes that are not duplicates: relatives at the
+    same address, colleagues sharing a switchboard, namesakes) or ``"standard"`` (FEBRL-style: complete
+    originals, each duplicate with one to three modifications, no planted look-alikes). An unknown
+    profile raises :class:`~crmcore.exceptions.InvalidInput`.
     """
+    if profile not in PROFILES:
+        raise InvalidInput(f"profile: expected one of {', '.join(PROFILES)}, got {profile!r}")
     gen = _Generator(seed)
     rng = gen.rng
+    standard = profile == "standard"
+    person, organization_of = (
+        (gen.standard_person, gen.standard_organization) if standard else (gen.person, gen.organization)
+    )
     records: list[MatchRecord] = []
     entity_of: dict[str, int] = {}
     duplicates_wanted = round(n * duplicate_share)
@@ -711,7 +930,7 @@ def synthetic_parties(
     while len(records) < n:
         record_id = f"r{len(records):06d}"
         organization = rng.random() < organization_share
-        base = gen.organization(record_id) if organization else gen.person(record_id)
+        base = organization_of(record_id) if organization else person(record_id)
         records.append(base)
         entity_of[record_id] = entity
         remaining = n - len(records)
@@ -723,15 +942,16 @@ def synthetic_parties(
             copies = 2 if rng.random() < 0.1 and remaining >= 2 else 1
             for _ in range(copies):
                 copy_id = f"r{len(records):06d}"
-                twin = (
-                    gen.organization_duplicate(base, copy_id)
-                    if organization
-                    else gen.person_duplicate(base, copy_id)
-                )
+                if standard:
+                    twin = gen.standard_duplicate(base, copy_id)
+                elif organization:
+                    twin = gen.organization_duplicate(base, copy_id)
+                else:
+                    twin = gen.person_duplicate(base, copy_id)
                 records.append(twin)
                 entity_of[copy_id] = entity
                 duplicates += 1
-        elif remaining and not organization and rng.random() < 0.05:
+        elif remaining and not standard and not organization and rng.random() < 0.05:
             entity += 1
             other_id = f"r{len(records):06d}"
             lookalike = gen.relative(base, other_id) if rng.random() < 0.6 else gen.colleague(base, other_id)
