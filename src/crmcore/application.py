@@ -511,18 +511,10 @@ class CRM:
             )
             if dry_run:
                 return plan
-            values = {f: r for f, a, _, r, _ in planned if r != a}
-            # The ledgers are always joined: no consent or delivery report is lost by a merge.
-            if loser.consents:
-                values["consents"] = [*survivor.consents, *loser.consents]
-            if loser.deliveries:
-                values["deliveries"] = [*survivor.deliveries, *loser.deliveries]
-            if "custom_fields" in values:  # each value keeps the catalog version it was written under
-                versions = {**loser.custom_field_versions, **survivor.custom_field_versions}
-                if cmd.choose.get("custom_fields") == "loser":
-                    versions = dict(loser.custom_field_versions)
-                kept = values["custom_fields"]
-                values["custom_field_versions"] = {k: versions[k] for k in kept if k in versions}
+            values = merging.recorded_changes(
+                planned, loser_versions=loser.custom_field_versions, loser_consents=loser.consents,
+                loser_deliveries=loser.deliveries,
+            )
             sources: dict[str, str] = {f: src for f, _, _, _, src in planned if src != "survivor"}
             at = loser.merge_into(survivor, reason=cmd.reason, actor=cmd.actor, effective_at=cmd.effective_at)
             survivor.absorb(loser.id, values=values, sources=sources, reason=cmd.reason, actor=cmd.actor,

@@ -740,8 +740,25 @@ class Party(Aggregate):
         self, loser_id: UUID, values: dict[str, Any], sources: dict[str, str], reason: str, actor: str,
         effective_at: datetime,
     ) -> None:
+        # Differences from this party's state (see crmcore.policies.merging.recorded_changes).
         for key, value in values.items():
-            if key in MERGED_ATTRIBUTES:
+            if key in LIST_IDENTITY_FIELDS:
+                joined = apply_list_change(self.identity.get(key, []), value)
+                if joined:
+                    self.identity[key] = joined
+                else:
+                    self.identity.pop(key, None)
+            elif key in _MERGED_DICTS:
+                updated = dict(getattr(self, key))
+                for name, item in value.items():
+                    if item is None:
+                        updated.pop(name, None)
+                    else:
+                        updated[name] = item
+                setattr(self, key, updated)
+            elif key in _MERGED_LEDGERS:
+                setattr(self, key, [*getattr(self, key), *value])
+            elif key in MERGED_ATTRIBUTES:
                 setattr(self, key, _coerce(key, value))
             elif value is None:
                 self.identity.pop(key, None)
@@ -800,6 +817,8 @@ MERGED_ATTRIBUTES = frozenset({
     "name", "stage", "owner", "channel", "organization_id", "organization_name", "contact_name", "profile",
     "custom_fields", "custom_field_versions", "consents", "deliveries",
 })
+_MERGED_DICTS = frozenset({"profile", "custom_fields", "custom_field_versions"})
+_MERGED_LEDGERS = frozenset({"consents", "deliveries"})
 _NOT_RESTORED = frozenset({"_id", "_version", "_created_on", "_modified_on", "_pending_events"})
 
 

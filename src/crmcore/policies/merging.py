@@ -15,7 +15,7 @@ from typing import Any, Literal
 from crmcore.exceptions import InvalidInput
 from crmcore.values import Stage
 
-__all__ = ["LIST_FIELDS", "MERGEABLE_FIELDS", "Choice", "PlannedField", "plan_merge"]
+__all__ = ["LIST_FIELDS", "MERGEABLE_FIELDS", "Choice", "PlannedField", "plan_merge", "recorded_changes"]
 
 Choice = Literal["survivor", "loser", "both"]
 #: A planned field: (name, survivor's value, loser's value, result, where the result comes from).
@@ -113,3 +113,45 @@ def _join_dicts(
 
 def _key(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
+
+
+def recorded_changes(
+    planned: list[PlannedField],
+    *,
+    loser_versions: Mapping[str, int],
+    loser_consents: list[Any],
+    loser_deliveries: list[Any],
+) -> dict[str, Any]:
+    """What ``Party.Merged`` records: each change as a difference from the survivor, never a whole value.
+
+    Lists become additions and removals (``list_change``), the profile and custom fields the keys set
+    (``None``: removed), the ledgers the loser's entries appended. Replaying the survivor without an
+    earlier merge then leaves out exactly what that merge brought, even through later merges.
+    """
+    from crmcore.aggregates.party import list_change
+
+    changes: dict[str, Any] = {}
+    for field, ours, _, result, _ in planned:
+        if result == ours:
+            continue
+        if field in LIST_FIELDS:
+            change = list_change(list(ours or []), list(result or []))
+            if change is not None:
+                changes[field] = change
+        elif field in _DICT_FIELDS:
+            mine, merged = dict(ours or {}), dict(result or {})
+            delta = {k: v for k, v in merged.items() if k not in mine or mine[k] != v}
+            delta.update({k: None for k in mine if k not in merged})
+            changes[field] = delta
+        else:
+            changes[field] = result
+    if "custom_fields" in changes:  # a value taken from the loser keeps its catalog version
+        changes["custom_field_versions"] = {
+            k: None if v is None else loser_versions.get(k) for k, v in changes["custom_fields"].items()
+        }
+    # The ledgers are always joined: no consent or delivery report is lost by a merge.
+    if loser_consents:
+        changes["consents"] = list(loser_consents)
+    if loser_deliveries:
+        changes["deliveries"] = list(loser_deliveries)
+    return changes

@@ -47,9 +47,8 @@ class IdentityView(View):
             return None
         new = dict(row)
         changes = cast(dict[str, Any], getattr(event, "changes", None) or getattr(event, "values", {}))
-        delta = isinstance(event, Party.IdentityUpdated)
         for field, value in changes.items():
-            if delta and field in LIST_IDENTITY_FIELDS:
+            if field in LIST_IDENTITY_FIELDS:  # additions and removals, in both events
                 new[field] = apply_list_change(row.get(field) or [], value)
             elif field == "name":
                 new["name"] = value

@@ -83,9 +83,12 @@ class PartiesView(View):
         elif isinstance(event, Party.IdentityUpdated):
             new["name"] = _renamed(event.changes, row["name"])
         elif isinstance(event, Party.Merged):
-            for field in ("name", "owner", "stage", "profile", "custom_fields"):
+            for field in ("name", "owner", "stage"):
                 if field in event.values:
                     new[field] = event.values[field]
+            for field in ("profile", "custom_fields"):  # differences, as Party.Merged records them
+                if field in event.values:
+                    new[field] = _apply(row.get(field) or {}, event.values[field])
             if "organization_id" in event.values:
                 organization = event.values["organization_id"]
                 new["organization_id"] = str(organization) if organization else None
