@@ -83,7 +83,15 @@ class Party(Aggregate):
         reason: str | None
 
     class Converted(Event):
+        class_version = 2
+
         reference: str | None
+        caused_by: dict[str, Any] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Conversions stored before causes were recorded name none."""
+            state["caused_by"] = None
 
     class Assigned(Event):
         owner: str | None
@@ -211,6 +219,7 @@ class Party(Aggregate):
         self.identity: dict[str, Any] = dict(identity or {})
         self.merged_into: UUID | None = None
         self.merged_from: list[UUID] = []
+        self.conversion_causes: list[dict[str, Any]] = []
         self.custom_fields: dict[str, Any] = {}
         self.custom_field_versions: dict[str, int] = {}
         self.consents: list[dict[str, Any]] = []
@@ -319,10 +328,16 @@ class Party(Aggregate):
 
     def convert(
         self, *, actor: str, reference: str | None = None, effective_at: datetime | None = None,
+        caused_by: dict[str, Any] | None = None,
     ) -> None:
-        """Record a purchase: a prospect or target becomes a customer."""
+        """Record a purchase: a prospect or target becomes a customer.
+
+        ``caused_by`` names what caused it, e.g. ``{"opportunity_id": "…", "event": "Won", "version": 7}``
+        when a won opportunity converts its party (see ``crmcore.policies.conversion``).
+        """
         lifecycle.check_can_convert(self.id, self.stage)
-        self._converted(reference=reference, actor=actor, effective_at=self._when(effective_at))
+        self._converted(reference=reference, caused_by=caused_by, actor=actor,
+                        effective_at=self._when(effective_at))
 
     def assign(self, *, owner: str | None, actor: str, effective_at: datetime | None = None) -> bool:
         """Assign the party to a sales rep (``None`` unassigns). Returns False if nothing changed."""
@@ -678,8 +693,13 @@ class Party(Aggregate):
         self.last_effective_at = effective_at
 
     @event(Converted)
-    def _converted(self, reference: str | None, actor: str, effective_at: datetime) -> None:
+    def _converted(
+        self, reference: str | None, actor: str, effective_at: datetime,
+        caused_by: dict[str, Any] | None = None,
+    ) -> None:
         self.stage = Stage.CUSTOMER
+        if caused_by is not None:
+            self.conversion_causes = [*self.conversion_causes, caused_by]
         self.last_effective_at = effective_at
 
     @event(Assigned)
@@ -898,6 +918,7 @@ def _fill_defaults(party: Party) -> None:
     defaults: dict[str, Any] = {
         "identity": {}, "merged_into": None, "merged_from": [],
         "custom_fields": {}, "custom_field_versions": {}, "consents": [], "deliveries": [],
+        "conversion_causes": [],
     }
     for key, value in defaults.items():
         if key not in vars(party):

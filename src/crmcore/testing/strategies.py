@@ -392,7 +392,7 @@ def _later_event(draw: st.DrawFn, party_id: UUID, version: int, at: datetime, id
     elif choice in ("Reopened", "Restored"):
         extra = {"reason": draw(st.none() | _SHORT_NAMES)}
     elif choice == "Converted":
-        extra = {"reference": draw(st.none() | _SHORT_NAMES)}
+        extra = {"reference": draw(st.none() | _SHORT_NAMES), "caused_by": None}
     elif choice == "Assigned":
         extra = {"owner": draw(st.none() | owners())}
     elif choice == "Linked":
