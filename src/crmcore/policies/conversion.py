@@ -16,7 +16,14 @@ import attrs
 
 from crmcore.values import PartyKind, Stage
 
-__all__ = ["Conversion", "PartyFacts", "cause_of_win", "when_opportunity_won_convert_party"]
+__all__ = [
+    "CONVERTED_BY_A_WIN",
+    "Conversion",
+    "PartyFacts",
+    "cause_of_win",
+    "needs_conversion",
+    "when_opportunity_won_convert_party",
+]
 
 #: Stages a win converts.
 CONVERTED_BY_A_WIN = frozenset({Stage.PROSPECT, Stage.TARGET})
@@ -60,17 +67,18 @@ def when_opportunity_won_convert_party(
     cause = cause_of_win(opportunity_id, won_version)
     reference = f"opportunity {opportunity_id}"
     decisions: list[Conversion] = []
-    if _convertible(party, cause):
+    if needs_conversion(party, cause):
         decisions.append(Conversion(party.id, cause, reference))
     if party.kind is PartyKind.ORGANIZATION and party.stage in (*CONVERTED_BY_A_WIN, Stage.CUSTOMER):
         decisions += [
             Conversion(person.id, cause, reference)
             for person in linked_people
             if person.kind is PartyKind.PERSON and person.stage is Stage.PROSPECT
-            and _convertible(person, cause)
+            and needs_conversion(person, cause)
         ]
     return decisions
 
 
-def _convertible(party: PartyFacts, cause: Mapping[str, Any]) -> bool:
+def needs_conversion(party: PartyFacts, cause: Mapping[str, Any]) -> bool:
+    """Whether ``party`` is at a stage a win converts and has not recorded ``cause`` yet."""
     return party.stage in CONVERTED_BY_A_WIN and dict(cause) not in [dict(c) for c in party.conversion_causes]
