@@ -39,7 +39,8 @@ def test_amounts_in_one_currency_add_subtract_and_compare() -> None:
     a, b = Money.of("10.10", "EUR"), Money.of("0.90", "EUR")
     assert a + b == Money.of(11, "EUR")
     assert a - b == Money.of("9.20", "EUR")
-    assert b < a and a >= b
+    assert b < a
+    assert a >= b
 
 
 def test_amounts_in_different_currencies_do_not_combine() -> None:

@@ -115,7 +115,8 @@ def test_reopening_returns_to_the_stage_it_closed_from_by_default() -> None:
     opportunity.reopen(pipeline=P, stage=None, reason="budget came back", actor="u")
     assert (opportunity.status, opportunity.stage, opportunity.probability) == (
         OpportunityStatus.OPEN, "negotiation", 80)
-    assert opportunity.reasons == [] and opportunity.closed_at is None
+    assert opportunity.reasons == []
+    assert opportunity.closed_at is None
 
 
 def test_an_open_opportunity_cannot_be_reopened() -> None:

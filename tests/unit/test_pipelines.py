@@ -6,8 +6,15 @@ from uuid import uuid4
 
 import pytest
 
-from crmcore import DEFAULT_LOST_REASONS, DEFAULT_PIPELINE, ForecastCategory, IllegalTransition, InvalidInput
-from crmcore import Pipeline, PipelineStage
+from crmcore import (
+    DEFAULT_LOST_REASONS,
+    DEFAULT_PIPELINE,
+    ForecastCategory,
+    IllegalTransition,
+    InvalidInput,
+    Pipeline,
+    PipelineStage,
+)
 from crmcore.policies.pipelines import (
     OpportunityStatus,
     check_can_change,
@@ -28,7 +35,8 @@ def test_the_default_pipeline_has_the_documented_numbers_and_categories() -> Non
         ("needs analysis", 40, C.BEST_CASE), ("proposal", 60, C.BEST_CASE), ("negotiation", 80, C.COMMIT),
         ("won", 100, C.CLOSED), ("lost", 0, C.OMITTED),
     ]
-    assert DEFAULT_PIPELINE.won.name == "won" and DEFAULT_PIPELINE.lost.name == "lost"
+    assert DEFAULT_PIPELINE.won.name == "won"
+    assert DEFAULT_PIPELINE.lost.name == "lost"
     assert len(DEFAULT_PIPELINE.open_stages) == 5
 
 
@@ -79,7 +87,8 @@ def test_a_pipeline_is_found_by_name_ignoring_case() -> None:
 
 
 def test_lost_reasons_are_spelt_as_configured_and_given_once() -> None:
-    assert check_lost_reasons(["Price", " price", "no  budget"], DEFAULT_LOST_REASONS) == ["price", "no budget"]
+    checked = check_lost_reasons(["Price", " price", "no  budget"], DEFAULT_LOST_REASONS)
+    assert checked == ["price", "no budget"]
 
 
 def test_an_unknown_lost_reason_is_refused_suggesting_the_closest() -> None:
