@@ -31,7 +31,7 @@ from uuid import UUID
 
 from hypothesis import note, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
 from crmcore.application import CRM
 from crmcore.exceptions import CrmError, PartyMerged
@@ -154,6 +154,16 @@ class OpportunityMachine(RuleBasedStateMachine):
         return self.model.opportunities[opportunity]
 
     # ------------------------------------------------------------------ parties
+
+    @initialize(target=parties)
+    def a_prospect(self) -> UUID:
+        """Every example starts with a prospect, so commands have something to act on from the first step."""
+        return self.register("prospect")
+
+    @initialize(target=opportunities)
+    def an_opportunity(self) -> UUID:
+        """And with an opportunity of another prospect."""
+        return self.open(self.register("prospect"), Decimal("1000"), None)
 
     @rule(target=parties, stage=st.sampled_from(["suspect", "lead", "prospect", "customer"]))
     def register(self, stage: str) -> UUID:
