@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -174,3 +174,26 @@ def test_replaying_the_events_gives_the_same_state() -> None:
         replayed = event.mutate(replayed)  # type: ignore[attr-defined]
     assert isinstance(replayed, Opportunity)
     assert replayed.state() == opportunity.state()
+
+
+def test_a_snapshot_gives_back_enums_decimals_and_dates_after_a_json_round_trip() -> None:
+    from eventsourcing.application import Application
+
+    opportunity = opened()
+    for i in range(105):
+        opportunity.reestimate(value=Money.of(Decimal(i) + Decimal("0.5"), "EUR"), actor="u")
+    opportunity.move_close_date(expected_close=date(2027, 6, 1), actor="u")
+    opportunity.lose(pipeline=P, reasons=["price"], actor="u")
+    app: Application[UUID] = Application(env={"IS_SNAPSHOTTING_ENABLED": "y"})
+    app.save(opportunity)
+    app.take_snapshot(opportunity.id)
+    assert app.snapshots is not None
+    assert len(list(app.snapshots.get(opportunity.id))) == 1
+    restored = app.repository.get(opportunity.id)
+    assert isinstance(restored, Opportunity)
+    assert isinstance(restored.status, OpportunityStatus)
+    assert isinstance(restored.category, ForecastCategory)
+    assert isinstance(restored.amount, Decimal)
+    assert restored.state() == opportunity.state()
+    restored.reopen(pipeline=P, stage=None, reason="again", actor="u")
+    assert restored.status is OpportunityStatus.OPEN
