@@ -158,15 +158,18 @@ class OpportunityMachine(RuleBasedStateMachine):
     @initialize(target=parties)
     def a_prospect(self) -> UUID:
         """Every example starts with a prospect, so commands have something to act on from the first step."""
-        return self.register("prospect")
+        return self._register("prospect")
 
     @initialize(target=opportunities)
     def an_opportunity(self) -> UUID:
         """And with an opportunity of another prospect."""
-        return self.open(self.register("prospect"), Decimal("1000"), None)
+        return self._open(self._register("prospect"), Decimal("1000"), None)
 
     @rule(target=parties, stage=st.sampled_from(["suspect", "lead", "prospect", "customer"]))
     def register(self, stage: str) -> UUID:
+        return self._register(stage)
+
+    def _register(self, stage: str) -> UUID:
         party = self.crm.register_party(kind="person", name="Party", stage=stage, actor="machine")
         self.model.party_stage[party] = stage
         return party
@@ -184,6 +187,9 @@ class OpportunityMachine(RuleBasedStateMachine):
 
     @rule(target=opportunities, party=parties, amount=amounts, stage=st.none() | stage_names)
     def open(self, party: UUID, amount: Decimal, stage: str | None) -> UUID:
+        return self._open(party, amount, stage)
+
+    def _open(self, party: UUID, amount: Decimal, stage: str | None) -> UUID:
         m = self.model
         before = self.crm.position
         start = _OPEN[0] if stage is None else m.open_stage(stage)
