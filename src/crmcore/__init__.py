@@ -12,6 +12,7 @@ from crmcore.application import CRM, ChangeListener
 from crmcore.exceptions import (
     ConcurrentUpdateError,
     CrmError,
+    CurrencyMismatch,
     DuplicateParty,
     EffectiveTimeOutOfOrder,
     FieldAlreadyDefined,
@@ -19,6 +20,7 @@ from crmcore.exceptions import (
     FieldRuleViolation,
     IllegalTransition,
     InvalidInput,
+    OpportunityNotFound,
     PartyMerged,
     PartyNotFound,
     StoreConfigurationError,
@@ -38,6 +40,7 @@ from crmcore.identity import (
 from crmcore.matching import Detector, DuplicateCandidate, FieldEvidence, MatchRecord
 from crmcore.models import (
     Change,
+    CloseDateMove,
     ConsentEntry,
     ContactDecision,
     Deliverability,
@@ -50,6 +53,8 @@ from crmcore.models import (
     MatchReason,
     MergeField,
     MergePlan,
+    OpportunitySummary,
+    OpportunityView,
     PartyCounts,
     PartySummary,
     PartyView,
@@ -58,6 +63,14 @@ from crmcore.models import (
     TimelineEntry,
 )
 from crmcore.policies.consent import BouncePolicy
+from crmcore.policies.pipelines import (
+    DEFAULT_LOST_REASONS,
+    DEFAULT_PIPELINE,
+    ForecastCategory,
+    OpportunityStatus,
+    Pipeline,
+    PipelineStage,
+)
 from crmcore.stores import StoreKind, StoreSettings, create_cipher_key, parse_store_url
 from crmcore.values import (
     Channel,
@@ -65,24 +78,29 @@ from crmcore.values import (
     ConsentStatus,
     DeliveryOutcome,
     LawfulBasis,
+    Money,
     PartyKind,
     Stage,
 )
 
 __all__ = [
     "CRM",
+    "DEFAULT_LOST_REASONS",
+    "DEFAULT_PIPELINE",
     "STANDARD_PROFILE",
     "BirthDate",
     "BouncePolicy",
     "Change",
     "ChangeListener",
     "Channel",
+    "CloseDateMove",
     "ConcurrentUpdateError",
     "ConsentChannel",
     "ConsentEntry",
     "ConsentStatus",
     "ContactDecision",
     "CrmError",
+    "CurrencyMismatch",
     "Deliverability",
     "DeliveryEntry",
     "DeliveryOutcome",
@@ -102,6 +120,7 @@ __all__ = [
     "FieldScanFinding",
     "FieldSet",
     "FieldValueView",
+    "ForecastCategory",
     "IllegalTransition",
     "InvalidInput",
     "LabelChoice",
@@ -111,6 +130,11 @@ __all__ = [
     "MatchRecord",
     "MergeField",
     "MergePlan",
+    "Money",
+    "OpportunityNotFound",
+    "OpportunityStatus",
+    "OpportunitySummary",
+    "OpportunityView",
     "OrganizationName",
     "PartyCounts",
     "PartyKind",
@@ -120,6 +144,8 @@ __all__ = [
     "PartyView",
     "PersonName",
     "PhoneNumber",
+    "Pipeline",
+    "PipelineStage",
     "PostalAddress",
     "Qualification",
     "Registration",

@@ -8,7 +8,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Literal, TypeVar, cast, overload
 from uuid import UUID
 
@@ -22,21 +23,31 @@ from crmcore import _bulk
 from crmcore._nearmatch import IdentityIndex, record_of_row
 from crmcore.aggregates.catalog import CATALOG_ID, FieldCatalog
 from crmcore.aggregates.claim import IdentityClaim, claim_id
+from crmcore.aggregates.opportunity import Opportunity
 from crmcore.aggregates.party import Party
 from crmcore.commands import (
     AssignParty,
     BulkUpdate,
     ChangeFieldRules,
+    ChangeOpportunityOwner,
     ConvertParty,
     DefineField,
     DisqualifyLead,
     EngageParty,
     LinkParty,
+    LoseOpportunity,
+    MoveCloseDate,
+    MoveStage,
+    OpenOpportunity,
+    OpportunityCommand,
+    OverrideProbability,
     PartyCommand,
     QualifyLead,
     RecordDelivery,
+    ReestimateValue,
     RegisterParty,
     RegisterPartyWithFields,
+    ReopenOpportunity,
     ReopenParty,
     RestoreParty,
     RetireField,
@@ -46,6 +57,7 @@ from crmcore.commands import (
     UnsubscribeFrom,
     UpdateIdentity,
     UpdateProfile,
+    WinOpportunity,
     invalid_input,
     validate,
 )
@@ -56,6 +68,8 @@ from crmcore.exceptions import (
     FieldRuleViolation,
     IllegalTransition,
     InvalidInput,
+    OpportunityNotFound,
+    PartyMerged,
     PartyNotFound,
 )
 from crmcore.fields import STANDARD_PROFILE, FieldDefinition, FieldSet
@@ -75,6 +89,8 @@ from crmcore.models import (
     MatchReason,
     MergeField,
     MergePlan,
+    OpportunitySummary,
+    OpportunityView,
     PartyCounts,
     PartySummary,
     PartyView,
@@ -82,8 +98,9 @@ from crmcore.models import (
     Registration,
     TimelineEntry,
 )
-from crmcore.policies import consent, lifecycle, merging
+from crmcore.policies import consent, lifecycle, merging, pipelines
 from crmcore.policies.consent import BouncePolicy
+from crmcore.policies.pipelines import DEFAULT_LOST_REASONS, DEFAULT_PIPELINE, OpportunityStatus, Pipeline
 from crmcore.projections import (
     MailingExclusionsView,
     MemoryViewStorage,
@@ -97,8 +114,9 @@ from crmcore.projections import (
     read_events,
 )
 from crmcore.projections.identity import IdentityView, MembershipsView
+from crmcore.projections.opportunities import OpportunitiesView
 from crmcore.stores import StoreKind, StoreSettings, existing_originators, parse_store_url
-from crmcore.values import AddressKind, ConsentChannel, PartyKind, Stage, utc_now
+from crmcore.values import AddressKind, ConsentChannel, Money, PartyKind, Stage, utc_now
 
 __all__ = ["CRM", "ChangeListener"]
 
@@ -111,6 +129,7 @@ _STANDARD_FIELDS = frozenset(
     {"originator_id", "originator_version", "timestamp", "originator_topic", "actor", "effective_at"}
 )
 P = TypeVar("P", bound=PartyCommand)
+OC = TypeVar("OC", bound=OpportunityCommand)
 T = TypeVar("T")
 
 #: How many catalog versions a CRM keeps decoded in memory (versions never change once written).
@@ -121,7 +140,7 @@ class _Ledger(Application[UUID]):
     """The event-sourced application behind :class:`CRM`: one log for every aggregate."""
 
     name = "crmcore"
-    snapshotting_intervals = {Party: 100, IdentityClaim: 100, FieldCatalog: 50}
+    snapshotting_intervals = {Party: 100, IdentityClaim: 100, FieldCatalog: 50, Opportunity: 100}
 
     def __init__(self, settings: StoreSettings) -> None:
         self._settings = settings
@@ -183,16 +202,21 @@ class CRM:
         conflict_retries: int = 8,
         views: Iterable[View] = (),
         default_region: str = "IT",
+        pipelines: Sequence[Pipeline] = (DEFAULT_PIPELINE,),
+        lost_reasons: Sequence[str] = DEFAULT_LOST_REASONS,
     ) -> None:
         self.settings = store if isinstance(store, StoreSettings) else parse_store_url(store)
         self.conflict_retries = conflict_retries
         #: The region phone numbers without a country code are read in (``phone_region=`` overrides it).
         self.default_region = default_region
+        #: The pipelines opportunities move through (the first is the default), and why deals are lost.
+        self.pipelines, self.lost_reasons = _opportunity_settings(pipelines, lost_reasons)
         self._app = _Ledger(self.settings)
         self._views_storage = self._make_view_storage()
         self._runner = ViewRunner(
             self._app.recorder, self._app.mapper, self._views_storage,
-            [PartiesView(), IdentityView(), MembershipsView(), MailingExclusionsView(), *views],
+            [PartiesView(), IdentityView(), MembershipsView(), MailingExclusionsView(), OpportunitiesView(),
+             *views],
         )
         self._listeners: list[ChangeListener] = []
         self._listeners_lock = threading.Lock()
@@ -1355,6 +1379,186 @@ class CRM:
 
         return unsubscribe
 
+    # ------------------------------------------------------------------ opportunities
+
+    def open_opportunity(
+        self,
+        party_id: UUID | str,
+        *,
+        title: str,
+        value: Money | Decimal | int | str | Mapping[str, Any],
+        expected_close: date | str,
+        owner: str,
+        actor: str,
+        currency: str | None = None,
+        pipeline: str | None = None,
+        stage: str | None = None,
+        effective_at: datetime | None = None,
+    ) -> UUID:
+        """Open an opportunity for a prospect, target or customer; returns its id.
+
+        ``value`` is :class:`Money`, or an amount with ``currency=``. It opens at ``stage`` of ``pipeline``
+        (default: the first configured pipeline and its first stage) with that stage's probability and
+        forecast category. A suspect, lead or disqualified party is refused with :class:`IllegalTransition`;
+        a party merged into another with :class:`PartyMerged` (open it on ``resolve(party_id)``).
+        """
+        cmd = validate(OpenOpportunity, {
+            "party_id": party_id, "title": title, "value": value, "currency": currency,
+            "expected_close": expected_close, "owner": owner, "pipeline": pipeline, "stage": stage,
+            "actor": actor, "effective_at": effective_at,
+        })
+        chosen = self.pipelines[0] if cmd.pipeline is None else pipelines.pipeline_named(cmd.pipeline,
+                                                                                         self.pipelines)
+        party = self._load(cmd.party_id)
+        if party.merged_into is not None:
+            raise PartyMerged(party.id, party.merged_into)
+        pipelines.check_party_can_have_opportunity(party.id, party.stage)
+        opportunity = Opportunity.open(
+            party_id=party.id, title=cmd.title, owner=cmd.owner, value=cmd.value, pipeline=chosen,
+            stage=cmd.stage, expected_close=cmd.expected_close, actor=cmd.actor,
+            effective_at=cmd.effective_at,
+        )
+        self._save(opportunity)
+        return opportunity.id
+
+    def move_stage(self, opportunity_id: UUID | str, **fields: Any) -> OpportunityView:
+        """Move an open opportunity to another open stage (``stage=``); its odds replace an override."""
+        return self._run_opportunity(MoveStage, opportunity_id, fields, lambda o, c: o.move_stage(
+            pipeline=self._pipeline_of(o), stage=c.stage, actor=c.actor, effective_at=c.effective_at))
+
+    def reestimate(self, opportunity_id: UUID | str, **fields: Any) -> OpportunityView:
+        """Re-estimate an open opportunity's value (``value=``, with ``currency=`` for a bare amount)."""
+        return self._run_opportunity(ReestimateValue, opportunity_id, fields, lambda o, c: o.reestimate(
+            value=c.value, actor=c.actor, effective_at=c.effective_at))
+
+    def move_close_date(self, opportunity_id: UUID | str, **fields: Any) -> OpportunityView:
+        """Expect an open opportunity to close on another date (``expected_close=``); every move is kept."""
+        return self._run_opportunity(MoveCloseDate, opportunity_id, fields, lambda o, c: o.move_close_date(
+            expected_close=c.expected_close, actor=c.actor, effective_at=c.effective_at))
+
+    def change_owner(self, opportunity_id: UUID | str, **fields: Any) -> OpportunityView:
+        """Give an open opportunity to another owner (``owner=``)."""
+        return self._run_opportunity(
+            ChangeOpportunityOwner, opportunity_id, fields, lambda o, c: o.change_owner(
+                owner=c.owner, actor=c.actor, effective_at=c.effective_at))
+
+    def override_probability(self, opportunity_id: UUID | str, **fields: Any) -> OpportunityView:
+        """Set an open opportunity's probability (``probability=``, in percent) until its next stage move."""
+        return self._run_opportunity(
+            OverrideProbability, opportunity_id, fields, lambda o, c: o.override_probability(
+                probability=c.probability, actor=c.actor, effective_at=c.effective_at))
+
+    def win(self, opportunity_id: UUID | str, reasons: Sequence[str] | None = None,
+            **fields: Any) -> OpportunityView:
+        """Close an open opportunity as won (probability 100, category closed), with optional reasons."""
+        return self._run_opportunity(
+            WinOpportunity, opportunity_id, {**fields, "reasons": list(reasons or [])},
+            lambda o, c: o.win(pipeline=self._pipeline_of(o), reasons=c.reasons, actor=c.actor,
+                               effective_at=c.effective_at))
+
+    def lose(self, opportunity_id: UUID | str, reasons: Sequence[str], **fields: Any) -> OpportunityView:
+        """Close an open opportunity as lost (0 %, omitted) with one or more reasons from the configured list.
+
+        An unknown reason is refused with :class:`InvalidInput` suggesting the closest configured one.
+        """
+        given = list(reasons) if not isinstance(reasons, str) else [reasons]
+        return self._run_opportunity(
+            LoseOpportunity, opportunity_id, {**fields, "reasons": given},
+            lambda o, c: o.lose(pipeline=self._pipeline_of(o),
+                                reasons=pipelines.check_lost_reasons(c.reasons, self.lost_reasons),
+                                actor=c.actor, effective_at=c.effective_at))
+
+    def reopen_opportunity(self, opportunity_id: UUID | str, **fields: Any) -> OpportunityView:
+        """Reopen a won or lost opportunity (``reason=``) at ``stage=`` (default: where it closed from)."""
+        return self._run_opportunity(ReopenOpportunity, opportunity_id, fields, lambda o, c: o.reopen(
+            pipeline=self._pipeline_of(o), stage=c.stage, reason=c.reason, actor=c.actor,
+            effective_at=c.effective_at))
+
+    def get_opportunity(self, opportunity_id: UUID | str, *, version: int | None = None) -> OpportunityView:
+        """The opportunity now, or as it was at ``version``."""
+        return OpportunityView.model_validate(
+            self._load_opportunity(_opportunity_uuid(opportunity_id), version=version).state())
+
+    def opportunity_timeline(self, opportunity_id: UUID | str) -> list[TimelineEntry]:
+        """Every event of the opportunity: what happened, who did it, both times, and which fields changed."""
+        oid = _opportunity_uuid(opportunity_id)
+        self._load_opportunity(oid)
+        entries: list[TimelineEntry] = []
+        opportunity: Opportunity | None = None
+        before: dict[str, Any] = {}
+        for event in cast(list[Opportunity.Event], list(self._app.events.get(oid))):
+            opportunity = cast(Opportunity, event.mutate(opportunity))
+            after = opportunity.state()
+            changes = {
+                k: FieldChange(before=before.get(k), after=v)
+                for k, v in after.items()
+                if k not in ("version", "last_effective_at") and before.get(k) != v
+            }
+            entries.append(TimelineEntry(
+                version=event.originator_version, event=type(event).__name__,
+                actor=event.actor, effective_at=event.effective_at,
+                recorded_at=event.timestamp, data=_event_data(event), changes=changes,
+            ))
+            before = after
+        return entries
+
+    def opportunities(
+        self, party_id: UUID | str | None = None, *, status: OpportunityStatus | str | None = None,
+    ) -> list[OpportunitySummary]:
+        """Opportunities from the ``opportunities`` view, of a party (with those of parties merged into it)
+        and/or of a status (open, won, lost)."""
+        where: dict[str, Any] = {}
+        if status is not None:
+            try:
+                where["status"] = OpportunityStatus(status).value
+            except ValueError:
+                raise InvalidInput(f"not an opportunity status: {status!r} (open, won or lost)") from None
+        self._runner.catch_up(OpportunitiesView.name)
+        if party_id is None:
+            rows = self._views_storage.rows(OpportunitiesView.name, where)
+        else:
+            party = _uuid(party_id)
+            rows = []
+            for pid in [party, *self.merged_parties(party)]:
+                rows += self._views_storage.rows(OpportunitiesView.name, {**where, "party_id": str(pid)})
+        return sorted((OpportunitySummary.model_validate(r) for r in rows), key=lambda s: s.id)
+
+    def _pipeline_of(self, opportunity: Opportunity) -> Pipeline:
+        return pipelines.pipeline_named(opportunity.pipeline, self.pipelines)
+
+    def _run_opportunity(
+        self, model: type[OC], opportunity_id: UUID | str, fields: Mapping[str, Any],
+        action: Callable[[Opportunity, OC], Any],
+    ) -> OpportunityView:
+        cmd = validate(model, {**fields, "opportunity_id": opportunity_id})
+        retries = 0 if cmd.expected_version is not None else self.conflict_retries
+        for attempt in range(retries + 1):
+            opportunity = self._load_opportunity(cmd.opportunity_id)
+            if cmd.expected_version is not None and opportunity.version != cmd.expected_version:
+                raise ConcurrentUpdateError(
+                    None, f"opportunity {opportunity.id}: expected version {cmd.expected_version}, "
+                    f"found {opportunity.version}"
+                )
+            action(opportunity, cmd)
+            try:
+                self._save(opportunity)
+            except ConcurrentUpdateError:
+                if attempt == retries:
+                    raise
+                _back_off(attempt)
+                continue
+            return OpportunityView.model_validate(opportunity.state())
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _load_opportunity(self, opportunity_id: UUID, *, version: int | None = None) -> Opportunity:
+        try:
+            opportunity: Any = self._app.repository.get(opportunity_id, version=version)
+        except AggregateNotFoundError:
+            raise OpportunityNotFound(opportunity_id) from None
+        if not isinstance(opportunity, Opportunity):
+            raise OpportunityNotFound(opportunity_id, "not an opportunity")
+        return opportunity
+
     # ------------------------------------------------------------------ internals
 
     def _run(
@@ -1536,6 +1740,36 @@ def _uuid(value: UUID | str) -> UUID:
             f"not a party id: {value!r}",
             [{"loc": ("party_id",), "msg": "not a UUID", "type": "uuid_parsing"}],
         ) from None
+
+
+def _opportunity_uuid(value: UUID | str) -> UUID:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise InvalidInput(
+            f"not an opportunity id: {value!r}",
+            [{"loc": ("opportunity_id",), "msg": "not a UUID", "type": "uuid_parsing"}],
+        ) from None
+
+
+def _opportunity_settings(
+    given_pipelines: Sequence[Pipeline], lost_reasons: Sequence[str],
+) -> tuple[tuple[Pipeline, ...], tuple[str, ...]]:
+    """The configured pipelines and lost reasons, checked: at least one of each, names unique."""
+    chosen = tuple(given_pipelines)
+    if not chosen or not all(isinstance(p, Pipeline) for p in chosen):
+        raise InvalidInput("pipelines: give one or more Pipeline objects")
+    names = [p.name.casefold() for p in chosen]
+    if len(set(names)) != len(names):
+        raise InvalidInput("pipelines: two pipelines have the same name")
+    reasons = tuple(" ".join(r.split()) for r in lost_reasons if isinstance(r, str))
+    if not reasons or len(reasons) != len(lost_reasons) or not all(reasons):
+        raise InvalidInput("lost_reasons: give one or more non-empty texts")
+    if len({r.casefold() for r in reasons}) != len(reasons):
+        raise InvalidInput("lost_reasons: a reason is listed twice")
+    return chosen, reasons
 
 
 def _aware(value: datetime, field: str) -> datetime:

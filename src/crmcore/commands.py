@@ -25,13 +25,16 @@ from crmcore.values import (
     ActorId,
     Channel,
     ConsentChannel,
+    Currency,
     DeliveryOutcome,
     EffectiveTime,
     Evidence,
     ExternalId,
     LawfulBasis,
+    Money,
     Name,
     PartyKind,
+    Probability,
     RawCode,
     Reason,
     Source,
@@ -45,18 +48,27 @@ __all__ = [
     "AssignParty",
     "BulkUpdate",
     "ChangeFieldRules",
+    "ChangeOpportunityOwner",
     "Command",
     "ConvertParty",
     "DefineField",
     "DisqualifyLead",
     "EngageParty",
     "LinkParty",
+    "LoseOpportunity",
     "MergeParties",
+    "MoveCloseDate",
+    "MoveStage",
+    "OpenOpportunity",
+    "OpportunityCommand",
+    "OverrideProbability",
     "PartyCommand",
     "QualifyLead",
     "RecordDelivery",
+    "ReestimateValue",
     "RegisterParty",
     "RegisterPartyWithFields",
+    "ReopenOpportunity",
     "ReopenParty",
     "RestoreParty",
     "RetireField",
@@ -67,6 +79,7 @@ __all__ = [
     "UnsubscribeFrom",
     "UpdateIdentity",
     "UpdateProfile",
+    "WinOpportunity",
     "invalid_input",
     "validate",
 ]
@@ -419,3 +432,100 @@ class SetFields(PartyCommand):
 
     values: Annotated[dict[FieldName, Any], Field(min_length=1, max_length=200)]
 
+
+# -- opportunities -------------------------------------------------------------------------------------
+
+#: A stage, pipeline or lost reason as named in the CRM's configuration (matched ignoring case).
+ConfiguredName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(_plain)
+]
+
+
+class _Valued(BaseModel):
+    """A ``value`` given as :class:`Money` (or its stored dict), or as an amount with ``currency``."""
+
+    value: Money
+    currency: Currency | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _amount_with_currency(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        value, currency = data.get("value"), data.get("currency")
+        if value is None or isinstance(value, Money | dict):
+            return data
+        if currency is None:
+            raise ValueError("give value as Money, or an amount with currency=")
+        return {**data, "value": {"amount": value, "currency": currency}}
+
+    @model_validator(mode="after")
+    def _same_currency(self) -> _Valued:
+        if self.currency is not None and self.currency != self.value.currency:
+            raise ValueError(f"value is in {self.value.currency}, currency says {self.currency}")
+        return self
+
+
+class OpenOpportunity(Command, _Valued):
+    """Open an opportunity for a prospect, target or customer, at a stage of a configured pipeline."""
+
+    party_id: UUID
+    title: Name
+    owner: ActorId
+    expected_close: date
+    pipeline: ConfiguredName | None = None
+    stage: ConfiguredName | None = None
+
+
+class OpportunityCommand(Command):
+    """A command on one opportunity. ``expected_version`` refuses to act if the opportunity moved on."""
+
+    opportunity_id: UUID
+    expected_version: Annotated[int, Field(ge=1)] | None = None
+
+
+class MoveStage(OpportunityCommand):
+    """Move an open opportunity to another open stage (its default probability and category apply)."""
+
+    stage: ConfiguredName
+
+
+class ReestimateValue(OpportunityCommand, _Valued):
+    """Re-estimate an open opportunity's value (in its currency)."""
+
+
+class MoveCloseDate(OpportunityCommand):
+    """Expect an open opportunity to close on another date."""
+
+    expected_close: date
+
+
+class ChangeOpportunityOwner(OpportunityCommand):
+    """Give an open opportunity to another owner."""
+
+    owner: ActorId
+
+
+class OverrideProbability(OpportunityCommand):
+    """Set an open opportunity's probability by judgement, until its next stage move."""
+
+    probability: Probability
+
+
+class WinOpportunity(OpportunityCommand):
+    """Close an opportunity as won, with optional free-text reasons."""
+
+    reasons: Annotated[list[Reason], Field(max_length=20)] = Field(default_factory=list)
+
+
+class LoseOpportunity(OpportunityCommand):
+    """Close an opportunity as lost, with one or more reasons from the CRM's list."""
+
+    reasons: Annotated[list[ConfiguredName], Field(min_length=1, max_length=20)]
+
+
+class ReopenOpportunity(OpportunityCommand):
+    """Reopen a won or lost opportunity at an open stage (default: the stage it closed from)."""
+
+    stage: ConfiguredName | None = None
+    reason: Reason

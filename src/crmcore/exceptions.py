@@ -13,12 +13,14 @@ from uuid import UUID
 __all__ = [
     "ConcurrentUpdateError",
     "CrmError",
+    "CurrencyMismatch",
     "EffectiveTimeOutOfOrder",
     "FieldAlreadyDefined",
     "FieldNotDefined",
     "FieldRuleViolation",
     "IllegalTransition",
     "InvalidInput",
+    "OpportunityNotFound",
     "PartyNotFound",
     "StoreConfigurationError",
 ]
@@ -134,3 +136,21 @@ class ConcurrentUpdateError(CrmError, RuntimeError):
 
 class StoreConfigurationError(CrmError, ValueError):
     """A store URL or setting that cannot be used."""
+
+
+class CurrencyMismatch(InvalidInput):
+    """Two amounts in different currencies were combined or compared; nothing was stored."""
+
+    def __init__(self, expected: str, given: str) -> None:
+        message = f"amounts in {expected} and {given} cannot be combined"
+        super().__init__(message, [{"loc": ("currency",), "msg": message, "type": "currency_mismatch"}])
+        self.expected = expected
+        self.given = given
+
+
+class OpportunityNotFound(CrmError, LookupError):
+    """No opportunity has the given id (or it did not exist yet at the given version)."""
+
+    def __init__(self, opportunity_id: UUID, detail: str = "") -> None:
+        super().__init__(f"opportunity {opportunity_id} not found{': ' + detail if detail else ''}")
+        self.opportunity_id = opportunity_id

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from crmcore.fields import FieldDefinition
 from crmcore.identity import PostalAddress
+from crmcore.policies.pipelines import ForecastCategory, OpportunityStatus
 from crmcore.values import (
     AddressKind,
     Channel,
@@ -17,12 +18,14 @@ from crmcore.values import (
     ConsentStatus,
     DeliveryOutcome,
     LawfulBasis,
+    Money,
     PartyKind,
     Stage,
 )
 
 __all__ = [
     "Change",
+    "CloseDateMove",
     "ConsentEntry",
     "ContactDecision",
     "Deliverability",
@@ -35,6 +38,8 @@ __all__ = [
     "MatchReason",
     "MergeField",
     "MergePlan",
+    "OpportunitySummary",
+    "OpportunityView",
     "PartyCounts",
     "PartySummary",
     "PartyView",
@@ -312,3 +317,53 @@ class MailingExclusion(_ReadModel):
     party_id: UUID
     unsubscribed: list[ConsentChannel]
     bounced: list[str]
+
+
+# -- opportunities -------------------------------------------------------------------------------------
+
+
+class CloseDateMove(_ReadModel):
+    """One move of an opportunity's expected close date: from ``previous`` to ``expected_close``."""
+
+    expected_close: date
+    previous: date
+    effective_at: datetime
+    actor: str
+
+
+class OpportunityView(_ReadModel):
+    """An opportunity as it stands (or stood at a version)."""
+
+    id: UUID
+    version: int
+    party_id: UUID
+    title: str
+    owner: str
+    value: Money
+    pipeline: str
+    stage: str
+    probability: int
+    category: ForecastCategory
+    expected_close: date
+    status: OpportunityStatus
+    reasons: list[str]
+    close_date_history: list[CloseDateMove]
+    opened_at: datetime
+    closed_at: datetime | None
+    last_effective_at: datetime
+
+
+class OpportunitySummary(_ReadModel):
+    """An opportunity's row in the ``opportunities`` view."""
+
+    id: UUID
+    party_id: UUID
+    title: str
+    owner: str
+    value: Money
+    pipeline: str
+    stage: str
+    probability: int
+    category: ForecastCategory
+    expected_close: date
+    status: OpportunityStatus

@@ -3,26 +3,43 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
+    "CURRENCIES",
+    "MINOR_UNITS",
     "ActorId",
     "AddressKind",
     "Channel",
     "ConsentChannel",
     "ConsentStatus",
+    "Currency",
     "DeliveryOutcome",
     "EffectiveTime",
     "Evidence",
     "ExternalId",
     "LawfulBasis",
+    "Money",
     "PartyKind",
+    "Probability",
     "RawCode",
     "Source",
     "Stage",
+    "minor_unit",
     "utc_now",
 ]
 
@@ -206,3 +223,134 @@ ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 
 #: A code a sending tool reported for a message (``"550 5.1.1"``, a vendor's ``"mailbox_full"``).
 RawCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), _Plain]
+
+
+# -- money and probability ------------------------------------------------------------------------------
+
+#: Active ISO 4217 alpha-3 currency codes.
+CURRENCIES = frozenset({
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN",
+    "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHF",
+    "CLP", "CNY", "COP", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB",
+    "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG",
+    "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF",
+    "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA",
+    "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO",
+    "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD",
+    "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN",
+    "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX",
+    "USD", "UYU", "UZS", "VES", "VND", "VUV", "WST", "XAF", "XCD", "XOF", "XPF", "YER", "ZAR", "ZMW",
+    "ZWL",
+})
+
+#: Currencies whose minor unit is not the cent (ISO 4217's "minor unit" column); every other has 2 decimals.
+MINOR_UNITS = {
+    **dict.fromkeys(
+        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF",
+         "XOF", "XPF"),
+        0,
+    ),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
+
+
+def minor_unit(currency: str) -> int:
+    """How many decimals an amount in ``currency`` keeps (ISO 4217): 2 unless the table says otherwise."""
+    return MINOR_UNITS.get(currency, 2)
+
+
+def _currency(value: str) -> str:
+    code = value.strip().upper()
+    if code not in CURRENCIES:
+        raise ValueError(f"not an ISO 4217 currency code: {value!r}")
+    return code
+
+
+#: An ISO 4217 alpha-3 currency code, upper-cased (``"eur"`` reads as ``"EUR"``).
+Currency = Annotated[str, AfterValidator(_currency)]
+
+#: A probability in whole percent, 0 to 100.
+Probability = Annotated[int, Field(ge=0, le=100, strict=True)]
+
+
+class Money(BaseModel):
+    """A non-negative amount in one currency, kept to the currency's minor unit (never a float).
+
+    Adding or subtracting amounts in different currencies raises
+    :class:`~crmcore.exceptions.CurrencyMismatch`; so does a subtraction that would go below zero
+    (:class:`~crmcore.exceptions.InvalidInput`). In events it is stored as strings:
+    ``{"amount": "1234.50", "currency": "EUR"}``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    amount: Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=24)]
+    currency: Currency
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _no_float(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError("give an amount as a Decimal, an int or a string, never a float")
+        return value
+
+    @model_validator(mode="after")
+    def _quantised(self) -> Money:
+        exponent = Decimal(1).scaleb(-minor_unit(self.currency))
+        try:
+            quantised = self.amount.quantize(exponent, rounding=ROUND_HALF_EVEN)
+        except InvalidOperation:
+            raise ValueError("the amount is too large") from None
+        # The model is frozen; this is its own validation settling the amount's form.
+        self.__dict__["amount"] = abs(quantised) if quantised.is_zero() else quantised
+        return self
+
+    @classmethod
+    def of(cls, amount: Decimal | int | str, currency: str) -> Money:
+        """``Money.of("1234.5", "eur")``: validated, raising :class:`~crmcore.exceptions.InvalidInput`."""
+        from crmcore._validation import validate
+
+        return validate(cls, {"amount": amount, "currency": currency})
+
+    def stored(self) -> dict[str, str]:
+        """The form kept in events: amount and currency as strings."""
+        return {"amount": str(self.amount), "currency": self.currency}
+
+    def _same_currency(self, other: Money) -> None:
+        from crmcore.exceptions import CurrencyMismatch
+
+        if not isinstance(other, Money):
+            raise TypeError(f"cannot combine Money with {type(other).__name__}")
+        if other.currency != self.currency:
+            raise CurrencyMismatch(self.currency, other.currency)
+
+    def __add__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(amount=self.amount + other.amount, currency=self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        from crmcore.exceptions import InvalidInput
+
+        self._same_currency(other)
+        if other.amount > self.amount:
+            raise InvalidInput(f"{self} minus {other} would be negative")
+        return Money(amount=self.amount - other.amount, currency=self.currency)
+
+    def __lt__(self, other: Money) -> bool:
+        self._same_currency(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: Money) -> bool:
+        self._same_currency(other)
+        return self.amount <= other.amount
+
+    def __gt__(self, other: Money) -> bool:
+        self._same_currency(other)
+        return self.amount > other.amount
+
+    def __ge__(self, other: Money) -> bool:
+        self._same_currency(other)
+        return self.amount >= other.amount
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"

@@ -12,6 +12,8 @@
 
 - :mod:`crmcore.testing.merging`: :class:`PartyMergeMachine`, a state machine over register, update,
   link, merge and unmerge checking that nothing recorded is lost or misplaced; :func:`merge_machine`.
+- :mod:`crmcore.testing.opportunities`: :class:`OpportunityMachine`, a state machine over every opportunity
+  command checking the pipeline rules after every step; :func:`opportunity_machine`.
 
 Needs ``hypothesis``: ``pip install 'crmcore[testing]'``.
 """
@@ -31,12 +33,21 @@ from crmcore.testing.lifecycle import (
     same_value,
 )
 from crmcore.testing.merging import MergeModel, PartyMergeMachine, merge_machine
+from crmcore.testing.opportunities import (
+    OpportunityMachine,
+    OpportunityModel,
+    OpportunityRecord,
+    opportunity_machine,
+)
 
 __all__ = [
     "Expectation",
     "ExpectedCounts",
     "LifecycleModel",
     "MergeModel",
+    "OpportunityMachine",
+    "OpportunityModel",
+    "OpportunityRecord",
     "PartyLifecycleMachine",
     "PartyMergeMachine",
     "PartyRecord",
@@ -44,6 +55,7 @@ __all__ = [
     "events_from_changes",
     "lifecycle_machine",
     "merge_machine",
+    "opportunity_machine",
     "same_value",
     "strategies",
 ]
