@@ -17,7 +17,7 @@ import pydantic
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import ApplicationRecorder, EventStore, IntegrityError, Recording
-from eventsourcing.utils import Environment
+from eventsourcing.utils import Environment, get_topic
 
 from crmcore import _bulk
 from crmcore._nearmatch import IdentityIndex, record_of_row
@@ -98,8 +98,9 @@ from crmcore.models import (
     Registration,
     TimelineEntry,
 )
-from crmcore.policies import consent, lifecycle, merging, pipelines
+from crmcore.policies import consent, conversion, lifecycle, merging, pipelines
 from crmcore.policies.consent import BouncePolicy
+from crmcore.policies.conversion import PartyFacts
 from crmcore.policies.pipelines import DEFAULT_LOST_REASONS, DEFAULT_PIPELINE, OpportunityStatus, Pipeline
 from crmcore.projections import (
     MailingExclusionsView,
@@ -115,10 +116,16 @@ from crmcore.projections import (
 )
 from crmcore.projections.identity import IdentityView, MembershipsView
 from crmcore.projections.opportunities import OpportunitiesView
+from crmcore.projections.storage import PositionMoved
 from crmcore.stores import StoreKind, StoreSettings, existing_originators, parse_store_url
 from crmcore.values import AddressKind, ConsentChannel, Money, PartyKind, Stage, utc_now
 
-__all__ = ["CRM", "ChangeListener"]
+__all__ = ["CONVERSION_POLICY", "CRM", "ChangeListener"]
+
+#: The tracked name of the conversion-on-a-won-deal process (its position lives with the views').
+CONVERSION_POLICY = "policy:conversion-on-win"
+#: Events a policy process reads per page.
+POLICY_PAGE = 500
 
 log = logging.getLogger("crmcore")
 
@@ -1450,11 +1457,75 @@ class CRM:
 
     def win(self, opportunity_id: UUID | str, reasons: Sequence[str] | None = None,
             **fields: Any) -> OpportunityView:
-        """Close an open opportunity as won (probability 100, category closed), with optional reasons."""
-        return self._run_opportunity(
+        """Close an open opportunity as won (probability 100, category closed), with optional reasons.
+
+        Its party then becomes a customer (a won target's prospects too), each conversion its own
+        ``Party.Converted`` event naming this win (see :meth:`run_policies`).
+        """
+        won = self._run_opportunity(
             WinOpportunity, opportunity_id, {**fields, "reasons": list(reasons or [])},
             lambda o, c: o.win(pipeline=self._pipeline_of(o), reasons=c.reasons, actor=c.actor,
                                effective_at=c.effective_at))
+        self.run_policies()  # the party becomes a customer (conversion on a won deal)
+        return won
+
+    def run_policies(self) -> int:
+        """Apply the business rules that follow from recorded events, up to now; returns events handled.
+
+        Today: conversion on a won deal (``crmcore.policies.conversion``) — every ``Opportunity.Won`` not yet
+        applied converts its party (and a won target's prospects), each conversion naming the win. Wins
+        recorded by other processes are applied too. Idempotent: replaying a win converts nothing twice.
+        """
+        return self._follow(CONVERSION_POLICY, (Opportunity.Won,), self._apply_win)
+
+    def _apply_win(self, event: DomainEventProtocol[Any]) -> None:
+        won = cast(Opportunity.Won, event)
+        opportunity = self._load_opportunity(won.originator_id, version=won.originator_version)
+        party_id = self.resolve(opportunity.party_id)
+
+        def facts(party: Party) -> PartyFacts:
+            return PartyFacts(party.id, party.kind, party.stage, tuple(party.conversion_causes))
+
+        party = self._load(party_id)
+        linked = []
+        if party.kind is PartyKind.ORGANIZATION:
+            linked = [facts(self._load(m.id)) for m in self.members(party_id)]
+        for decision in conversion.when_opportunity_won_convert_party(
+            won.originator_id, won.originator_version, facts(party), linked,
+        ):
+            def convert(target: Party, decision: Any = decision) -> list[Any]:
+                # decided again on fresh state: another process may have applied this win meanwhile
+                if conversion.needs_conversion(facts(target), decision.caused_by):
+                    target.convert(actor=won.actor, reference=decision.reference,
+                                   caused_by=dict(decision.caused_by),
+                                   effective_at=max(won.effective_at, target.last_effective_at))
+                return []
+
+            self._update_party(decision.party_id, None, convert)
+
+    def _follow(
+        self, name: str, event_classes: tuple[type[Any], ...],
+        handle: Callable[[DomainEventProtocol[Any]], None],
+    ) -> int:
+        """Hand every event of ``event_classes`` after the tracked position of ``name`` to ``handle``, then
+        record the new position (at least once: ``handle`` must be idempotent)."""
+        storage, topics, handled = self._views_storage, [get_topic(c) for c in event_classes], 0
+        while True:
+            position = storage.position(name, 1)
+            page = self._app.recorder.select_notifications(
+                start=position, limit=POLICY_PAGE, topics=topics, inclusive_of_start=False
+            )
+            if not page:
+                return handled
+            for notification in page:
+                handle(self._app.mapper.to_domain_event(notification))
+            try:
+                storage.commit_page(name, position, page[-1].id, {})
+            except PositionMoved:
+                continue  # another process recorded this page first
+            handled += len(page)
+            if len(page) < POLICY_PAGE:
+                return handled
 
     def lose(self, opportunity_id: UUID | str, reasons: Sequence[str], **fields: Any) -> OpportunityView:
         """Close an open opportunity as lost (0 %, omitted) with one or more reasons from the configured list.
