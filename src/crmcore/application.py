@@ -136,6 +136,7 @@ _STANDARD_FIELDS = frozenset(
     {"originator_id", "originator_version", "timestamp", "originator_topic", "actor", "effective_at"}
 )
 P = TypeVar("P", bound=PartyCommand)
+A = TypeVar("A", bound=Aggregate)
 OC = TypeVar("OC", bound=OpportunityCommand)
 T = TypeVar("T")
 
@@ -758,22 +759,34 @@ class CRM:
         self, party_id: UUID, expected_version: int | None, action: Callable[[Party], list[Any]]
     ) -> Party:
         """Load, act, save the party with the other aggregates the action returns; re-run on conflicts."""
+        return self._load_act_save(lambda: self._load(party_id), expected_version, action)
+
+    def _load_act_save(
+        self, load: Callable[[], A], expected_version: int | None, action: Callable[[A], list[Any]]
+    ) -> A:
+        """Load an aggregate, act on it, save it with the aggregates the action returns, in one atomic save.
+
+        On a version conflict the whole is re-run on fresh state (up to ``conflict_retries`` times, backing
+        off), unless the caller expected a version: then :class:`ConcurrentUpdateError` is raised at once.
+        """
         retries = 0 if expected_version is not None else self.conflict_retries
         for attempt in range(retries + 1):
-            party = self._load(party_id)
-            if expected_version is not None and party.version != expected_version:
+            aggregate = load()
+            if expected_version is not None and aggregate.version != expected_version:
+                party_id = aggregate.id if isinstance(aggregate, Party) else None
                 raise ConcurrentUpdateError(
-                    party.id, f"expected version {expected_version}, found {party.version}"
+                    party_id, f"{_described(aggregate)}expected version {expected_version}, "
+                    f"found {aggregate.version}"
                 )
-            others = action(party)
+            others = action(aggregate)
             try:
-                self._save(party, *others)
+                self._save(aggregate, *others)
             except ConcurrentUpdateError:
                 if attempt == retries:
                     raise
                 _back_off(attempt)
                 continue
-            return party
+            return aggregate
         raise AssertionError("unreachable")  # pragma: no cover
 
     def set_aside(self, party_id: UUID | str, **fields: Any) -> PartyView:
@@ -1602,24 +1615,15 @@ class CRM:
         action: Callable[[Opportunity, OC], Any],
     ) -> OpportunityView:
         cmd = validate(model, {**fields, "opportunity_id": opportunity_id})
-        retries = 0 if cmd.expected_version is not None else self.conflict_retries
-        for attempt in range(retries + 1):
-            opportunity = self._load_opportunity(cmd.opportunity_id)
-            if cmd.expected_version is not None and opportunity.version != cmd.expected_version:
-                raise ConcurrentUpdateError(
-                    None, f"opportunity {opportunity.id}: expected version {cmd.expected_version}, "
-                    f"found {opportunity.version}"
-                )
+
+        def act(opportunity: Opportunity) -> list[Any]:
             action(opportunity, cmd)
-            try:
-                self._save(opportunity)
-            except ConcurrentUpdateError:
-                if attempt == retries:
-                    raise
-                _back_off(attempt)
-                continue
-            return OpportunityView.model_validate(opportunity.state())
-        raise AssertionError("unreachable")  # pragma: no cover
+            return []
+
+        opportunity = self._load_act_save(
+            lambda: self._load_opportunity(cmd.opportunity_id), cmd.expected_version, act
+        )
+        return OpportunityView.model_validate(opportunity.state())
 
     def _load_opportunity(self, opportunity_id: UUID, *, version: int | None = None) -> Opportunity:
         try:
@@ -1794,6 +1798,10 @@ def _rows_error(errors: list[dict[str, Any]]) -> InvalidInput:
     summary = "; ".join(f"row {e['loc'][0]}: {e['msg']}" for e in errors[:5])
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return InvalidInput(f"bulk input: {summary}{more}", errors)
+
+
+def _described(aggregate: Aggregate) -> str:
+    return "" if isinstance(aggregate, Party) else f"{type(aggregate).__name__.lower()} {aggregate.id}: "
 
 
 def _back_off(attempt: int) -> None:
