@@ -1654,7 +1654,7 @@ class CRM:
             if not isinstance(owner, str) or not owner.strip():
                 raise InvalidInput("owner: give a non-empty name",
                                    [{"loc": ("owner",), "msg": "empty", "type": "string_too_short"}])
-            where["owner"] = owner
+            where["owner"] = owner.strip()  # owners are stored without outer spaces
         if pipeline is not None:
             where["pipeline"] = pipelines.pipeline_named(pipeline, self.pipelines).name
         if at is None:

@@ -104,6 +104,7 @@ def test_the_forecast_can_be_narrowed_to_an_owner_and_a_pipeline(store_url: str)
         crm.open_opportunity(prospect(crm), title="Deal", value="400", currency="EUR", owner="ann",
                              expected_close=date(2026, 3, 1), pipeline="short", actor="u", effective_at=T0)
         assert open_value(crm.forecast(owner="ann")) == (2, Decimal("1400.00"), Decimal("300.00"))
+        assert crm.forecast(owner=" ann ") == crm.forecast(owner="ann")
         assert open_value(crm.forecast(pipeline="Short")) == (1, Decimal("400.00"), Decimal("200.00"))
         assert open_value(crm.forecast(owner="ann", pipeline="default", at=T0)) == (
             1, Decimal("1000.00"), Decimal("100.00"))
