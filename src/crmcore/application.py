@@ -85,6 +85,7 @@ from crmcore.models import (
     FieldChange,
     FieldScanFinding,
     FieldValueView,
+    Forecast,
     MailingExclusion,
     MatchReason,
     MergeField,
@@ -112,10 +113,12 @@ from crmcore.projections import (
     View,
     ViewRunner,
     ViewStorage,
+    matches,
     read_events,
 )
 from crmcore.projections.identity import IdentityView, MembershipsView
 from crmcore.projections.opportunities import OpportunitiesView
+from crmcore.projections.pipeline import PipelineView, forecast_of
 from crmcore.projections.storage import PositionMoved
 from crmcore.stores import StoreKind, StoreSettings, existing_originators, parse_store_url
 from crmcore.values import AddressKind, ConsentChannel, Money, PartyKind, Stage, utc_now
@@ -224,7 +227,7 @@ class CRM:
         self._runner = ViewRunner(
             self._app.recorder, self._app.mapper, self._views_storage,
             [PartiesView(), IdentityView(), MembershipsView(), MailingExclusionsView(), OpportunitiesView(),
-             *views],
+             PipelineView(), *views],
         )
         self._listeners: list[ChangeListener] = []
         self._listeners_lock = threading.Lock()
@@ -1633,6 +1636,46 @@ class CRM:
         if not isinstance(opportunity, Opportunity):
             raise OpportunityNotFound(opportunity_id, "not an opportunity")
         return opportunity
+
+    # ------------------------------------------------------------------ forecast
+
+    def forecast(
+        self,
+        *,
+        at: datetime | None = None,
+        known_at: datetime | None = None,
+        owner: str | None = None,
+        pipeline: str | None = None,
+    ) -> Forecast:
+        """The pipeline forecast per currency, of every opportunity or those of ``owner`` and/or ``pipeline``.
+
+        Now by default, from the ``pipeline`` view. With ``at`` (timezone-aware), as it stood at that
+        effective time: the view folded in memory from the events effective by then; with ``known_at`` as
+        well, only from the events recorded by then ("as it was known on that date").
+        """
+        where: dict[str, Any] = {}
+        if owner is not None:
+            if not isinstance(owner, str) or not owner.strip():
+                raise InvalidInput("owner: give a non-empty name",
+                                   [{"loc": ("owner",), "msg": "empty", "type": "string_too_short"}])
+            where["owner"] = owner.strip()  # owners are stored without outer spaces
+        if pipeline is not None:
+            where["pipeline"] = pipelines.pipeline_named(pipeline, self.pipelines).name
+        if at is None:
+            if known_at is not None:
+                raise InvalidInput("known_at needs at: give the effective moment too",
+                                   [{"loc": ("known_at",), "msg": "without at", "type": "missing"}])
+            self._runner.catch_up(PipelineView.name)
+            return forecast_of(self._views_storage.rows(PipelineView.name, where))
+        moment = _aware(at, "at")
+        known = _aware(known_at, "known_at") if known_at is not None else None
+
+        def accept(event: DomainEventProtocol[Any]) -> bool:
+            e = cast(Opportunity.Event, event)
+            return e.effective_at <= moment and (known is None or e.timestamp <= known)
+
+        rows = self._runner.fold_as_of(PipelineView.name, accept)
+        return forecast_of((r for r in rows.values() if matches(r, where)), at=moment, known_at=known)
 
     # ------------------------------------------------------------------ internals
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
@@ -26,14 +27,17 @@ from crmcore.values import (
 __all__ = [
     "Change",
     "CloseDateMove",
+    "ClosedFigures",
     "ConsentEntry",
     "ContactDecision",
+    "CurrencyForecast",
     "Deliverability",
     "DeliveryEntry",
     "DuplicateMatch",
     "FieldChange",
     "FieldScanFinding",
     "FieldValueView",
+    "Forecast",
     "MailingExclusion",
     "MatchReason",
     "MergeField",
@@ -43,6 +47,7 @@ __all__ = [
     "PartyCounts",
     "PartySummary",
     "PartyView",
+    "PipelineFigures",
     "Qualification",
     "Registration",
     "TimelineEntry",
@@ -367,3 +372,47 @@ class OpportunitySummary(_ReadModel):
     category: ForecastCategory
     expected_close: date
     status: OpportunityStatus
+
+
+class PipelineFigures(_ReadModel):
+    """Open opportunities in one currency: how many, their value, and their value weighted by probability
+    (value * probability / 100, exact)."""
+
+    count: int
+    value: Decimal
+    weighted: Decimal
+
+
+class ClosedFigures(_ReadModel):
+    """Won or lost opportunities in one currency: how many and their value."""
+
+    count: int
+    value: Decimal
+
+
+class CurrencyForecast(_ReadModel):
+    """The forecast in one currency: the open pipeline in total and by stage, owner, forecast category,
+    expected-close month (``YYYY-MM``) and quarter (``YYYY-Qn``); the won and lost totals."""
+
+    currency: str
+    open: PipelineFigures
+    by_stage: dict[str, PipelineFigures]
+    by_owner: dict[str, PipelineFigures]
+    by_category: dict[ForecastCategory, PipelineFigures]
+    by_month: dict[str, PipelineFigures]
+    by_quarter: dict[str, PipelineFigures]
+    won: ClosedFigures
+    lost: ClosedFigures
+
+
+class Forecast(_ReadModel):
+    """The pipeline forecast, per currency (amounts in different currencies are never added).
+
+    ``at`` and ``known_at`` say which moment it stands at (None: now). ``average_cycle_days`` is the mean
+    time from opening to closing over won opportunities, in days to the hundredth (None when none was won).
+    """
+
+    at: datetime | None
+    known_at: datetime | None
+    currencies: dict[str, CurrencyForecast]
+    average_cycle_days: Decimal | None

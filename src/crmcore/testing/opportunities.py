@@ -10,7 +10,11 @@ the rules themselves:
 - a closed opportunity stays exactly as it closed until it is reopened;
 - the value is never negative and keeps its currency;
 - every close-date move is kept, in order;
-- the ``opportunities`` view lists every opportunity as it stands.
+- the ``opportunities`` view lists every opportunity as it stands;
+- the forecast's open and weighted pipeline equal the sums over the model's open opportunities (value *
+  probability / 100), and its won and lost totals the model's closed ones;
+- every few steps, the ``pipeline`` view rebuilt from zero equals the one kept up to date, and the forecast
+  as of now equals the forecast from the view.
 
 Run it against a store of your choice::
 
@@ -24,7 +28,7 @@ from __future__ import annotations
 import unittest
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -41,6 +45,7 @@ from crmcore.policies.pipelines import (
     ForecastCategory,
     OpportunityStatus,
 )
+from crmcore.projections.pipeline import PipelineView
 from crmcore.testing.lifecycle import StoreUrlFactory, machine_case
 
 __all__ = ["OpportunityMachine", "OpportunityModel", "OpportunityRecord", "opportunity_machine"]
@@ -48,6 +53,8 @@ __all__ = ["OpportunityMachine", "OpportunityModel", "OpportunityRecord", "oppor
 _STAGES = {s.name: s for s in DEFAULT_PIPELINE.stages}
 _OPEN = [s.name for s in DEFAULT_PIPELINE.open_stages]
 _START = date(2027, 1, 1)
+#: How many steps pass between two checks that rebuild the ``pipeline`` view from zero.
+REBUILD_EVERY = 5
 
 #: Stage names a command may give: every stage, differently spelt ones, and ones no pipeline has.
 stage_names = st.sampled_from([*_STAGES, "Proposal", " negotiation ", "propsal", "closing"])
@@ -121,6 +128,7 @@ class OpportunityMachine(RuleBasedStateMachine):
         self.crm = self._resources.enter_context(CRM(self.open_store(self._resources)))
         self.model = OpportunityModel()
         self.closed_as: dict[UUID, dict[str, Any]] = {}
+        self.steps = 0
 
     def open_store(self, resources: ExitStack) -> str:
         """The store URL for this example (override, or use :func:`opportunity_machine`)."""
@@ -375,6 +383,37 @@ class OpportunityMachine(RuleBasedStateMachine):
                 record.status, record.stage, record.probability, record.owner)
             assert row.value.amount == record.amount
             assert row.expected_close == record.expected_close
+
+    @invariant()
+    def the_forecast_sums_the_open_opportunities_value_times_probability(self) -> None:
+        records = self.model.opportunities.values()
+        open_ = [r for r in records if r.status is OpportunityStatus.OPEN]
+        value = sum((r.amount for r in open_), Decimal(0))
+        weighted = sum((r.amount * r.probability / 100 for r in open_), Decimal(0))
+        won = [r.amount for r in records if r.status is OpportunityStatus.WON]
+        lost = [r.amount for r in records if r.status is OpportunityStatus.LOST]
+        eur = self.crm.forecast().currencies.get("EUR")
+        if eur is None:
+            assert not records, "opportunities exist but the forecast has none"
+            return
+        assert (eur.open.count, eur.open.value, eur.open.weighted) == (len(open_), value, weighted), eur.open
+        assert (eur.won.count, eur.won.value) == (len(won), sum(won, Decimal(0))), eur.won
+        assert (eur.lost.count, eur.lost.value) == (len(lost), sum(lost, Decimal(0))), eur.lost
+        assert sum((f.weighted for f in eur.by_stage.values()), Decimal(0)) == weighted
+        assert sum((f.weighted for f in eur.by_owner.values()), Decimal(0)) == weighted
+
+    @invariant()
+    def the_pipeline_view_rebuilt_from_zero_equals_the_one_kept_up_to_date(self) -> None:
+        self.steps += 1
+        if self.steps % REBUILD_EVERY:
+            return
+        now = self.crm.forecast()
+        as_of_now = self.crm.forecast(at=datetime.now(UTC))
+        assert as_of_now.model_copy(update={"at": None}) == now, "the forecast as of now differs from now"
+        kept = sorted(self.crm.view_rows(PipelineView.name), key=lambda r: str(r["id"]))
+        self.crm.rebuild_view(PipelineView.name)
+        rebuilt = sorted(self.crm.view_rows(PipelineView.name), key=lambda r: str(r["id"]))
+        assert rebuilt == kept, "the pipeline view rebuilt from zero differs from the one kept up to date"
 
 
 def _comparable(state: dict[str, Any]) -> dict[str, Any]:
