@@ -45,6 +45,7 @@ from crmcore.models import (
     ConsentEntry,
     ContactDecision,
     CurrencyForecast,
+    CurrencyWinLoss,
     Deliverability,
     DeliveryEntry,
     DuplicateMatch,
@@ -52,6 +53,7 @@ from crmcore.models import (
     FieldScanFinding,
     FieldValueView,
     Forecast,
+    InterruptedNegotiation,
     MailingExclusion,
     MatchReason,
     MergeField,
@@ -65,6 +67,7 @@ from crmcore.models import (
     Qualification,
     Registration,
     TimelineEntry,
+    WinLoss,
 )
 from crmcore.policies.consent import BouncePolicy
 from crmcore.policies.pipelines import (
@@ -107,6 +110,7 @@ __all__ = [
     "CrmError",
     "CurrencyForecast",
     "CurrencyMismatch",
+    "CurrencyWinLoss",
     "Deliverability",
     "DeliveryEntry",
     "DeliveryOutcome",
@@ -129,6 +133,7 @@ __all__ = [
     "Forecast",
     "ForecastCategory",
     "IllegalTransition",
+    "InterruptedNegotiation",
     "InvalidInput",
     "LabelChoice",
     "LawfulBasis",
@@ -164,6 +169,7 @@ __all__ = [
     "TimelineEntry",
     "VatNumber",
     "WebLink",
+    "WinLoss",
     "__version__",
     "create_cipher_key",
     "parse_identity",

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, TypeVar, cast, overload
 from uuid import UUID
@@ -98,6 +98,7 @@ from crmcore.models import (
     Qualification,
     Registration,
     TimelineEntry,
+    WinLoss,
 )
 from crmcore.policies import consent, conversion, lifecycle, merging, pipelines
 from crmcore.policies.consent import BouncePolicy
@@ -120,6 +121,7 @@ from crmcore.projections.identity import IdentityView, MembershipsView
 from crmcore.projections.opportunities import OpportunitiesView
 from crmcore.projections.pipeline import PipelineView, forecast_of
 from crmcore.projections.storage import PositionMoved
+from crmcore.projections.winloss import DEFAULT_STALE_AFTER, win_loss_of
 from crmcore.stores import StoreKind, StoreSettings, existing_originators, parse_store_url
 from crmcore.values import AddressKind, ConsentChannel, Money, PartyKind, Stage, utc_now
 
@@ -1653,6 +1655,34 @@ class CRM:
         effective time: the view folded in memory from the events effective by then; with ``known_at`` as
         well, only from the events recorded by then ("as it was known on that date").
         """
+        rows, moment, known = self._pipeline_rows(at, known_at, owner, pipeline)
+        return forecast_of(rows, at=moment, known_at=known)
+
+    def win_loss(
+        self,
+        *,
+        at: datetime | None = None,
+        known_at: datetime | None = None,
+        owner: str | None = None,
+        pipeline: str | None = None,
+        stale_after: timedelta = DEFAULT_STALE_AFTER,
+    ) -> WinLoss:
+        """Why deals are lost and which negotiations stalled, per currency (see :func:`win_loss_of`).
+
+        Lost opportunities by reason, by stage at loss and by owner; won ones by owner; open ones with no
+        change for ``stale_after`` (default 90 days) listed as prematurely interrupted, longest idle first.
+        Now by default; ``at`` / ``known_at`` as in :meth:`forecast`.
+        """
+        if not isinstance(stale_after, timedelta) or stale_after <= timedelta(0):
+            raise InvalidInput("stale_after: give a positive timedelta",
+                               [{"loc": ("stale_after",), "msg": "not positive", "type": "timedelta"}])
+        rows, moment, known = self._pipeline_rows(at, known_at, owner, pipeline)
+        return win_loss_of(rows, now=moment or utc_now(), stale_after=stale_after, known_at=known)
+
+    def _pipeline_rows(
+        self, at: datetime | None, known_at: datetime | None, owner: str | None, pipeline: str | None,
+    ) -> tuple[list[Row], datetime | None, datetime | None]:
+        """The ``pipeline`` view's rows now, or folded as of ``at`` (and ``known_at``), filtered."""
         where: dict[str, Any] = {}
         if owner is not None:
             if not isinstance(owner, str) or not owner.strip():
@@ -1666,7 +1696,7 @@ class CRM:
                 raise InvalidInput("known_at needs at: give the effective moment too",
                                    [{"loc": ("known_at",), "msg": "without at", "type": "missing"}])
             self._runner.catch_up(PipelineView.name)
-            return forecast_of(self._views_storage.rows(PipelineView.name, where))
+            return self._views_storage.rows(PipelineView.name, where), None, None
         moment = _aware(at, "at")
         known = _aware(known_at, "known_at") if known_at is not None else None
 
@@ -1675,7 +1705,7 @@ class CRM:
             return e.effective_at <= moment and (known is None or e.timestamp <= known)
 
         rows = self._runner.fold_as_of(PipelineView.name, accept)
-        return forecast_of((r for r in rows.values() if matches(r, where)), at=moment, known_at=known)
+        return [r for r in rows.values() if matches(r, where)], moment, known
 
     # ------------------------------------------------------------------ internals
 

@@ -31,6 +31,7 @@ __all__ = [
     "ConsentEntry",
     "ContactDecision",
     "CurrencyForecast",
+    "CurrencyWinLoss",
     "Deliverability",
     "DeliveryEntry",
     "DuplicateMatch",
@@ -38,6 +39,7 @@ __all__ = [
     "FieldScanFinding",
     "FieldValueView",
     "Forecast",
+    "InterruptedNegotiation",
     "MailingExclusion",
     "MatchReason",
     "MergeField",
@@ -51,6 +53,7 @@ __all__ = [
     "Qualification",
     "Registration",
     "TimelineEntry",
+    "WinLoss",
 ]
 
 
@@ -416,3 +419,40 @@ class Forecast(_ReadModel):
     known_at: datetime | None
     currencies: dict[str, CurrencyForecast]
     average_cycle_days: Decimal | None
+
+
+class CurrencyWinLoss(_ReadModel):
+    """Won and lost opportunities in one currency: totals, lost ones by reason (an opportunity lost for
+    several reasons counts under each), by the stage they were lost at and by owner, won ones by owner."""
+
+    currency: str
+    won: ClosedFigures
+    lost: ClosedFigures
+    lost_by_reason: dict[str, ClosedFigures]
+    lost_by_stage: dict[str, ClosedFigures]
+    lost_by_owner: dict[str, ClosedFigures]
+    won_by_owner: dict[str, ClosedFigures]
+
+
+class InterruptedNegotiation(_ReadModel):
+    """An open opportunity with no change for longer than the analysis allows: a stalled negotiation."""
+
+    opportunity_id: UUID
+    party_id: UUID
+    owner: str
+    stage: str
+    amount: Decimal
+    currency: str
+    last_change_at: datetime
+    idle_days: int
+
+
+class WinLoss(_ReadModel):
+    """The win/loss analysis at ``at``: per currency, and the negotiations interrupted prematurely (open with
+    no change for ``stale_after_days`` days or more), longest idle first."""
+
+    at: datetime
+    known_at: datetime | None
+    stale_after_days: int
+    currencies: dict[str, CurrencyWinLoss]
+    interrupted: list[InterruptedNegotiation]

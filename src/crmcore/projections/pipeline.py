@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from eventsourcing.domain import DomainEventProtocol
 
@@ -35,12 +35,13 @@ _CYCLE_PLACES = Decimal("0.01")
 class PipelineView(View):
     """Every opportunity with its party, owner, pipeline, stage, odds, value, close date, status and times.
 
-    ``opened_at`` and ``closed_at`` are effective times; a lost row keeps its ``lost_reasons`` and the open
-    stage it was lost from (``stage_at_loss``). Reopening clears the close.
+    ``opened_at``, ``closed_at`` and ``last_event_at`` (the latest change) are effective times; a lost row
+    keeps its ``lost_reasons`` and the open stage it was lost from (``stage_at_loss``). Reopening clears the
+    close.
     """
 
     name: ClassVar[str] = "pipeline"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     event_classes: ClassVar[tuple[type[Any], ...]] = (
         Opportunity.Opened,
         Opportunity.StageMoved,
@@ -74,10 +75,13 @@ class PipelineView(View):
                 "closed_at": None,
                 "lost_reasons": [],
                 "stage_at_loss": None,
+                "last_event_at": event.effective_at.isoformat(),
             }
         if row is None:
             return None
         new = dict(row)
+        at = cast(Opportunity.Event, event).effective_at.isoformat()
+        new["last_event_at"] = max(at, row.get("last_event_at") or at)
         if isinstance(event, Opportunity.StageMoved):
             new.update(stage=event.stage, probability=event.probability, category=event.category)
         elif isinstance(event, Opportunity.ValueReestimated):
