@@ -266,10 +266,10 @@ class CRM:
         values (see :meth:`set_fields`); a registration missing a required custom field, or with profile
         traits the field catalog refuses, is refused.
         """
-        return self._register(fields, attach=False).party_id
-
-    def _register(self, fields: Mapping[str, Any], *, attach: bool) -> _Registered:
         cmd = validate(RegisterPartyWithFields, self._with_region(fields))
+        return self._register(cmd, attach=False).party_id
+
+    def _register(self, cmd: RegisterPartyWithFields, *, attach: bool) -> _Registered:
         identity = cmd.stored_identity()
         catalog = self._current_fields()
         values = catalog.section("custom").validate(cmd.fields)
@@ -636,10 +636,9 @@ class CRM:
         company, the same name and birth date…) come back as ``near_matches`` with scores and reasons;
         the party is registered all the same.
         """
-        cmd = validate(RegisterParty, self._with_region(fields))
-        record = _record_of(cmd)
-        near = self._near_matches(record)
-        registered = self._register(fields, attach=attach)
+        cmd = validate(RegisterPartyWithFields, self._with_region(fields))
+        near = self._near_matches(_record_of(cmd))
+        registered = self._register(cmd, attach=attach)
         matches = [m for m in near if m.other_id != registered.party_id]
         return Registration(party_id=registered.party_id, attached=registered.attached,
                             near_matches=[m.model_copy(update={"party_id": registered.party_id})
@@ -1352,11 +1351,7 @@ class CRM:
         """
         moment = _aware(at, "at")
         known = _aware(known_at, "known_at") if known_at is not None else None
-
-        def accept(event: DomainEventProtocol[Any]) -> bool:
-            e = cast(Party.Event, event)
-            return e.effective_at <= moment and (known is None or e.timestamp <= known)
-
+        accept = _effective_by(moment, known)
         rows = self._runner.fold_as_of(PartiesView.name, accept)
         return _counts_of_rows(rows.values())
 
@@ -1699,11 +1694,7 @@ class CRM:
             return self._views_storage.rows(PipelineView.name, where), None, None
         moment = _aware(at, "at")
         known = _aware(known_at, "known_at") if known_at is not None else None
-
-        def accept(event: DomainEventProtocol[Any]) -> bool:
-            e = cast(Opportunity.Event, event)
-            return e.effective_at <= moment and (known is None or e.timestamp <= known)
-
+        accept = _effective_by(moment, known)
         rows = self._runner.fold_as_of(PipelineView.name, accept)
         return [r for r in rows.values() if matches(r, where)], moment, known
 
@@ -1871,6 +1862,16 @@ def _rows_error(errors: list[dict[str, Any]]) -> InvalidInput:
     summary = "; ".join(f"row {e['loc'][0]}: {e['msg']}" for e in errors[:5])
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return InvalidInput(f"bulk input: {summary}{more}", errors)
+
+
+def _effective_by(moment: datetime, known: datetime | None) -> Callable[[DomainEventProtocol[Any]], bool]:
+    """Keeps the events effective at or before ``moment`` (and, with ``known``, recorded by then)."""
+
+    def accept(event: DomainEventProtocol[Any]) -> bool:
+        e = cast(Any, event)
+        return bool(e.effective_at <= moment and (known is None or e.timestamp <= known))
+
+    return accept
 
 
 def _described(aggregate: Aggregate) -> str:

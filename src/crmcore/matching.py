@@ -874,13 +874,7 @@ def _compare_company(fa: _Features, fb: _Features, out: list[_Compared]) -> None
 
 
 def _compare_emails(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
-    if not fa.emails or not fb.emails:
-        out.append(("email", _first(fa.emails), _first(fb.emails), 0.0, "missing", ""))
-        return
-    shared = fa.emails & fb.emails
-    if shared:
-        key = min(shared)
-        out.append(("email", key, key, 1.0, "exact", ""))
+    if _missing_or_shared("email", fa.emails, fb.emails, out):
         return
     # (rank, similarity, field, a, b): a typo at one provider beats one mailbox name at two providers
     best: tuple[int, float, str, str, str] = (0, 0.0, "email", min(fa.emails), min(fb.emails))
@@ -942,14 +936,21 @@ def _first(values: frozenset[str]) -> str | None:
     return min(values) if values else None
 
 
-def _compare_phones(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
-    if not fa.phones or not fb.phones:
-        out.append(("phone", _first(fa.phones), _first(fb.phones), 0.0, "missing", ""))
-        return
-    shared = fa.phones & fb.phones
+def _missing_or_shared(field: str, a: frozenset[str], b: frozenset[str], out: list[_Compared]) -> bool:
+    """Record ``field`` as missing (a side has none) or exact (a value in common); False if neither."""
+    if not a or not b:
+        out.append((field, _first(a), _first(b), 0.0, "missing", ""))
+        return True
+    shared = a & b
     if shared:
         key = min(shared)
-        out.append(("phone", key, key, 1.0, "exact", ""))
+        out.append((field, key, key, 1.0, "exact", ""))
+        return True
+    return False
+
+
+def _compare_phones(fa: _Features, fb: _Features, out: list[_Compared]) -> None:
+    if _missing_or_shared("phone", fa.phones, fb.phones, out):
         return
     pair = (min(fa.phones), min(fb.phones))
     for a in fa.phones:

@@ -339,28 +339,6 @@ class CloseDateMove(_ReadModel):
     actor: str
 
 
-class OpportunityView(_ReadModel):
-    """An opportunity as it stands (or stood at a version)."""
-
-    id: UUID
-    version: int
-    party_id: UUID
-    title: str
-    owner: str
-    value: Money
-    pipeline: str
-    stage: str
-    probability: int
-    category: ForecastCategory
-    expected_close: date
-    status: OpportunityStatus
-    reasons: list[str]
-    close_date_history: list[CloseDateMove]
-    opened_at: datetime
-    closed_at: datetime | None
-    last_effective_at: datetime
-
-
 class OpportunitySummary(_ReadModel):
     """An opportunity's row in the ``opportunities`` view."""
 
@@ -375,6 +353,17 @@ class OpportunitySummary(_ReadModel):
     category: ForecastCategory
     expected_close: date
     status: OpportunityStatus
+
+
+class OpportunityView(OpportunitySummary):
+    """An opportunity as it stands (or stood at a version): its summary, and its history's landmarks."""
+
+    version: int
+    reasons: list[str]
+    close_date_history: list[CloseDateMove]
+    opened_at: datetime
+    closed_at: datetime | None
+    last_effective_at: datetime
 
 
 class PipelineFigures(_ReadModel):

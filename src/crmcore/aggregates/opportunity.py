@@ -23,7 +23,7 @@ from crmcore.policies import pipelines
 from crmcore.policies.pipelines import ForecastCategory, OpportunityStatus, Pipeline, PipelineStage
 from crmcore.values import Money, utc_now
 
-__all__ = ["Opportunity"]
+__all__ = ["OPPORTUNITY_EVENTS", "Opportunity"]
 
 
 class Opportunity(Aggregate):
@@ -374,3 +374,17 @@ class Opportunity(Aggregate):
 
 def _stage_fields(stage: PipelineStage) -> dict[str, Any]:
     return {"stage": stage.name, "probability": stage.probability, "category": stage.category.value}
+
+
+#: Every event class an opportunity records (what a view reading whole opportunities subscribes to).
+OPPORTUNITY_EVENTS: tuple[type[Opportunity.Event], ...] = (
+    Opportunity.Opened,
+    Opportunity.StageMoved,
+    Opportunity.ValueReestimated,
+    Opportunity.CloseDateMoved,
+    Opportunity.OwnerChanged,
+    Opportunity.ProbabilityOverridden,
+    Opportunity.Won,
+    Opportunity.Lost,
+    Opportunity.Reopened,
+)

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from eventsourcing.domain import DomainEventProtocol
 
-from crmcore.aggregates.opportunity import Opportunity
+from crmcore.aggregates.opportunity import OPPORTUNITY_EVENTS, Opportunity
 from crmcore.projections.base import Row, View
 
 __all__ = ["OpportunitiesView"]
@@ -19,17 +19,7 @@ class OpportunitiesView(View):
 
     name: ClassVar[str] = "opportunities"
     version: ClassVar[int] = 1
-    event_classes: ClassVar[tuple[type[Any], ...]] = (
-        Opportunity.Opened,
-        Opportunity.StageMoved,
-        Opportunity.ValueReestimated,
-        Opportunity.CloseDateMoved,
-        Opportunity.OwnerChanged,
-        Opportunity.ProbabilityOverridden,
-        Opportunity.Won,
-        Opportunity.Lost,
-        Opportunity.Reopened,
-    )
+    event_classes: ClassVar[tuple[type[Any], ...]] = OPPORTUNITY_EVENTS
 
     def key(self, event: DomainEventProtocol[Any]) -> str:
         return str(event.originator_id)

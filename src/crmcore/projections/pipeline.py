@@ -15,7 +15,7 @@ from typing import Any, ClassVar, cast
 
 from eventsourcing.domain import DomainEventProtocol
 
-from crmcore.aggregates.opportunity import Opportunity
+from crmcore.aggregates.opportunity import OPPORTUNITY_EVENTS, Opportunity
 from crmcore.exceptions import InvalidInput
 from crmcore.models import ClosedFigures, CurrencyForecast, Forecast, PipelineFigures
 from crmcore.policies.pipelines import ForecastCategory
@@ -42,17 +42,7 @@ class PipelineView(View):
 
     name: ClassVar[str] = "pipeline"
     version: ClassVar[int] = 2
-    event_classes: ClassVar[tuple[type[Any], ...]] = (
-        Opportunity.Opened,
-        Opportunity.StageMoved,
-        Opportunity.ValueReestimated,
-        Opportunity.CloseDateMoved,
-        Opportunity.OwnerChanged,
-        Opportunity.ProbabilityOverridden,
-        Opportunity.Won,
-        Opportunity.Lost,
-        Opportunity.Reopened,
-    )
+    event_classes: ClassVar[tuple[type[Any], ...]] = OPPORTUNITY_EVENTS
 
     def key(self, event: DomainEventProtocol[Any]) -> str:
         return str(event.originator_id)
