@@ -8,10 +8,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, Literal, TypeVar, cast, overload
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -76,6 +77,7 @@ from crmcore.fields import STANDARD_PROFILE, FieldDefinition, FieldSet
 from crmcore.identity import EmailAddress, PhoneNumber
 from crmcore.matching import Detector, DuplicateCandidate, MatchRecord
 from crmcore.models import (
+    Backtest,
     Change,
     ConsentEntry,
     ContactDecision,
@@ -117,6 +119,7 @@ from crmcore.projections import (
     matches,
     read_events,
 )
+from crmcore.projections.backtest import EVERY, backtest_of, period_boundaries
 from crmcore.projections.identity import IdentityView, MembershipsView
 from crmcore.projections.opportunities import OpportunitiesView
 from crmcore.projections.pipeline import PipelineView, forecast_of
@@ -1351,8 +1354,7 @@ class CRM:
         """
         moment = _aware(at, "at")
         known = _aware(known_at, "known_at") if known_at is not None else None
-        accept = _effective_by(moment, known)
-        rows = self._runner.fold_as_of(PartiesView.name, accept)
+        rows = self._runner.fold_as_of(PartiesView.name, moment, known)
         return _counts_of_rows(rows.values())
 
     def update_views(self) -> int:
@@ -1674,10 +1676,44 @@ class CRM:
         rows, moment, known = self._pipeline_rows(at, known_at, owner, pipeline)
         return win_loss_of(rows, now=moment or utc_now(), stale_after=stale_after, known_at=known)
 
-    def _pipeline_rows(
-        self, at: datetime | None, known_at: datetime | None, owner: str | None, pipeline: str | None,
-    ) -> tuple[list[Row], datetime | None, datetime | None]:
-        """The ``pipeline`` view's rows now, or folded as of ``at`` (and ``known_at``), filtered."""
+    def backtest(
+        self,
+        *,
+        periods: int = 12,
+        every: str = "month",
+        until: datetime | date | None = None,
+        timezone: str | tzinfo = "UTC",
+        owner: str | None = None,
+        pipeline: str | None = None,
+        as_known: bool = False,
+    ) -> Backtest:
+        """Replay the forecast at the start of each of the last ``periods`` whole months (or quarters) and
+        compare it with what was actually won in each; calibrate every stage's probability.
+
+        The periods end where the period holding ``until`` (default: now) starts, with boundaries at
+        midnight in ``timezone`` (an IANA name or a ``tzinfo``). Each period's forecast is the weighted
+        value of the opportunities open at its start and expected to close within it; the error is that
+        forecast minus the value won during the period, per currency, in total and per owner (see
+        :mod:`crmcore.projections.backtest`). With ``as_known``, each forecast uses only what had been
+        recorded by then - what the team saw - instead of everything now known to have been effective.
+        The log is read once, whatever the number of periods.
+        """
+        if isinstance(periods, bool) or not isinstance(periods, int) or not 1 <= periods <= 600:
+            raise InvalidInput("periods: give a whole number from 1 to 600",
+                               [{"loc": ("periods",), "msg": "out of range", "type": "int_range"}])
+        if every not in EVERY:
+            raise InvalidInput(f"every: one of {', '.join(EVERY)}, got {every!r}",
+                               [{"loc": ("every",), "msg": "unknown period", "type": "literal_error"}])
+        zone = _zone(timezone)
+        end = _until(until, zone)
+        where = self._pipeline_filter(owner, pipeline)
+        boundaries = period_boundaries(every, periods, end, zone)
+        folds = self._runner.fold_at(PipelineView.name, boundaries, as_known=bool(as_known))
+        if where:
+            folds = [{k: r for k, r in fold.items() if matches(r, where)} for fold in folds]
+        return backtest_of(folds, boundaries, every=every, pipelines=self.pipelines, as_known=bool(as_known))
+
+    def _pipeline_filter(self, owner: str | None, pipeline: str | None) -> dict[str, Any]:
         where: dict[str, Any] = {}
         if owner is not None:
             if not isinstance(owner, str) or not owner.strip():
@@ -1686,6 +1722,13 @@ class CRM:
             where["owner"] = owner.strip()  # owners are stored without outer spaces
         if pipeline is not None:
             where["pipeline"] = pipelines.pipeline_named(pipeline, self.pipelines).name
+        return where
+
+    def _pipeline_rows(
+        self, at: datetime | None, known_at: datetime | None, owner: str | None, pipeline: str | None,
+    ) -> tuple[list[Row], datetime | None, datetime | None]:
+        """The ``pipeline`` view's rows now, or folded as of ``at`` (and ``known_at``), filtered."""
+        where = self._pipeline_filter(owner, pipeline)
         if at is None:
             if known_at is not None:
                 raise InvalidInput("known_at needs at: give the effective moment too",
@@ -1694,8 +1737,7 @@ class CRM:
             return self._views_storage.rows(PipelineView.name, where), None, None
         moment = _aware(at, "at")
         known = _aware(known_at, "known_at") if known_at is not None else None
-        accept = _effective_by(moment, known)
-        rows = self._runner.fold_as_of(PipelineView.name, accept)
+        rows = self._runner.fold_as_of(PipelineView.name, moment, known)
         return [r for r in rows.values() if matches(r, where)], moment, known
 
     # ------------------------------------------------------------------ internals
@@ -1864,14 +1906,32 @@ def _rows_error(errors: list[dict[str, Any]]) -> InvalidInput:
     return InvalidInput(f"bulk input: {summary}{more}", errors)
 
 
-def _effective_by(moment: datetime, known: datetime | None) -> Callable[[DomainEventProtocol[Any]], bool]:
-    """Keeps the events effective at or before ``moment`` (and, with ``known``, recorded by then)."""
+def _zone(timezone: str | tzinfo) -> tzinfo:
+    if isinstance(timezone, tzinfo):
+        return timezone
+    try:
+        return ZoneInfo(str(timezone))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"timezone: not a known time zone: {timezone!r}",
+                           [{"loc": ("timezone",), "msg": "unknown time zone", "type": "timezone"}]) from None
 
-    def accept(event: DomainEventProtocol[Any]) -> bool:
-        e = cast(Any, event)
-        return bool(e.effective_at <= moment and (known is None or e.timestamp <= known))
 
-    return accept
+def _until(until: datetime | date | None, zone: tzinfo) -> datetime:
+    """The moment a backtest ends in: now by default, a date's midnight in ``zone``; never in the future."""
+    now = utc_now()
+    if until is None:
+        return now
+    if isinstance(until, datetime):
+        moment = _aware(until, "until")
+    elif isinstance(until, date):
+        moment = datetime(until.year, until.month, until.day, tzinfo=zone)
+    else:
+        raise InvalidInput("until: give a date or a timezone-aware datetime",
+                           [{"loc": ("until",), "msg": "not a date", "type": "date_type"}])
+    if moment > now:
+        raise InvalidInput("until: a backtest covers the past; give a moment not in the future",
+                           [{"loc": ("until",), "msg": "in the future", "type": "future"}])
+    return moment
 
 
 def _described(aggregate: Aggregate) -> str:

@@ -25,11 +25,15 @@ from crmcore.values import (
 )
 
 __all__ = [
+    "Backtest",
+    "BacktestFigures",
+    "BacktestPeriod",
     "Change",
     "CloseDateMove",
     "ClosedFigures",
     "ConsentEntry",
     "ContactDecision",
+    "CurrencyBacktest",
     "CurrencyForecast",
     "CurrencyWinLoss",
     "Deliverability",
@@ -39,6 +43,7 @@ __all__ = [
     "FieldScanFinding",
     "FieldValueView",
     "Forecast",
+    "ForecastAccuracy",
     "InterruptedNegotiation",
     "MailingExclusion",
     "MatchReason",
@@ -52,6 +57,7 @@ __all__ = [
     "PipelineFigures",
     "Qualification",
     "Registration",
+    "StageCalibration",
     "TimelineEntry",
     "WinLoss",
 ]
@@ -445,3 +451,102 @@ class WinLoss(_ReadModel):
     stale_after_days: int
     currencies: dict[str, CurrencyWinLoss]
     interrupted: list[InterruptedNegotiation]
+
+
+class BacktestFigures(_ReadModel):
+    """One period's forecast against what happened, in one currency.
+
+    The forecast is taken at the period's start over the open opportunities expected to close within it:
+    how many, their value, their weighted value (value * probability / 100) and the value its owners had
+    committed (forecast category "commit"). ``won_*`` is what was actually won during the period (whatever
+    its expected date was), ``won_from_forecast`` the part of it that was in the forecast. ``error`` is the
+    weighted forecast minus the won value (positive: over-forecast); ``error_percent`` relates it to the won
+    value (None when nothing was won).
+    """
+
+    forecast_count: int
+    forecast_value: Decimal
+    forecast_weighted: Decimal
+    commit_value: Decimal
+    won_count: int
+    won_value: Decimal
+    won_from_forecast: Decimal
+    error: Decimal
+    error_percent: Decimal | None
+
+
+class BacktestPeriod(_ReadModel):
+    """One past period (``label`` ``YYYY-MM`` or ``YYYY-Qn``, from ``start`` to ``end`` exclusive): the
+    total and each owner's figures (owners at the period's start for the forecast, at the win for won)."""
+
+    label: str
+    start: datetime
+    end: datetime
+    total: BacktestFigures
+    by_owner: dict[str, BacktestFigures]
+
+
+class ForecastAccuracy(_ReadModel):
+    """How good a run of period forecasts was: totals, ``bias`` (the sum of the errors: positive means
+    over-forecast), the mean absolute error per period, and the weighted absolute percentage error (the
+    sum of absolute errors over the won value, None when nothing was won)."""
+
+    periods: int
+    forecast_weighted: Decimal
+    won_value: Decimal
+    bias: Decimal
+    mean_absolute_error: Decimal
+    wape_percent: Decimal | None
+
+
+class CurrencyBacktest(_ReadModel):
+    """The backtest in one currency: every period, the accuracy over all of them, and each owner's."""
+
+    currency: str
+    periods: list[BacktestPeriod]
+    accuracy: ForecastAccuracy
+    by_owner: dict[str, ForecastAccuracy]
+
+
+class StageCalibration(_ReadModel):
+    """A stage's configured probability beside the win rate observed from it.
+
+    ``opportunities`` counts the distinct opportunities open at the stage at the start of some period; of
+    those, ``won``, ``lost`` and ``still_open`` say how they ended by the backtest's end, and
+    ``win_rate_percent`` is won / (won + lost). ``forecast_samples`` counts (period, opportunity) pairs
+    the stage contributed to a period forecast, and ``won_in_period_percent`` how many of them were won in
+    that very period - what the weighted forecast assumes the probability to be. ``average_probability``
+    is the mean probability those forecasts used (overrides included); ``configured_probability`` the
+    stage's in the pipeline now (None when the stage is no longer configured).
+    """
+
+    pipeline: str
+    stage: str
+    configured_probability: int | None
+    average_probability: Decimal | None
+    opportunities: int
+    won: int
+    lost: int
+    still_open: int
+    win_rate_percent: Decimal | None
+    forecast_samples: int
+    won_in_period: int
+    won_in_period_percent: Decimal | None
+
+
+class Backtest(_ReadModel):
+    """The forecast replayed at the start of each past period and compared with what actually closed.
+
+    ``every`` is ``month`` or ``quarter``; periods run from ``start`` to ``end`` in the time zone named by
+    ``timezone``. With ``as_known``, each forecast uses only what had been recorded by the period's start
+    (what the team saw then), else everything now known to have been effective by then. Amounts are per
+    currency; ``calibration`` lists every stage seen, in pipeline order.
+    """
+
+    every: str
+    timezone: str
+    start: datetime
+    end: datetime
+    as_known: bool
+    currencies: dict[str, CurrencyBacktest]
+    calibration: list[StageCalibration]

@@ -9,7 +9,9 @@ from typing import Any, ClassVar
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.utils import get_topic
 
-__all__ = ["Row", "View", "fold", "matches"]
+from crmcore.projections.records import StoredRecord, record_of
+
+__all__ = ["RecordView", "Row", "View", "fold", "fold_records", "matches"]
 
 #: A view's row: JSON-native data (str, int, bool, None, lists and dicts of those).
 Row = dict[str, Any]
@@ -42,6 +44,30 @@ class View(ABC):
         """The row after ``event`` (``None``: the row does not exist, or is deleted)."""
 
 
+class RecordView(View):
+    """A view folded from stored records (:class:`StoredRecord`), so replay never builds event objects.
+
+    Subclasses write one fold, :meth:`evolve_record`, over the record's JSON-native data; folding domain
+    events (:meth:`evolve`) goes through the same code via :func:`record_of`. ``evolve_record`` receives a
+    row the caller owns: it may assign the row's fields and return it, but must not change values nested
+    in it (lists, dicts) in place - replace them instead.
+    """
+
+    def key(self, event: DomainEventProtocol[Any]) -> str:
+        return self.record_key(record_of(event))
+
+    def evolve(self, row: Row | None, event: DomainEventProtocol[Any]) -> Row | None:
+        return self.evolve_record(None if row is None else dict(row), record_of(event))
+
+    def record_key(self, record: StoredRecord) -> str:
+        """The key of the row ``record`` changes (default: the originator id)."""
+        return record.originator_id
+
+    @abstractmethod
+    def evolve_record(self, row: Row | None, record: StoredRecord) -> Row | None:
+        """The row after ``record`` (``row`` is the caller's own copy: it may be changed and returned)."""
+
+
 def fold(
     view: View,
     events: Iterable[DomainEventProtocol[Any]],
@@ -70,3 +96,37 @@ def fold(
 def matches(row: Row, where: Mapping[str, Any]) -> bool:
     """True when every field in ``where`` equals the row's value (a missing field counts as None)."""
     return all(row.get(field) == value for field, value in where.items())
+
+
+def fold_records(
+    view: RecordView,
+    records: Iterable[StoredRecord],
+    rows: Mapping[str, Row] | None = None,
+    *,
+    accept: Callable[[StoredRecord], bool] | None = None,
+    owned: set[str] | None = None,
+) -> dict[str, Row]:
+    """Apply ``records`` in order to ``rows`` (default: empty) and return the new rows, as :func:`fold`.
+
+    Rows given in ``rows`` are copied before their first change, unless their key is in ``owned`` (rows
+    this fold already copied: pass the same set to fold page after page into one result).
+    """
+    topics = frozenset(view.topics())
+    result = dict(rows or {})
+    mine: set[str] = owned if owned is not None else set()
+    record_key, evolve = view.record_key, view.evolve_record
+    for record in records:
+        if record.topic not in topics or (accept is not None and not accept(record)):
+            continue
+        key = record_key(record)
+        row = result.get(key)
+        if row is not None and key not in mine:
+            row = dict(row)
+        new = evolve(row, record)
+        if new is None:
+            result.pop(key, None)
+            mine.discard(key)
+        else:
+            result[key] = new
+            mine.add(key)
+    return result

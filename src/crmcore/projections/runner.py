@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
-from crmcore.projections.base import Row, View, fold
+from crmcore.projections.asof import MomentFolds, events_effective_by, records_effective_by
+from crmcore.projections.base import RecordView, Row, View, fold, fold_records
+from crmcore.projections.records import RECORD_PAGE_SIZE, RecordReader
 from crmcore.projections.storage import PositionMoved, ViewStorage
 
 __all__ = ["ViewRunner", "read_events"]
 
 #: Notifications read per page: large pages amortise the round trip and the commit.
 PAGE_SIZE = 2000
+
+#: Rows changed in memory before they and the position are committed: a rebuild writes each row about
+#: once per batch instead of once per page.
+ROW_BATCH = 100_000
 
 
 def read_events(
@@ -42,7 +49,13 @@ def read_events(
 
 
 class ViewRunner:
-    """Catches views up with the log: each page's rows and position commit in one transaction."""
+    """Catches views up with the log, committing rows and position together in large batches.
+
+    Views folded from stored records (:class:`RecordView`) are read with a :class:`RecordReader`: no event
+    object is built. Pages are folded in memory until about ``row_batch`` rows have changed, then those rows
+    and the new position commit in one transaction; another process committing first only means reading
+    again from its position.
+    """
 
     def __init__(
         self,
@@ -52,12 +65,15 @@ class ViewRunner:
         views: Iterable[View],
         *,
         page_size: int = PAGE_SIZE,
+        row_batch: int = ROW_BATCH,
     ) -> None:
         self.recorder = recorder
         self.mapper = mapper
         self.storage = storage
         self.views = {v.name: v for v in views}
         self.page_size = page_size
+        self.row_batch = row_batch
+        self.reader = RecordReader(recorder, mapper)
 
     def view(self, name: str) -> View:
         """The registered view called ``name``."""
@@ -74,32 +90,90 @@ class ViewRunner:
         self.storage.reset(view.name, view.version)
         return self._catch_up(view)
 
-    def fold_as_of(self, name: str, accept: Callable[[DomainEventProtocol[Any]], bool]) -> dict[str, Row]:
-        """The view computed in memory from the events ``accept`` keeps (e.g. effective before a moment)."""
+    def fold_as_of(self, name: str, at: datetime, known_at: datetime | None = None) -> dict[str, Row]:
+        """The view computed in memory from the events effective by ``at`` (and recorded by ``known_at``)."""
         view = self.views[name]
+        if isinstance(view, RecordView):
+            rows: dict[str, Row] = {}
+            owned: set[str] = set()
+            accept = records_effective_by(at, known_at)
+            for page in self.reader.pages(view.topics()):
+                rows = fold_records(view, page, rows, accept=accept, owned=owned)
+            return rows
         events = (e for _, e in read_events(self.recorder, self.mapper, topics=view.topics(),
                                              page_size=self.page_size))
-        return fold(view, events, accept=accept)
+        return fold(view, events, accept=events_effective_by(at, known_at))
+
+    def fold_at(
+        self, name: str, moments: Sequence[datetime], *, as_known: bool = False,
+    ) -> list[dict[str, Row]]:
+        """The record view ``name`` as it stood just before each of ``moments`` (ascending), in one read.
+
+        A row at a moment is folded from its events effective strictly before it (with ``as_known``, also
+        recorded strictly before it).
+        """
+        view = self.views[name]
+        if not isinstance(view, RecordView):
+            raise TypeError(f"view {name!r} is not folded from records")
+        snapshots = MomentFolds(view, moments, as_known=as_known)
+        for page in self.reader.pages(view.topics()):
+            snapshots.add(page)
+        irregular = snapshots.irregular
+        if irregular:  # a key whose times went backwards: fold it again at each moment, from its records only
+            mine = [r for page in self.reader.pages(view.topics()) for r in page
+                    if view.record_key(r) in irregular]
+            for index, moment in enumerate(moments):
+                accept = records_effective_by(moment, moment if as_known else None, strictly=True)
+                folded = fold_records(view, mine, accept=accept)
+                snapshots.replace(index, irregular, folded)
+        return snapshots.result()
 
     def _catch_up(self, view: View) -> int:
         applied = 0
-        topics = view.topics()
         while True:
-            position = self.storage.position(view.name, view.version)
-            page = self.recorder.select_notifications(
-                start=position, limit=self.page_size, topics=topics, inclusive_of_start=False
-            )
-            if not page:
+            start = self.storage.position(view.name, view.version)
+            rows: dict[str, Row] = {}
+            touched: set[str] = set()
+            owned: set[str] = set()
+            end, count, more = start, 0, False
+            for last, items, more_follow in self._pages(view, start):
+                end, more = last, more_follow
+                keys = {view.record_key(i) if isinstance(view, RecordView) else view.key(i) for i in items}
+                missing = keys - touched
+                rows.update(self.storage.load(view.name, missing))
+                touched |= keys
+                if isinstance(view, RecordView):
+                    rows = fold_records(view, items, rows, owned=owned)
+                else:
+                    rows = fold(view, items, rows)
+                count += len(items)
+                if len(touched) >= self.row_batch:
+                    break
+            if count == 0:
                 return applied
-            events = [self.mapper.to_domain_event(n) for n in page]
-            keys = {view.key(e) for e in events}
-            current = self.storage.load(view.name, keys)
-            changed = fold(view, events, current)
-            changes: dict[str, Row | None] = {k: changed.get(k) for k in keys}
             try:
-                self.storage.commit_page(view.name, position, page[-1].id, changes)
+                self.storage.commit_page(view.name, start, end, {k: rows.get(k) for k in touched})
             except PositionMoved:
-                continue  # another process applied this page first: read again from its position
-            applied += len(events)
-            if len(page) < self.page_size:
+                continue  # another process applied these events first: read again from its position
+            applied += count
+            if not more:
                 return applied
+
+    def _pages(self, view: View, after: int) -> Iterator[tuple[int, list[Any], bool]]:
+        """Pages after ``after`` as (last position, records or events, whether more may follow)."""
+        if isinstance(view, RecordView):
+            size = max(self.page_size, RECORD_PAGE_SIZE)
+            for page in self.reader.pages(view.topics(), after=after, page_size=size):
+                yield page[-1].position, page, len(page) == size
+            return
+        while True:
+            notifications = self.recorder.select_notifications(
+                start=after, limit=self.page_size, topics=view.topics(), inclusive_of_start=False
+            )
+            if not notifications:
+                return
+            after = notifications[-1].id
+            events = [self.mapper.to_domain_event(n) for n in notifications]
+            yield after, events, len(notifications) == self.page_size
+            if len(notifications) < self.page_size:
+                return
