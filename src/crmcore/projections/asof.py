@@ -17,10 +17,10 @@ from typing import Any, cast
 
 from eventsourcing.domain import DomainEventProtocol
 
-from crmcore.projections.base import RecordView, Row
+from crmcore.projections.base import RecordView, Row, fold_records
 from crmcore.projections.records import StoredRecord
 
-__all__ = ["MomentFolds", "events_effective_by", "records_effective_by"]
+__all__ = ["MomentFolds", "events_effective_by", "fold_at_moments", "records_effective_by", "utc_text"]
 
 _parse = datetime.fromisoformat
 
@@ -137,9 +137,32 @@ class MomentFolds:
     def result(self) -> list[dict[str, Row]]:
         """The view's rows at each moment (call once, after the last :meth:`add` and :meth:`replace`)."""
         count = len(self.moments)
-        for key, row in self._rows.items():
-            if key in self.irregular:
-                continue
+        for key, row in self._rows.items():  # from its last record's first moment on, a key's row is final
             for index in range(self._sealed.get(key, 0), count):
                 self._folds[index][key] = row
         return self._folds
+
+
+def fold_at_moments(
+    view: RecordView,
+    pages: Callable[[], Iterable[Iterable[StoredRecord]]],
+    moments: Sequence[datetime],
+    *,
+    as_known: bool = False,
+) -> list[dict[str, Row]]:
+    """``view`` as it stood just before each of ``moments`` (strictly ascending), reading ``pages()`` once.
+
+    A second read (``pages()`` again) happens only when some key's times went backwards: those keys are
+    then folded again at each moment from their own records.
+    """
+    folds = MomentFolds(view, moments, as_known=as_known)
+    for page in pages():
+        folds.add(page)
+    irregular = folds.irregular
+    if irregular:
+        key_of = view.record_key
+        theirs = [r for page in pages() for r in page if key_of(r) in irregular]
+        for index, moment in enumerate(moments):
+            accept = records_effective_by(moment, moment if as_known else None, strictly=True)
+            folds.replace(index, irregular, fold_records(view, theirs, accept=accept))
+    return folds.result()

@@ -9,7 +9,7 @@ from typing import Any
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
-from crmcore.projections.asof import MomentFolds, events_effective_by, records_effective_by
+from crmcore.projections.asof import events_effective_by, fold_at_moments, records_effective_by
 from crmcore.projections.base import RecordView, Row, View, fold, fold_records
 from crmcore.projections.records import RECORD_PAGE_SIZE, RecordReader
 from crmcore.projections.storage import PositionMoved, ViewStorage
@@ -115,18 +115,7 @@ class ViewRunner:
         view = self.views[name]
         if not isinstance(view, RecordView):
             raise TypeError(f"view {name!r} is not folded from records")
-        snapshots = MomentFolds(view, moments, as_known=as_known)
-        for page in self.reader.pages(view.topics()):
-            snapshots.add(page)
-        irregular = snapshots.irregular
-        if irregular:  # a key whose times went backwards: fold it again at each moment, from its records only
-            mine = [r for page in self.reader.pages(view.topics()) for r in page
-                    if view.record_key(r) in irregular]
-            for index, moment in enumerate(moments):
-                accept = records_effective_by(moment, moment if as_known else None, strictly=True)
-                folded = fold_records(view, mine, accept=accept)
-                snapshots.replace(index, irregular, folded)
-        return snapshots.result()
+        return fold_at_moments(view, lambda: self.reader.pages(view.topics()), moments, as_known=as_known)
 
     def _catch_up(self, view: View) -> int:
         applied = 0
