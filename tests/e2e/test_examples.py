@@ -60,6 +60,22 @@ EXPECTED: dict[str, list[str]] = {
         "[screen via poll] #8 Acme Corp: SetAside v6 by user:anna",
         "[screen] 1 new change",
     ],
+    "sales_year.py": [
+        "registered and qualified 60 parties in late 2024: 40 prospects, 20 targets",
+        "customers: 11 (7 persons, 4 organizations)",
+        "open pipeline (EUR):   2 deals, value    33,140, weighted     6,628",
+        "average sales cycle: 98.5 days",
+        "won (EUR):  11 deals,   217,403; lost:  77 deals, 1,986,166",
+        "    no budget        16 deals,   387,104",
+        "2025-05     5    124,797          0     0          0          0   +124,797       -",
+        "2025-11     5     57,554     42,861     2     40,204     40,204    +17,350    43.2",
+        "accuracy: weighted forecast 480,172, won 217,403, bias +262,769, mean absolute error 29,383, "
+        "WAPE 162.2%",
+        "proposal           60   66.7    16    8     8     0   50.0        9            11.1",
+        "2025-Q4 (EUR): forecast 10 deals, weighted 63,612, commit 0; won 6 for 125,273 (78,008 forecast); "
+        "error -61,661 (-49.2%)",
+        "proposal (50.0% won of 16 closed, against 60%)",
+    ],
 }
 
 
