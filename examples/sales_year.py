@@ -22,8 +22,7 @@ Then the script prints:
 * a reading of the calibration, computed from those numbers.
 
 Every business date is fixed (late 2024 and 2025), so the output is the same on every run but for the
-store's path. Run it from anywhere: ``python examples/sales_year.py`` (the simulation lives in
-``crmcore.testing``, which needs ``pip install 'crmcore[testing]'``). The store is a fresh SQLite file in a
+store's path. Run it from anywhere: ``python examples/sales_year.py``. The store is a fresh SQLite file in a
 temporary directory, removed when the script ends.
 """
 

@@ -15,30 +15,60 @@
 - :mod:`crmcore.testing.opportunities`: :class:`OpportunityMachine`, a state machine over every opportunity
   command checking the pipeline rules after every step; :func:`opportunity_machine`.
 
-Needs ``hypothesis``: ``pip install 'crmcore[testing]'``.
+- :mod:`crmcore.testing.sales`: a seeded simulated sales history (``simulate_sales``) to play through a
+  CRM or load in bulk, for demonstrations, benchmarks and backtests.
+
+The machines and strategies need ``hypothesis`` (``pip install 'crmcore[testing]'``); they are imported on
+first use, so :mod:`crmcore.testing.sales` and :mod:`crmcore.testing.synthetic` work without it.
 """
 
 from __future__ import annotations
 
-from crmcore.testing import strategies
-from crmcore.testing.lifecycle import (
-    Expectation,
-    ExpectedCounts,
-    LifecycleModel,
-    PartyLifecycleMachine,
-    PartyRecord,
-    StoreUrlFactory,
-    events_from_changes,
-    lifecycle_machine,
-    same_value,
-)
-from crmcore.testing.merging import MergeModel, PartyMergeMachine, merge_machine
-from crmcore.testing.opportunities import (
-    OpportunityMachine,
-    OpportunityModel,
-    OpportunityRecord,
-    opportunity_machine,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crmcore.testing import strategies
+    from crmcore.testing.lifecycle import (
+        Expectation,
+        ExpectedCounts,
+        LifecycleModel,
+        PartyLifecycleMachine,
+        PartyRecord,
+        StoreUrlFactory,
+        events_from_changes,
+        lifecycle_machine,
+        same_value,
+    )
+    from crmcore.testing.merging import MergeModel, PartyMergeMachine, merge_machine
+    from crmcore.testing.opportunities import (
+        OpportunityMachine,
+        OpportunityModel,
+        OpportunityRecord,
+        opportunity_machine,
+    )
+
+#: Where each name lives: imported on first use, so modules without Hypothesis load without it.
+_HOMES = {
+    "strategies": "crmcore.testing",
+    **dict.fromkeys(["Expectation", "ExpectedCounts", "LifecycleModel", "PartyLifecycleMachine",
+                     "PartyRecord", "StoreUrlFactory", "events_from_changes", "lifecycle_machine",
+                     "same_value"],
+                    "crmcore.testing.lifecycle"),
+    **dict.fromkeys(["MergeModel", "PartyMergeMachine", "merge_machine"], "crmcore.testing.merging"),
+    **dict.fromkeys(["OpportunityMachine", "OpportunityModel", "OpportunityRecord", "opportunity_machine"],
+                    "crmcore.testing.opportunities"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'crmcore.testing' has no attribute {name!r}")
+    if name == "strategies":
+        return importlib.import_module("crmcore.testing.strategies")
+    return getattr(importlib.import_module(home), name)
+
 
 __all__ = [
     "Expectation",
