@@ -81,7 +81,7 @@ def test_the_fast_reader_gives_what_the_store_itself_decodes(any_crm: CRM) -> No
         decoded_by_the_store.append(stored.topic)
         return store_decoding(stored)
 
-    app.mapper.to_domain_event = count  # type: ignore[method-assign]
+    app.mapper.to_domain_event = count  # type: ignore[method-assign,assignment]
     try:
         got = [record for page in reader.pages([], page_size=7) for record in page]
     finally:
