@@ -201,8 +201,7 @@ class _Stage:
     probability_sum: int = 0
 
     def seen(self, key: str, final: Row | None) -> None:
-        if key not in self.outcomes:
-            self.outcomes[key] = final["status"] if final is not None else "open"
+        self.outcomes[key] = final["status"] if final is not None else "open"
 
     def sampled(self, probability: int, won: bool) -> None:
         self.samples += 1
