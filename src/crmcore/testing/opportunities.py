@@ -13,8 +13,12 @@ the rules themselves:
 - the ``opportunities`` view lists every opportunity as it stands;
 - the forecast's open and weighted pipeline equal the sums over the model's open opportunities (value *
   probability / 100), and its won and lost totals the model's closed ones;
+- the win/loss analysis counts the model's lost opportunities under each of their reasons, and its won
+  and lost totals by owner add up to the model's;
 - every few steps, the ``pipeline`` view rebuilt from zero equals the one kept up to date, and the forecast
-  as of now equals the forecast from the view.
+  as of now equals the forecast from the view;
+- every few steps, the ``pipeline`` view as of the moment after each earlier step (folded at all of them in
+  one read, and the as-of forecast at one of them) equals the view as it was read live at that step.
 
 Run it against a store of your choice::
 
@@ -45,8 +49,9 @@ from crmcore.policies.pipelines import (
     ForecastCategory,
     OpportunityStatus,
 )
-from crmcore.projections.pipeline import PipelineView
+from crmcore.projections.pipeline import PipelineView, forecast_of
 from crmcore.testing.lifecycle import StoreUrlFactory, machine_case
+from crmcore.values import utc_now
 
 __all__ = ["OpportunityMachine", "OpportunityModel", "OpportunityRecord", "opportunity_machine"]
 
@@ -129,6 +134,8 @@ class OpportunityMachine(RuleBasedStateMachine):
         self.model = OpportunityModel()
         self.closed_as: dict[UUID, dict[str, Any]] = {}
         self.steps = 0
+        #: The live ``pipeline`` view's rows after each step, and the moment they stood at.
+        self.past: list[tuple[datetime, list[dict[str, Any]]]] = []
 
     def open_store(self, resources: ExitStack) -> str:
         """The store URL for this example (override, or use :func:`opportunity_machine`)."""
@@ -414,6 +421,45 @@ class OpportunityMachine(RuleBasedStateMachine):
         self.crm.rebuild_view(PipelineView.name)
         rebuilt = sorted(self.crm.view_rows(PipelineView.name), key=lambda r: str(r["id"]))
         assert rebuilt == kept, "the pipeline view rebuilt from zero differs from the one kept up to date"
+
+
+    @invariant()
+    def the_win_loss_analysis_counts_what_the_model_closed(self) -> None:
+        records = list(self.model.opportunities.values())
+        eur = self.crm.win_loss().currencies.get("EUR")
+        lost = [r for r in records if r.status is OpportunityStatus.LOST]
+        won = [r for r in records if r.status is OpportunityStatus.WON]
+        if eur is None:
+            assert not lost + won, "closed opportunities exist but the analysis has none"
+            return
+        by_reason: dict[str, tuple[int, Decimal]] = {}
+        for record in lost:
+            for reason in record.reasons:
+                count, value = by_reason.get(reason, (0, Decimal(0)))
+                by_reason[reason] = (count + 1, value + record.amount)
+        assert {k: (v.count, v.value) for k, v in eur.lost_by_reason.items()} == by_reason
+        assert sum(v.count for v in eur.lost_by_owner.values()) == len(lost) == eur.lost.count
+        assert sum(v.count for v in eur.won_by_owner.values()) == len(won) == eur.won.count
+
+    @invariant()
+    def the_view_as_of_each_past_step_is_the_view_read_live_then(self) -> None:
+        rows = sorted(self.crm.view_rows(PipelineView.name), key=_by_id)
+        moment = utc_now()
+        while utc_now() <= moment:  # the next step's events take effect strictly after this moment
+            pass
+        self.past.append((moment, rows))
+        if len(self.past) % REBUILD_EVERY:
+            return
+        moments = [m + timedelta(microseconds=1) for m, _ in self.past]  # folds keep events before a moment
+        folded = self.crm._runner.fold_at(PipelineView.name, moments)
+        for (moment, live), rows_then in zip(self.past, folded, strict=True):
+            assert sorted(rows_then.values(), key=_by_id) == live, f"the view as of {moment} differs"
+        moment, live = self.past[len(self.past) // 2]
+        assert self.crm.forecast(at=moment) == forecast_of(live, at=moment), "the as-of forecast differs"
+
+
+def _by_id(row: dict[str, Any]) -> str:
+    return str(row["id"])
 
 
 def _comparable(state: dict[str, Any]) -> dict[str, Any]:
