@@ -94,6 +94,13 @@ def test_the_fast_reader_gives_what_the_store_itself_decodes(any_crm: CRM) -> No
         r for r in expected if r.topic in topics and r.position > 3]
 
 
+def decode_one(reader: RecordReader, stored: StoredEvent) -> StoredRecord:
+    """The record the fast reader makes of ``stored`` at position 1."""
+    (record,) = reader._decode([(1, stored.originator_id, stored.originator_version, stored.topic,
+                                 stored.state)])
+    return record
+
+
 def test_an_event_stored_by_an_older_class_version_is_upcast_on_the_fast_path_too() -> None:
     with CRM("memory:") as crm:
         party = crm.register_party(kind="person", name="Ada", stage="prospect", emails=["a@x.it"], actor="u")
@@ -103,8 +110,7 @@ def test_an_event_stored_by_an_older_class_version_is_upcast_on_the_fast_path_to
         state.pop("identity")
         old = StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
                           json.dumps(state).encode())
-        record = RecordReader(crm._app.recorder, crm._app.mapper)._record(
-            1, old.originator_id, old.originator_version, old.topic, old.state)
+        record = decode_one(RecordReader(crm._app.recorder, crm._app.mapper), old)
         assert record == record_of(crm._app.mapper.to_domain_event(old), 1)
         assert record.data["identity"] == {}
         assert "class_version" not in record.data
@@ -120,14 +126,15 @@ def test_a_value_of_a_type_the_fast_decoder_does_not_know_is_decoded_by_the_stor
         state["extra"] = [{"deep": {"_type_": "uuid_hex", "_data_": UUID(int=7).hex}}]
         odd = json.dumps(state).encode()
         reader = RecordReader(crm._app.recorder, crm._app.mapper)
-        record = reader._record(1, stored.originator_id, 1, stored.topic, odd)
+        record = decode_one(reader, StoredEvent(stored.originator_id, 1, stored.topic, odd))
         expected = record_of(crm._app.mapper.to_domain_event(
             StoredEvent(stored.originator_id, 1, stored.topic, odd)), 1)
         assert record == expected
         assert record.data["extra"] == [{"deep": str(UUID(int=7))}]
         unknown = dict(state, name={"_type_": "something_else", "_data_": "x"})
         with pytest.raises(Exception, match="something_else"):  # the store refuses it too: not guessed at
-            reader._record(1, stored.originator_id, 1, stored.topic, json.dumps(unknown).encode())
+            decode_one(reader, StoredEvent(stored.originator_id, 1, stored.topic,
+                                           json.dumps(unknown).encode()))
 
 
 def _a_simulated_quarter(crm: CRM) -> None:

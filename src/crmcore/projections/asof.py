@@ -4,8 +4,9 @@
 after D (a back-dated entry changes the first, never the second). :class:`MomentFolds` computes a view at
 many moments in one pass over the log: since an aggregate's effective times never go backwards, the row at
 each moment is the row after the aggregate's last event before it, so each record is applied once and
-each row is copied at most once per moment. A key whose times do go backwards is reported in
-``irregular`` for the caller to fold again the slow way.
+each row is copied at most once per moment. A key with a record counting at a moment already passed
+(its times went backwards across a moment) is reported in ``irregular`` for the caller to fold again the
+slow way.
 """
 
 from __future__ import annotations
@@ -93,24 +94,22 @@ class MomentFolds:
         self._folds: list[dict[str, Row]] = [{} for _ in self.moments]
         self._rows: dict[str, Row] = {}
         self._sealed: dict[str, int] = {}
-        self._latest: dict[str, str] = {}
 
     def add(self, records: Iterable[StoredRecord]) -> None:
         """Apply ``records`` (in log order)."""
-        moments, folds, rows = self.moments, self._folds, self._rows
-        sealed, latest = self._sealed, self._latest
+        moments, folds, rows, sealed = self.moments, self._folds, self._rows, self._sealed
         key_of, evolve = self.view.record_key, self.view.evolve_record
+        topics, as_known = self._topics, self.as_known
         for record in records:
-            if record.topic not in self._topics:
+            if record.topic not in topics:
                 continue
-            at = _effective(record.data)
-            if self.as_known:
-                at = max(at, utc_text(record.data["timestamp"]))
+            data = record.data
+            at = data.get("effective_at") or data["timestamp"]
+            if not at.endswith("+00:00"):
+                at = utc_text(at)
+            if as_known:
+                at = max(at, utc_text(data["timestamp"]))
             key = key_of(record)
-            previous = latest.get(key)
-            if previous is not None and at < previous:
-                self.irregular.add(key)
-            latest[key] = at if previous is None else max(at, previous)
             first = bisect_right(moments, at)  # the first moment this record counts for
             done = sealed.get(key, 0)
             if first > done:
@@ -120,6 +119,8 @@ class MomentFolds:
                     for index in range(done, first):
                         folds[index][key] = kept
                 sealed[key] = first
+            elif first < done:  # it counts at moments already sealed without it
+                self.irregular.add(key)
             new = evolve(rows.get(key), record)
             if new is None:
                 rows.pop(key, None)

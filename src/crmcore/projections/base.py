@@ -11,7 +11,7 @@ from eventsourcing.utils import get_topic
 
 from crmcore.projections.records import StoredRecord, record_of
 
-__all__ = ["RecordView", "Row", "View", "fold", "fold_records", "matches"]
+__all__ = ["RecordView", "Row", "View", "apply_records", "fold", "fold_records", "matches"]
 
 #: A view's row: JSON-native data (str, int, bool, None, lists and dicts of those).
 Row = dict[str, Any]
@@ -104,29 +104,40 @@ def fold_records(
     rows: Mapping[str, Row] | None = None,
     *,
     accept: Callable[[StoredRecord], bool] | None = None,
-    owned: set[str] | None = None,
 ) -> dict[str, Row]:
     """Apply ``records`` in order to ``rows`` (default: empty) and return the new rows, as :func:`fold`.
 
-    Rows given in ``rows`` are copied before their first change, unless their key is in ``owned`` (rows
-    this fold already copied: pass the same set to fold page after page into one result).
+    ``rows`` and the rows in it are left as they were: a row is copied before its first change.
     """
-    topics = frozenset(view.topics())
     result = dict(rows or {})
-    mine: set[str] = owned if owned is not None else set()
+    apply_records(view, records, result, set(result), accept=accept)
+    return result
+
+
+def apply_records(
+    view: RecordView,
+    records: Iterable[StoredRecord],
+    rows: dict[str, Row],
+    borrowed: set[str],
+    *,
+    accept: Callable[[StoredRecord], bool] | None = None,
+) -> None:
+    """Apply ``records`` to ``rows`` in place. Rows whose keys are in ``borrowed`` belong to someone else:
+    each is copied before its first change (and its key leaves ``borrowed``)."""
+    topics = frozenset(view.topics())
     record_key, evolve = view.record_key, view.evolve_record
+    by_originator = type(view).record_key is RecordView.record_key
     for record in records:
         if record.topic not in topics or (accept is not None and not accept(record)):
             continue
-        key = record_key(record)
-        row = result.get(key)
-        if row is not None and key not in mine:
-            row = dict(row)
+        key = record.originator_id if by_originator else record_key(record)
+        row = rows.get(key)
+        if borrowed and key in borrowed:
+            borrowed.discard(key)
+            if row is not None:
+                row = dict(row)
         new = evolve(row, record)
         if new is None:
-            result.pop(key, None)
-            mine.discard(key)
+            rows.pop(key, None)
         else:
-            result[key] = new
-            mine.add(key)
-    return result
+            rows[key] = new

@@ -48,6 +48,7 @@ class PipelineView(RecordView):
     def __init__(self) -> None:
         E = Opportunity  # noqa: N806
         self._opened = get_topic(E.Opened)
+        self._reestimated, self._close_moved = get_topic(E.ValueReestimated), get_topic(E.CloseDateMoved)
         self._changes: dict[str, Callable[[Row, dict[str, Any]], None]] = {
             get_topic(E.StageMoved): _set_stage,
             get_topic(E.ValueReestimated): _set_value,
@@ -84,7 +85,14 @@ class PipelineView(RecordView):
             }
         if row is None:
             return None
-        self._changes[record.topic](row, data)
+        topic = record.topic
+        if topic == self._reestimated:  # the most frequent changes, inline
+            value = data["value"]
+            row["amount"], row["currency"] = value["amount"], value["currency"]
+        elif topic == self._close_moved:
+            row["expected_close"] = data["expected_close"]
+        else:
+            self._changes[topic](row, data)
         last = row.get("last_event_at")
         if not last or at > last:
             row["last_event_at"] = at

@@ -89,7 +89,7 @@ class RecordReader:
             type(t) is _STANDARD.get(name) for name, t in transcoder.names.items())
         self._select = _raw_selector(recorder)
         self._ids: dict[Any, str] = {}
-        self._versions: dict[str, int] = {}
+        self._plans: dict[str, tuple[int, tuple[str, ...]]] = {}
 
     def pages(
         self,
@@ -105,39 +105,77 @@ class RecordReader:
             rows = self._select(position, page_size, stop, list(topics))
             if not rows:
                 return
-            yield [self._record(*row) for row in rows]
+            yield self._decode(rows)
             position = rows[-1][0]
             if len(rows) < page_size:
                 return
 
-    def _record(
-        self, position: int, originator_id: Any, version: int, topic: str, state: bytes,
-    ) -> StoredRecord:
-        text = self._ids.get(originator_id)
-        if text is None:
-            text = self._ids[originator_id] = str(UUID(str(originator_id)))
-            if len(self._ids) > 1_000_000:
-                self._ids.clear()
-        mapper = self.mapper
-        raw = state
-        if mapper.cipher is not None:
-            raw = mapper.cipher.decrypt(raw)
-        if mapper.compressor is not None:
-            raw = mapper.compressor.decompress(raw)
-        if self._fast_json:
-            data = orjson.loads(raw)
-            if _unwrap(data) and data.get("class_version", 1) == self._class_version(topic):
-                data.pop("class_version", None)
-                return StoredRecord(position, text, version, topic, data)
-        event = mapper.to_domain_event(StoredEvent(originator_id=UUID(text), originator_version=version,
-                                                   topic=topic, state=state))
-        return record_of(event, position)
+    def _decode(self, rows: Sequence[tuple[Any, ...]]) -> list[StoredRecord]:
+        """Records from raw rows: the hot loop of every replay, so names are bound once per page.
 
-    def _class_version(self, topic: str) -> int:
-        found = self._versions.get(topic)
-        if found is None:
-            found = self._versions[topic] = int(getattr(resolve_topic(topic), "class_version", 1))
-        return found
+        Per topic, the class version records must have been written with and the top-level keys that held
+        transcoded values so far are kept; a record whose transcoded values those keys do not all account
+        for (counted in the raw JSON) is walked whole, and its keys learnt.
+        """
+        mapper, ids, plans = self.mapper, self._ids, self._plans
+        cipher, compressor = mapper.cipher, mapper.compressor
+        fast, loads, make, cls = self._fast_json, orjson.loads, tuple.__new__, StoredRecord
+        records: list[StoredRecord] = []
+        append = records.append
+        for position, originator_id, version, topic, state in rows:
+            text = ids.get(originator_id)
+            if text is None:
+                text = self._id_text(originator_id)
+            raw = state
+            if cipher is not None:
+                raw = cipher.decrypt(raw)
+            if compressor is not None:
+                raw = compressor.decompress(raw)
+            if fast:
+                data = loads(raw)
+                plan = plans.get(topic)
+                if plan is None:
+                    plan = self._plan(topic)
+                if (data.pop("class_version") if "class_version" in data else 1) == plan[0]:
+                    wrapped = raw.count(b'"_type_"')
+                    for key in plan[1]:
+                        try:
+                            value = data[key]
+                            kind = value["_type_"]
+                        except (KeyError, TypeError):
+                            continue
+                        if kind == "datetime_iso" or kind == "decimal_str":
+                            data[key] = value["_data_"]
+                            wrapped -= 1
+                        elif kind == "uuid_hex":
+                            data[key] = _hyphenated(value["_data_"])
+                            wrapped -= 1
+                    if not wrapped or self._unwrap_all(topic, data):
+                        append(make(cls, (position, text, version, topic, data)))  # as StoredRecord(...)
+                        continue
+            event = mapper.to_domain_event(StoredEvent(originator_id=UUID(text), originator_version=version,
+                                                       topic=topic, state=state))
+            append(record_of(event, position))
+        return records
+
+    def _id_text(self, originator_id: Any) -> str:
+        if len(self._ids) >= 1_000_000:
+            self._ids.clear()
+        text = self._ids[originator_id] = str(UUID(str(originator_id)))
+        return text
+
+    def _plan(self, topic: str) -> tuple[int, tuple[str, ...]]:
+        plan = self._plans[topic] = (int(getattr(resolve_topic(topic), "class_version", 1)), ())
+        return plan
+
+    def _unwrap_all(self, topic: str, data: dict[str, Any]) -> bool:
+        """Walk the whole record (False: a type the fast decoder does not know), learning its keys."""
+        keys = [k for k, v in data.items() if type(v) is dict and "_type_" in v]
+        if not _unwrap(data):
+            return False
+        version, known = self._plans[topic]
+        self._plans[topic] = (version, (*known, *(k for k in keys if k not in known)))
+        return True
 
 
 def _unwrap(data: dict[str, Any] | list[Any]) -> bool:
@@ -152,13 +190,17 @@ def _unwrap(data: dict[str, Any] | list[Any]) -> bool:
             elif kind == "datetime_iso" or kind == "decimal_str":
                 data[key] = value["_data_"]  # type: ignore[index]
             elif kind == "uuid_hex":
-                h = value["_data_"]
-                data[key] = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"  # type: ignore[index]
+                data[key] = _hyphenated(value["_data_"])  # type: ignore[index]
             else:
                 return False
         elif type(value) is list and value and not _unwrap(value):
             return False
     return True
+
+
+def _hyphenated(hex_: str) -> str:
+    """A UUID's 32 hex digits in the standard hyphenated form (as ``str(UUID)``)."""
+    return f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
 
 
 def _raw_selector(recorder: ApplicationRecorder) -> Any:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +12,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from crmcore.projections.asof import events_effective_by, fold_at_moments, records_effective_by
-from crmcore.projections.base import RecordView, Row, View, fold, fold_records
+from crmcore.projections.base import RecordView, Row, View, apply_records, fold
 from crmcore.projections.records import RECORD_PAGE_SIZE, RecordReader
 from crmcore.projections.storage import PositionMoved, ViewStorage
 
@@ -46,6 +48,19 @@ def read_events(
         position = page[-1].id
         if len(page) < page_size:
             return
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a replay allocates millions of short-lived, acyclic objects
+    (it would otherwise walk every live object again and again); reference counting still frees them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class ViewRunner:
@@ -95,10 +110,10 @@ class ViewRunner:
         view = self.views[name]
         if isinstance(view, RecordView):
             rows: dict[str, Row] = {}
-            owned: set[str] = set()
             accept = records_effective_by(at, known_at)
-            for page in self.reader.pages(view.topics()):
-                rows = fold_records(view, page, rows, accept=accept, owned=owned)
+            with paused_gc():
+                for page in self.reader.pages(view.topics()):
+                    apply_records(view, page, rows, set(), accept=accept)
             return rows
         events = (e for _, e in read_events(self.recorder, self.mapper, topics=view.topics(),
                                              page_size=self.page_size))
@@ -115,24 +130,31 @@ class ViewRunner:
         view = self.views[name]
         if not isinstance(view, RecordView):
             raise TypeError(f"view {name!r} is not folded from records")
-        return fold_at_moments(view, lambda: self.reader.pages(view.topics()), moments, as_known=as_known)
+        with paused_gc():
+            return fold_at_moments(view, lambda: self.reader.pages(view.topics()), moments, as_known=as_known)
 
     def _catch_up(self, view: View) -> int:
+        with paused_gc():
+            return self._catch_up_view(view)
+
+    def _catch_up_view(self, view: View) -> int:
         applied = 0
         while True:
             start = self.storage.position(view.name, view.version)
             rows: dict[str, Row] = {}
             touched: set[str] = set()
-            owned: set[str] = set()
+            borrowed: set[str] = set()
             end, count, more = start, 0, False
+            key_of: Any = view.record_key if isinstance(view, RecordView) else view.key
             for last, items, more_follow in self._pages(view, start):
                 end, more = last, more_follow
-                keys = {view.record_key(i) if isinstance(view, RecordView) else view.key(i) for i in items}
-                missing = keys - touched
-                rows.update(self.storage.load(view.name, missing))
+                keys = set(map(key_of, items))
+                loaded = self.storage.load(view.name, keys - touched)
+                rows.update(loaded)
+                borrowed.update(loaded)
                 touched |= keys
                 if isinstance(view, RecordView):
-                    rows = fold_records(view, items, rows, owned=owned)
+                    apply_records(view, items, rows, borrowed)
                 else:
                     rows = fold(view, items, rows)
                 count += len(items)
