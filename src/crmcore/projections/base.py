@@ -128,9 +128,9 @@ def apply_records(
     record_key, evolve = view.record_key, view.evolve_record
     by_originator = type(view).record_key is RecordView.record_key
     for record in records:
-        if record.topic not in topics or (accept is not None and not accept(record)):
+        if record[3] not in topics or (accept is not None and not accept(record)):  # [3]: the topic
             continue
-        key = record.originator_id if by_originator else record_key(record)
+        key = record[1] if by_originator else record_key(record)  # [1]: the originator id
         row = rows.get(key)
         if borrowed and key in borrowed:
             borrowed.discard(key)

@@ -61,12 +61,12 @@ class PipelineView(RecordView):
         }
 
     def evolve_record(self, row: Row | None, record: StoredRecord) -> Row | None:
-        data = record.data
+        _, originator_id, _, topic, data = record
         at = data["effective_at"]
-        if record.topic == self._opened:
+        if topic == self._opened:
             value = data["value"]
             return {
-                "id": record.originator_id,
+                "id": originator_id,
                 "party_id": data["party_id"],
                 "owner": data["owner"],
                 "pipeline": data["pipeline"],
@@ -85,7 +85,6 @@ class PipelineView(RecordView):
             }
         if row is None:
             return None
-        topic = record.topic
         if topic == self._reestimated:  # the most frequent changes, inline
             value = data["value"]
             row["amount"], row["currency"] = value["amount"], value["currency"]
@@ -93,8 +92,7 @@ class PipelineView(RecordView):
             row["expected_close"] = data["expected_close"]
         else:
             self._changes[topic](row, data)
-        last = row.get("last_event_at")
-        if not last or at > last:
+        if at > (row.get("last_event_at") or ""):
             row["last_event_at"] = at
         return row
 
