@@ -1944,26 +1944,27 @@ def _back_off(attempt: int) -> None:
 
 
 def _uuid(value: UUID | str) -> UUID:
-    if isinstance(value, UUID):
-        return value
-    try:
-        return UUID(str(value))
-    except ValueError:
-        raise InvalidInput(
-            f"not a party id: {value!r}",
-            [{"loc": ("party_id",), "msg": "not a UUID", "type": "uuid_parsing"}],
-        ) from None
+    return _id_of(value, "party")
 
 
 def _opportunity_uuid(value: UUID | str) -> UUID:
+    return _id_of(value, "opportunity")
+
+
+def _id_of(value: Any, what: str) -> UUID:
+    """``value`` as an id: a UUID, or its text; anything else (a number whose digits happen to make 32 hex
+    digits, bytes, ...) is refused rather than read as an id."""
     if isinstance(value, UUID):
         return value
     try:
-        return UUID(str(value))
+        if not isinstance(value, str):
+            raise ValueError
+        return UUID(value)
     except ValueError:
+        article = "an" if what[0] in "aeiou" else "a"
         raise InvalidInput(
-            f"not an opportunity id: {value!r}",
-            [{"loc": ("opportunity_id",), "msg": "not a UUID", "type": "uuid_parsing"}],
+            f"not {article} {what} id: {value!r}",
+            [{"loc": (f"{what}_id",), "msg": "not a UUID", "type": "uuid_parsing"}],
         ) from None
 
 

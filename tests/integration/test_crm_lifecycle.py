@@ -275,3 +275,18 @@ def test_an_encrypted_compressed_store_keeps_names_out_of_the_stored_bytes(
     finally:
         if schema:
             drop_schema(schema)
+
+
+@pytest.mark.parametrize("bad_id", [10**31, 10**31 + 1, 1.5, None])
+def test_an_id_neither_a_uuid_nor_its_text_is_refused_not_read_as_an_id(crm: CRM, bad_id: object) -> None:
+    # found by the bad-input property test: 10**31 printed is 32 hex digits, and was read as a party id
+    party = crm.register_party(kind="person", name="Ada", stage="prospect", actor="u")
+    position = crm.position
+    for call in (lambda: crm.get_party(bad_id), lambda: crm.engage(bad_id, channel="email", actor="u"),
+                 lambda: crm.get_opportunity(bad_id),
+                 lambda: crm.open_opportunity(bad_id, title="x", value="1", currency="EUR",
+                                              expected_close="2030-01-01", owner="o", actor="u")):
+        with pytest.raises(InvalidInput):
+            call()
+    assert crm.position == position
+    assert crm.get_party(str(party)).id == party
