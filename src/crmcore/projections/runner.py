@@ -148,22 +148,24 @@ class ViewRunner:
             key_of: Any = view.record_key if isinstance(view, RecordView) else view.key
             for last, items, more_follow in self._pages(view, start):
                 end, more = last, more_follow
-                keys = set(map(key_of, items))
-                loaded = self.storage.load(view.name, keys - touched)
-                rows.update(loaded)
-                borrowed.update(loaded)
-                touched |= keys
+                if start:  # rows may be stored already: load those these events touch (from zero: none)
+                    keys = set(map(key_of, items))
+                    loaded = self.storage.load(view.name, keys - touched)
+                    rows.update(loaded)
+                    borrowed.update(loaded)
+                    touched |= keys
                 if isinstance(view, RecordView):
                     apply_records(view, items, rows, borrowed)
                 else:
                     rows = fold(view, items, rows)
                 count += len(items)
-                if len(touched) >= self.row_batch:
+                if len(touched if start else rows) >= self.row_batch:
                     break
             if count == 0:
                 return applied
+            changes = {k: rows.get(k) for k in touched} if start else rows
             try:
-                self.storage.commit_page(view.name, start, end, {k: rows.get(k) for k in touched})
+                self.storage.commit_page(view.name, start, end, changes)
             except PositionMoved:
                 continue  # another process applied these events first: read again from its position
             applied += count
