@@ -122,6 +122,7 @@ from crmcore.projections import (
 from crmcore.projections.backtest import EVERY, backtest_of, period_boundaries
 from crmcore.projections.identity import IdentityView, MembershipsView
 from crmcore.projections.opportunities import OpportunitiesView
+from crmcore.projections.parallel import SharedReplay
 from crmcore.projections.pipeline import PipelineView, forecast_of
 from crmcore.projections.storage import PositionMoved
 from crmcore.projections.winloss import DEFAULT_STALE_AFTER, win_loss_of
@@ -208,7 +209,10 @@ class CRM:
     by default ``$CRMCORE_STORE``, else ``sqlite:///crmcore.db``. ``conflict_retries`` is how many times a
     command whose save collided with another writer is re-run on fresh state (commands given an
     ``expected_version`` are never re-run); retries back off for a random few milliseconds, doubling each
-    time, so colliding writers spread out. Close it (or use ``with``) when done.
+    time, so colliding writers spread out. ``replay_workers`` above 1 rebuilds the views folded from stored
+    records (the forecast's) and folds them as of past moments (``forecast(at=)``, ``backtest``) on that many
+    processes, each over its share of the aggregates (SQLite and PostgreSQL stores; a memory store always
+    uses one). Close it (or use ``with``) when done.
     """
 
     def __init__(
@@ -220,8 +224,12 @@ class CRM:
         default_region: str = "IT",
         pipelines: Sequence[Pipeline] = (DEFAULT_PIPELINE,),
         lost_reasons: Sequence[str] = DEFAULT_LOST_REASONS,
+        replay_workers: int = 1,
     ) -> None:
         self.settings = store if isinstance(store, StoreSettings) else parse_store_url(store)
+        if isinstance(replay_workers, bool) or not isinstance(replay_workers, int) or replay_workers < 1:
+            raise InvalidInput("replay_workers: give a whole number of processes, 1 or more",
+                               [{"loc": ("replay_workers",), "msg": "not a positive int", "type": "int"}])
         self.conflict_retries = conflict_retries
         #: The region phone numbers without a country code are read in (``phone_region=`` overrides it).
         self.default_region = default_region
@@ -233,6 +241,7 @@ class CRM:
             self._app.recorder, self._app.mapper, self._views_storage,
             [PartiesView(), IdentityView(), MembershipsView(), MailingExclusionsView(), OpportunitiesView(),
              PipelineView(), *views],
+            shared=SharedReplay(self.settings, replay_workers) if replay_workers > 1 else None,
         )
         self._listeners: list[ChangeListener] = []
         self._listeners_lock = threading.Lock()

@@ -179,3 +179,41 @@ def test_records_and_rows_never_share_mutable_state(crm: CRM) -> None:
     for row in rows.values():
         row["stage"] = "tampered"
     assert crm.view_rows(PipelineView.name) == before
+
+
+def test_several_processes_fold_the_same_rows_as_one(store_url: str, store_kind: str) -> None:
+    if store_kind == "memory":
+        pytest.skip("a memory store lives in one object (and is always folded in one process)")
+    with CRM(store_url) as one, CRM(store_url, replay_workers=2) as two:
+        _a_simulated_quarter(one)
+        assert two.rebuild_view(PipelineView.name) == one.rebuild_view(PipelineView.name) > 0
+        by_id = sorted(one.view_rows(PipelineView.name), key=lambda r: r["id"])
+        assert sorted(two.view_rows(PipelineView.name), key=lambda r: r["id"]) == by_id
+        moment = T0 - 120 * DAY
+        assert two.forecast(at=moment) == one.forecast(at=moment)
+        known = datetime.now(UTC)
+        assert two.forecast(at=moment, known_at=known) == one.forecast(at=moment, known_at=known)
+        until = (T0 - 60 * DAY).date()
+        assert two.backtest(periods=4, until=until) == one.backtest(periods=4, until=until)
+        assert two.backtest(periods=4, until=until).calibration  # the simulated deals are in it
+
+
+def test_only_views_keyed_by_aggregate_are_shared_between_processes() -> None:
+    from crmcore.projections.parallel import can_share
+    from crmcore.projections.parties import PartiesView
+
+    class ByTopic(PipelineView):
+        def record_key(self, record: StoredRecord) -> str:
+            return record.topic
+
+    assert can_share(PipelineView())
+    assert not can_share(ByTopic())
+    assert not can_share(PartiesView())
+
+
+@pytest.mark.parametrize("workers", [0, -1, True, 1.5, "2"])
+def test_a_bad_number_of_replay_workers_is_refused(workers: object) -> None:
+    from crmcore import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        CRM("memory:", replay_workers=workers)  # type: ignore[arg-type]

@@ -87,7 +87,7 @@ class RecordReader:
         transcoder = mapper.transcoder
         self._fast_json = type(transcoder) is JSONTranscoder and all(
             type(t) is _STANDARD.get(name) for name, t in transcoder.names.items())
-        self._select = _raw_selector(recorder)
+        self._select, self.can_share = _raw_selector(recorder)
         self._ids: dict[Any, str] = {}
         self._plans: dict[str, tuple[int, tuple[str, ...]]] = {}
 
@@ -98,11 +98,18 @@ class RecordReader:
         after: int = 0,
         stop: int | None = None,
         page_size: int = RECORD_PAGE_SIZE,
+        share: tuple[int, int] | None = None,
     ) -> Iterator[list[StoredRecord]]:
-        """The stored events with one of ``topics`` after position ``after`` (up to ``stop``), by pages."""
+        """The stored events with one of ``topics`` after position ``after`` (up to ``stop``), by pages.
+
+        ``share=(i, n)`` keeps only the events of the aggregates in share ``i`` of ``n`` (by the last
+        character of their id), for folding a view on several processes; SQLite and PostgreSQL only.
+        """
+        if share is not None and not self.can_share:
+            raise ValueError("reading a share of the log needs a SQLite or PostgreSQL store")
         position = after
         while True:
-            rows = self._select(position, page_size, stop, list(topics))
+            rows = self._select(position, page_size, stop, list(topics), share)
             if not rows:
                 return
             yield self._decode(rows)
@@ -203,31 +210,36 @@ def _hyphenated(hex_: str) -> str:
     return f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
 
 
-def _raw_selector(recorder: ApplicationRecorder) -> Any:
-    """A function selecting raw ``(position, originator id, version, topic, state)`` rows for ``recorder``."""
+def _raw_selector(recorder: ApplicationRecorder) -> tuple[Any, bool]:
+    """A function selecting raw ``(position, originator id, version, topic, state)`` rows for ``recorder``,
+    and whether it can select one share of the aggregates."""
     from eventsourcing.sqlite import SQLiteApplicationRecorder
 
     if isinstance(recorder, SQLiteApplicationRecorder):
-        return _sqlite_selector(recorder)
+        return _sqlite_selector(recorder), True
     try:
         from eventsourcing.postgres import PostgresApplicationRecorder
     except ImportError:  # pragma: no cover - psycopg not installed
         PostgresApplicationRecorder = None  # type: ignore[assignment,misc]  # noqa: N806
     if PostgresApplicationRecorder is not None and isinstance(recorder, PostgresApplicationRecorder):
-        return _postgres_selector(recorder)
+        return _postgres_selector(recorder), True
 
-    def select(after: int, limit: int, stop: int | None, topics: list[str]) -> list[tuple[Any, ...]]:
+    def select(
+        after: int, limit: int, stop: int | None, topics: list[str], _: tuple[int, int] | None,
+    ) -> list[tuple[Any, ...]]:
         page = recorder.select_notifications(start=after, limit=limit, stop=stop, topics=topics,
                                              inclusive_of_start=False)
         return [(n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in page]
 
-    return select
+    return select, False
 
 
 def _sqlite_selector(recorder: Any) -> Any:
     table = recorder.events_table_name
 
-    def select(after: int, limit: int, stop: int | None, topics: list[str]) -> list[tuple[Any, ...]]:
+    def select(
+        after: int, limit: int, stop: int | None, topics: list[str], share: tuple[int, int] | None,
+    ) -> list[tuple[Any, ...]]:
         sql = f"SELECT rowid, originator_id, originator_version, topic, state FROM {table} WHERE rowid > ?"
         params: list[Any] = [after]
         if stop is not None:
@@ -236,6 +248,9 @@ def _sqlite_selector(recorder: Any) -> Any:
         if topics:
             sql += f" AND topic IN ({','.join('?' * len(topics))})"
             params += topics
+        if share is not None:
+            sql += " AND unicode(substr(originator_id, -1)) % ? = ?"
+            params += [share[1], share[0]]
         sql += " ORDER BY rowid LIMIT ?"
         params.append(limit)
         with recorder.datastore.transaction(commit=False) as c:
@@ -254,7 +269,9 @@ def _postgres_selector(recorder: Any) -> Any:
     datastore = recorder.datastore
     table = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(recorder.events_table_name))
 
-    def select(after: int, limit: int, stop: int | None, topics: list[str]) -> list[tuple[Any, ...]]:
+    def select(
+        after: int, limit: int, stop: int | None, topics: list[str], share: tuple[int, int] | None,
+    ) -> list[tuple[Any, ...]]:
         sql = SQL("SELECT notification_id, originator_id::text, originator_version, topic, state FROM {} "
                   "WHERE notification_id > %s").format(table)
         params: list[Any] = [after]
@@ -264,6 +281,9 @@ def _postgres_selector(recorder: Any) -> Any:
         if topics:
             sql += SQL(" AND topic = ANY(%s)")
             params.append(topics)
+        if share is not None:
+            sql += SQL(" AND get_byte(uuid_send(originator_id), 15) %% %s = %s")
+            params += [share[1], share[0]]
         sql += SQL(" ORDER BY notification_id LIMIT %s")
         params.append(limit)
         with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:

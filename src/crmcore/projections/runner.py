@@ -13,6 +13,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from crmcore.projections.asof import events_effective_by, fold_at_moments, records_effective_by
 from crmcore.projections.base import RecordView, Row, View, apply_records, fold
+from crmcore.projections.parallel import FoldTask, SharedReplay, can_share
 from crmcore.projections.records import RECORD_PAGE_SIZE, RecordReader
 from crmcore.projections.storage import PositionMoved, ViewStorage
 
@@ -81,6 +82,7 @@ class ViewRunner:
         *,
         page_size: int = PAGE_SIZE,
         row_batch: int = ROW_BATCH,
+        shared: SharedReplay | None = None,
     ) -> None:
         self.recorder = recorder
         self.mapper = mapper
@@ -89,6 +91,8 @@ class ViewRunner:
         self.page_size = page_size
         self.row_batch = row_batch
         self.reader = RecordReader(recorder, mapper)
+        #: Folds record views keyed by aggregate on several processes for rebuilds and as-of reads.
+        self.shared = shared if shared is not None and self.reader.can_share else None
 
     def view(self, name: str) -> View:
         """The registered view called ``name``."""
@@ -103,11 +107,25 @@ class ViewRunner:
         """Forget the view and build it again from the first event."""
         view = self.views[name]
         self.storage.reset(view.name, view.version)
+        stop = self._share_up_to(view)
+        if stop and self.shared is not None:
+            parts = self._run_shared(view, FoldTask(), stop)
+            rows = {k: r for _, part in parts for k, r in part.items()}
+            try:
+                self.storage.commit_page(view.name, 0, stop, rows)
+                applied = sum(count for count, _ in parts)
+            except PositionMoved:
+                applied = 0  # another process rebuilt it meanwhile: catch up from where it got to
+            return int(applied) + self._catch_up(view)
         return self._catch_up(view)
 
     def fold_as_of(self, name: str, at: datetime, known_at: datetime | None = None) -> dict[str, Row]:
         """The view computed in memory from the events effective by ``at`` (and recorded by ``known_at``)."""
         view = self.views[name]
+        stop = self._share_up_to(view)
+        if stop and isinstance(view, RecordView):
+            parts = self._run_shared(view, FoldTask(at=at, known_at=known_at), stop)
+            return {k: r for _, part in parts for k, r in part.items()}
         if isinstance(view, RecordView):
             rows: dict[str, Row] = {}
             accept = records_effective_by(at, known_at)
@@ -130,8 +148,24 @@ class ViewRunner:
         view = self.views[name]
         if not isinstance(view, RecordView):
             raise TypeError(f"view {name!r} is not folded from records")
+        stop = self._share_up_to(view)
+        if stop:
+            parts = self._run_shared(view, FoldTask(moments=tuple(moments), as_known=as_known), stop)
+            return [{k: r for part in parts for k, r in part[index].items()} for index in range(len(moments))]
         with paused_gc():
             return fold_at_moments(view, lambda: self.reader.pages(view.topics()), moments, as_known=as_known)
+
+    def _share_up_to(self, view: View) -> int:
+        """The position a shared fold of ``view`` reads up to (0: fold it in this process alone)."""
+        if self.shared is None or not can_share(view):
+            return 0
+        return int(self.recorder.max_notification_id() or 0)
+
+    def _run_shared(self, view: View, task: FoldTask, stop: int) -> list[Any]:
+        assert self.shared is not None
+        assert isinstance(view, RecordView)
+        with paused_gc():
+            return self.shared.run(self.reader, view, task, stop)
 
     def _catch_up(self, view: View) -> int:
         with paused_gc():
