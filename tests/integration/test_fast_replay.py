@@ -185,6 +185,8 @@ def test_several_processes_fold_the_same_rows_as_one(store_url: str, store_kind:
     if store_kind == "memory":
         pytest.skip("a memory store lives in one object (and is always folded in one process)")
     with CRM(store_url) as one, CRM(store_url, replay_workers=2) as two:
+        assert two._runner.shared is not None
+        two._runner.shared.share_from = 1  # share even this small log
         _a_simulated_quarter(one)
         assert two.rebuild_view(PipelineView.name) == one.rebuild_view(PipelineView.name) > 0
         by_id = sorted(one.view_rows(PipelineView.name), key=lambda r: r["id"])
@@ -196,6 +198,15 @@ def test_several_processes_fold_the_same_rows_as_one(store_url: str, store_kind:
         until = (T0 - 60 * DAY).date()
         assert two.backtest(periods=4, until=until) == one.backtest(periods=4, until=until)
         assert two.backtest(periods=4, until=until).calibration  # the simulated deals are in it
+
+
+def test_a_small_log_is_folded_in_one_process(tmp_path: os.PathLike[str]) -> None:
+    with CRM(f"sqlite:///{os.fspath(tmp_path)}/small.db", replay_workers=2) as crm:
+        _a_simulated_quarter(crm)
+        assert crm._runner.shared is not None
+        assert crm._runner._share_up_to(crm._runner.view(PipelineView.name)) == 0  # under SHARE_FROM
+        crm._runner.shared.share_from = 1
+        assert crm._runner._share_up_to(crm._runner.view(PipelineView.name)) == crm.position
 
 
 def test_only_views_keyed_by_aggregate_are_shared_between_processes() -> None:

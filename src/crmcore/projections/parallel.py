@@ -26,7 +26,7 @@ from crmcore.projections.records import RecordReader
 if TYPE_CHECKING:
     from crmcore.stores import StoreSettings
 
-__all__ = ["FoldTask", "SharedReplay", "can_share"]
+__all__ = ["SHARE_FROM", "FoldTask", "SharedReplay", "can_share"]
 
 
 def can_share(view: object) -> bool:
@@ -59,12 +59,18 @@ class FoldTask:
         return count, rows
 
 
-class SharedReplay:
-    """Runs a :class:`FoldTask` over ``workers`` shares of a store's log at once (this process does one)."""
+#: Below this many stored events, starting processes (about a second each) costs more than it saves.
+SHARE_FROM = 100_000
 
-    def __init__(self, settings: StoreSettings, workers: int) -> None:
+
+class SharedReplay:
+    """Runs a :class:`FoldTask` over ``workers`` shares of a store's log at once (this process does one),
+    once the log holds ``share_from`` events or more."""
+
+    def __init__(self, settings: StoreSettings, workers: int, *, share_from: int = SHARE_FROM) -> None:
         self.settings = settings
         self.workers = workers
+        self.share_from = share_from
 
     def run(self, reader: RecordReader, view: RecordView, task: FoldTask, stop: int) -> list[Any]:
         """Each share's result, the first from this process."""

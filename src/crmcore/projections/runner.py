@@ -159,7 +159,8 @@ class ViewRunner:
         """The position a shared fold of ``view`` reads up to (0: fold it in this process alone)."""
         if self.shared is None or not can_share(view):
             return 0
-        return int(self.recorder.max_notification_id() or 0)
+        stop = int(self.recorder.max_notification_id() or 0)
+        return stop if stop >= self.shared.share_from else 0
 
     def _run_shared(self, view: View, task: FoldTask, stop: int) -> list[Any]:
         assert self.shared is not None
