@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 from uuid import uuid4
 
 import pytest
 
-from crmcore import CRM
+from crmcore import CRM, StoreSettings, parse_store_url
 
 POSTGRES_ENV_VAR = "CRMCORE_TEST_POSTGRES_URL"
 STORES = ("memory", "sqlite", "postgresql")
@@ -69,3 +70,27 @@ def crm(store_url: str) -> Iterator[CRM]:
     """A CRM over a fresh store of each kind."""
     with CRM(store_url) as app:
         yield app
+
+
+@pytest.fixture
+def settings_crm(
+    request: pytest.FixtureRequest, store_kind: str, tmp_path: os.PathLike[str]
+) -> Iterator[CRM]:
+    """A CRM over a fresh store of each kind with the settings named by the test's parameter."""
+    from crmcore import create_cipher_key
+
+    url, schema = make_store_url(store_kind, os.fspath(tmp_path))
+    choices: dict[str, dict[str, Any]] = {
+        "plain": {},
+        "compressed": {"compress": True},
+        "encrypted": {"cipher_key": create_cipher_key(16)},
+        "encrypted and compressed": {"cipher_key": create_cipher_key(16), "compress": True},
+    }
+    options = choices[request.param]
+    settings: StoreSettings = parse_store_url(url, **options)
+    try:
+        with CRM(settings) as crm:
+            yield crm
+    finally:
+        if schema is not None:
+            drop_schema(schema)

@@ -18,11 +18,8 @@ from crmcore import (
     PartyKind,
     PartyNotFound,
     Stage,
-    StoreSettings,
     _bulk,
-    parse_store_url,
 )
-from tests.conftest import drop_schema, make_store_url
 
 EARLIER = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -64,29 +61,6 @@ def many_rows(count: int) -> list[dict[str, Any]]:
          "profile": {"segment": f"s{i % 7}"}}
         for i in range(count)
     ]
-
-
-@pytest.fixture
-def settings_crm(
-    request: pytest.FixtureRequest, store_kind: str, tmp_path: os.PathLike[str]
-) -> Iterator[CRM]:
-    """A CRM over a fresh store of each kind with the settings named by the test's parameter."""
-    from crmcore import create_cipher_key
-
-    url, schema = make_store_url(store_kind, os.fspath(tmp_path))
-    options: dict[str, Any] = {
-        "plain": {},
-        "compressed": {"compress": True},
-        "encrypted": {"cipher_key": create_cipher_key(16)},
-        "encrypted and compressed": {"cipher_key": create_cipher_key(16), "compress": True},
-    }[request.param]
-    settings: StoreSettings = parse_store_url(url, **options)
-    try:
-        with CRM(settings) as crm:
-            yield crm
-    finally:
-        if schema is not None:
-            drop_schema(schema)
 
 
 # ---------------------------------------------------------------------- bulk_register

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -13,7 +12,7 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from crmcore import CRM, StoreSettings, parse_store_url
+from crmcore import CRM
 from crmcore.projections import fold, read_events
 from crmcore.projections.base import fold_records
 from crmcore.projections.pipeline import PipelineView
@@ -21,26 +20,9 @@ from crmcore.projections.records import RecordReader, StoredRecord, record_of
 from crmcore.projections.runner import ViewRunner
 from crmcore.projections.storage import MemoryViewStorage
 from crmcore.testing.sales import play_sales, simulate_sales
-from tests.conftest import drop_schema, make_store_url
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
-
-
-@pytest.fixture(params=["plain", "encrypted and compressed"])
-def any_crm(request: pytest.FixtureRequest, store_kind: str, tmp_path: os.PathLike[str]) -> Iterator[CRM]:
-    """A CRM over a fresh store of each kind, with plain or encrypted and compressed payloads."""
-    from crmcore import create_cipher_key
-
-    url, schema = make_store_url(store_kind, os.fspath(tmp_path))
-    options = {} if request.param == "plain" else {"cipher_key": create_cipher_key(16), "compress": True}
-    settings: StoreSettings = parse_store_url(url, **options)
-    try:
-        with CRM(settings) as crm:
-            yield crm
-    finally:
-        if schema is not None:
-            drop_schema(schema)
 
 
 def a_varied_history(crm: CRM) -> None:
@@ -69,7 +51,9 @@ def a_varied_history(crm: CRM) -> None:
     crm.lose(deal, reasons=["price", "timing"], actor="u", effective_at=T0 + 7 * DAY)
 
 
-def test_the_fast_reader_gives_what_the_store_itself_decodes(any_crm: CRM) -> None:
+@pytest.mark.parametrize("settings_crm", ["plain", "encrypted and compressed"], indirect=True)
+def test_the_fast_reader_gives_what_the_store_itself_decodes(settings_crm: CRM) -> None:
+    any_crm = settings_crm
     a_varied_history(any_crm)
     app = any_crm._app
     expected = [record_of(event, position) for position, event in read_events(app.recorder, app.mapper)]
