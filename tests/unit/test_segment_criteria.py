@@ -170,7 +170,8 @@ def test_new_kinds_of_criterion_can_be_registered_once() -> None:
 
 LEAVES = st.sampled_from([
     {"stage": "customer"}, {"stage": ["lead"]}, {"kind": "person"}, {"owner": None},
-    {"field": "region", "eq": "Lazio"}, {"field": "revenue", "gt": "100"}, {"field": "tags", "contains": "new"},
+    {"field": "region", "eq": "Lazio"}, {"field": "revenue", "gt": "100"},
+    {"field": "tags", "contains": "new"},
     {"consent": "email", "is": "unsubscribed"}, {"last_interaction": {"within_days": 30}},
     {"open_opportunities": {"min": 1}}, {"won_value": {"currency": "EUR", "ge": "5000"}},
 ])
