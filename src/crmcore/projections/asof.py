@@ -103,12 +103,9 @@ class MomentFolds:
         for record in records:
             if record.topic not in topics:
                 continue
-            data = record.data
-            at = data.get("effective_at") or data["timestamp"]
-            if not at.endswith("+00:00"):
-                at = utc_text(at)
+            at = _effective(record.data)
             if as_known:
-                at = max(at, utc_text(data["timestamp"]))
+                at = max(at, utc_text(record.data["timestamp"]))
             key = key_of(record)
             first = bisect_right(moments, at)  # the first moment this record counts for
             done = sealed.get(key, 0)
