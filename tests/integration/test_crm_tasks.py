@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -304,3 +305,169 @@ def test_a_party_with_many_interactions_reads_the_same_through_a_snapshot(crm: C
     assert view.version == 102
     assert view.last_interaction_at is not None
     assert len(interactions(crm, party)) == 101
+
+
+# ---------------------------------------------------------------------- the agenda and the tasks view
+
+WEDNESDAY = date(2030, 3, 6)
+
+
+def subjects(items: list[Any]) -> list[str]:
+    return [i.subject for i in items]
+
+
+def test_the_agenda_holds_the_open_tasks_of_a_person_in_four_sorted_buckets(crm: CRM) -> None:
+    at = datetime(2030, 3, 6, 8, tzinfo=UTC)
+    plan(crm, subject="overdue", due_at=datetime(2030, 3, 5, 10, tzinfo=UTC))
+    plan(crm, subject="by tonight", due_at=None, deadline=WEDNESDAY, priority="urgent")
+    plan(crm, subject="b at eight", due_at=at)
+    plan(crm, subject="a at eight", due_at=at)
+    plan(crm, subject="z urgent at eight", due_at=at, priority="urgent", assignees=["bob", "Ann"])
+    plan(crm, subject="sunday", due_at=None, deadline=date(2030, 3, 10))
+    plan(crm, subject="next monday", due_at=datetime(2030, 3, 11, 7, tzinfo=UTC))
+    plan(crm, subject="bob's", assignees=["bob"], due_at=at)
+    crm.complete_task(plan(crm, subject="done", due_at=at), by="ann", actor="u")
+    crm.cancel_task(plan(crm, subject="cancelled", due_at=at), reason="no", actor="u")
+    agenda = crm.agenda("ann", on=WEDNESDAY)
+    assert subjects(agenda.overdue) == ["overdue"]
+    assert subjects(agenda.today) == ["z urgent at eight", "a at eight", "b at eight", "by tonight"]
+    assert subjects(agenda.this_week) == ["sunday"]
+    assert subjects(agenda.later) == ["next monday"]
+    assert (agenda.open_count, agenda.on, agenda.timezone) == (7, WEDNESDAY, "UTC")
+    assert agenda.today[0].due_on == WEDNESDAY
+    assert subjects(crm.agenda("BOB", on=WEDNESDAY).today) == ["z urgent at eight", "bob's"]
+
+
+def test_a_task_due_at_half_past_eleven_utc_is_tomorrow_in_rome(crm: CRM) -> None:
+    plan(crm, subject="late call", due_at=datetime(2030, 3, 6, 23, 30, tzinfo=UTC))
+    assert subjects(crm.agenda("ann", on=WEDNESDAY).today) == ["late call"]
+    rome = crm.agenda("ann", on=WEDNESDAY, timezone="Europe/Rome")
+    assert subjects(rome.this_week) == ["late call"]
+    assert rome.this_week[0].due_on == date(2030, 3, 7)
+    assert subjects(crm.agenda("ann", on=date(2030, 3, 7), timezone="Europe/Rome").today) == ["late call"]
+    # a deadline is a day whatever the time zone
+    plan(crm, subject="by friday", due_at=None, deadline=date(2030, 3, 8))
+    assert crm.agenda("ann", on=WEDNESDAY, timezone="Pacific/Kiritimati").this_week[-1].due_on == date(
+        2030, 3, 8)
+
+
+def test_on_defaults_to_today_in_the_time_zone(crm: CRM) -> None:
+    now = datetime.now(UTC)
+    plan(crm, subject="now", due_at=now)
+    for zone in ("UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago"):
+        agenda = crm.agenda("ann", timezone=zone)
+        assert agenda.on in {now.astimezone(ZoneInfo(zone)).date()}
+        assert subjects(agenda.today) == ["now"]
+
+
+def test_rescheduling_and_reassigning_move_a_task_between_buckets_and_agendas(crm: CRM) -> None:
+    task = plan(crm, subject="moving", due_at=datetime(2030, 3, 6, 9, tzinfo=UTC))
+    crm.reschedule_task(task, due_at=None, deadline=date(2030, 3, 20), actor="u")
+    assert subjects(crm.agenda("ann", on=WEDNESDAY).later) == ["moving"]
+    assert crm.agenda("ann", on=WEDNESDAY).later[0].reschedules == 1
+    crm.reassign_task(task, assignees=["bob"], actor="u")
+    assert crm.agenda("ann", on=WEDNESDAY).open_count == 0
+    assert subjects(crm.agenda("bob", on=WEDNESDAY).later) == ["moving"]
+
+
+def test_the_agenda_as_of_a_past_moment_shows_what_was_open_then(crm: CRM) -> None:
+    task = plan(crm, subject="was open", due_at=datetime(2030, 3, 6, 9, tzinfo=UTC))
+    moment = datetime.now(UTC)
+    crm.cancel_task(task, reason="no", actor="u", effective_at=moment + timedelta(microseconds=1))
+    assert crm.agenda("ann", on=WEDNESDAY).open_count == 0
+    then = crm.agenda("ann", on=WEDNESDAY, at=moment)
+    assert subjects(then.today) == ["was open"]
+    assert then.at == moment
+    before_planning = crm.agenda("ann", on=WEDNESDAY, at=moment - timedelta(hours=1))
+    assert before_planning.open_count == 0
+    # as known then: a completion back-dated before the moment, but recorded after, is not known
+    other = plan(crm, subject="late news", due_at=datetime(2030, 3, 6, 9, tzinfo=UTC),
+                 effective_at=moment - timedelta(minutes=1))
+    known = datetime.now(UTC)
+    crm.complete_task(other, by="ann", actor="u")
+    assert subjects(crm.agenda("ann", on=WEDNESDAY, at=known, known_at=known).today) == ["late news"]
+    assert crm.agenda("ann", on=WEDNESDAY, at=datetime.now(UTC)).open_count == 0
+
+
+def test_bad_agenda_input_is_refused(crm: CRM) -> None:
+    for call in (
+        lambda: crm.agenda(""),
+        lambda: crm.agenda("ann", timezone="Mars/Olympus"),
+        lambda: crm.agenda("ann", on=datetime.now(UTC)),  # type: ignore[arg-type]
+        lambda: crm.agenda("ann", at=datetime(2030, 1, 1)),
+        lambda: crm.agenda("ann", known_at=datetime.now(UTC)),
+        lambda: crm.workload([" "]),
+        lambda: crm.task_analysis(since=datetime(2030, 1, 1)),
+    ):
+        with pytest.raises(InvalidInput):
+            call()
+
+
+def test_the_workload_counts_open_tasks_per_person_and_their_planned_minutes(crm: CRM) -> None:
+    plan(crm, due_at=datetime(2030, 3, 5, 9, tzinfo=UTC), duration_minutes=30)  # overdue
+    plan(crm, due_at=datetime(2030, 3, 6, 9, tzinfo=UTC), duration_minutes=45, assignees=["ann", "bob"])
+    plan(crm, due_at=None, deadline=date(2030, 3, 9))  # this week, no duration
+    plan(crm, due_at=datetime(2030, 4, 1, 9, tzinfo=UTC), duration_minutes=60, assignees=["bob"])
+    crm.cancel_task(plan(crm, due_at=datetime(2030, 3, 6, 9, tzinfo=UTC), duration_minutes=99), reason="x",
+                    actor="u")
+    load = crm.workload(on=WEDNESDAY)
+    assert list(load.assignees) == ["ann", "bob"]
+    ann, bob = load.assignees["ann"], load.assignees["bob"]
+    assert (ann.overdue, ann.today, ann.this_week, ann.later, ann.open, ann.planned_minutes) == (
+        1, 1, 1, 0, 3, 75)
+    assert (bob.overdue, bob.today, bob.this_week, bob.later, bob.open, bob.planned_minutes) == (
+        0, 1, 0, 1, 2, 105)
+    team = crm.workload(["Bob", "carl"], on=WEDNESDAY)
+    assert list(team.assignees) == ["Bob", "carl"]
+    assert (team.assignees["Bob"].open, team.assignees["carl"].open) == (2, 0)
+
+
+def test_the_task_analysis_compares_planned_and_completed_days_and_time_spent(crm: CRM) -> None:
+    planned_at = datetime(2025, 1, 1, 9, tzinfo=UTC)
+    done_at = datetime(2025, 1, 10, 12, tzinfo=UTC)
+
+    def cancelled(**fields: Any) -> None:
+        task = plan(crm, effective_at=planned_at, **fields)
+        crm.cancel_task(task, reason="x", actor="u", effective_at=done_at)
+
+    def complete(spent: int | None, **fields: Any) -> None:
+        task = plan(crm, effective_at=planned_at, **fields)
+        crm.complete_task(task, by="ann", actor="u", effective_at=done_at, time_spent_minutes=spent)
+
+    complete(20, due_at=datetime(2025, 1, 10, 9, tzinfo=UTC))  # on time (same day)
+    complete(40, due_at=None, deadline=date(2025, 1, 8), kind="meeting", assignees=["ann", "bob"])  # 2 late
+    complete(None, due_at=None, deadline=date(2025, 1, 5))  # 5 days late
+    complete(10, due_at=None, deadline=date(2025, 2, 1))  # early
+    cancelled(assignees=["bob"])
+    plan(crm, effective_at=planned_at)  # still open: not analysed
+    analysis = crm.task_analysis()
+    ann = analysis.assignees["ann"]
+    assert (ann.completed, ann.on_time, ann.late, ann.cancelled) == (4, 2, 2, 0)
+    assert (ann.mean_days_late, ann.median_days_late) == (3.5, 3.5)
+    assert ann.time_spent_minutes == 70
+    call, meeting = ann.by_kind["call"], ann.by_kind["meeting"]
+    assert (call.completed, call.declared, call.total_minutes, call.mean_minutes) == (3, 2, 30, 15.0)
+    assert (meeting.completed, meeting.total_minutes) == (1, 40)
+    bob = analysis.assignees["bob"]
+    assert (bob.completed, bob.late, bob.cancelled) == (1, 1, 1)
+    assert list(crm.task_analysis(assignee="BOB").assignees) == ["bob"]
+    assert crm.task_analysis(since=date(2025, 1, 11)).assignees == {}
+    assert crm.task_analysis(until=done_at).assignees == {}
+    # in Tokyo the completion falls on the same day; the due time 09:00 UTC is 18:00 there: on time
+    assert crm.task_analysis(timezone="Asia/Tokyo").assignees["ann"].on_time == 2
+    assert crm.task_analysis(at=done_at - timedelta(seconds=1)).assignees == {}
+
+
+def test_the_tasks_view_rebuilt_from_zero_equals_the_one_kept_up_to_date(crm: CRM) -> None:
+    task = plan(crm, party_id=prospect(crm))
+    crm.assign_task(task, assignees=["bob"], actor="u")
+    crm.reschedule_task(task, deadline=date(2030, 5, 1), actor="u")
+    crm.complete_task(task, by="bob", time_spent_minutes=3, actor="u")
+    crm.cancel_task(plan(crm), reason="x", actor="u")
+    kept = sorted(crm.view_rows("tasks"), key=lambda r: str(r["id"]))
+    assert len(kept) == 2
+    crm.rebuild_view("tasks")
+    assert sorted(crm.view_rows("tasks"), key=lambda r: str(r["id"])) == kept
+    row = next(r for r in kept if r["id"] == str(task))
+    assert (row["status"], row["completed_by"], row["reschedules"], row["assignees"]) == (
+        "completed", "bob", 1, ["ann", "bob"])
