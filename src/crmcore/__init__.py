@@ -24,6 +24,7 @@ from crmcore.exceptions import (
     PartyMerged,
     PartyNotFound,
     StoreConfigurationError,
+    TaskNotFound,
 )
 from crmcore.fields import STANDARD_PROFILE, FieldDefinition, FieldKind, FieldSet, LabelChoice
 from crmcore.identity import (
@@ -39,6 +40,9 @@ from crmcore.identity import (
 )
 from crmcore.matching import Detector, DuplicateCandidate, FieldEvidence, MatchRecord
 from crmcore.models import (
+    Agenda,
+    AgendaItem,
+    AssigneeAnalysis,
     Backtest,
     BacktestFigures,
     BacktestPeriod,
@@ -59,6 +63,7 @@ from crmcore.models import (
     Forecast,
     ForecastAccuracy,
     InterruptedNegotiation,
+    KindTime,
     MailingExclusion,
     MatchReason,
     MergeField,
@@ -71,9 +76,14 @@ from crmcore.models import (
     PipelineFigures,
     Qualification,
     Registration,
+    ScheduleMove,
     StageCalibration,
+    TaskAnalysis,
+    TaskView,
     TimelineEntry,
     WinLoss,
+    Workload,
+    WorkloadEntry,
 )
 from crmcore.policies.consent import BouncePolicy
 from crmcore.policies.pipelines import (
@@ -84,6 +94,7 @@ from crmcore.policies.pipelines import (
     Pipeline,
     PipelineStage,
 )
+from crmcore.policies.tasks import DEFAULT_TASK_KINDS, INTERACTION_KINDS, TaskPriority, TaskStatus
 from crmcore.stores import StoreKind, StoreSettings, create_cipher_key, parse_store_url
 from crmcore.values import (
     Channel,
@@ -100,7 +111,12 @@ __all__ = [
     "CRM",
     "DEFAULT_LOST_REASONS",
     "DEFAULT_PIPELINE",
+    "DEFAULT_TASK_KINDS",
+    "INTERACTION_KINDS",
     "STANDARD_PROFILE",
+    "Agenda",
+    "AgendaItem",
+    "AssigneeAnalysis",
     "Backtest",
     "BacktestFigures",
     "BacktestPeriod",
@@ -146,6 +162,7 @@ __all__ = [
     "IllegalTransition",
     "InterruptedNegotiation",
     "InvalidInput",
+    "KindTime",
     "LabelChoice",
     "LawfulBasis",
     "MailingExclusion",
@@ -173,15 +190,23 @@ __all__ = [
     "PostalAddress",
     "Qualification",
     "Registration",
+    "ScheduleMove",
     "Stage",
     "StageCalibration",
     "StoreConfigurationError",
     "StoreKind",
     "StoreSettings",
+    "TaskAnalysis",
+    "TaskNotFound",
+    "TaskPriority",
+    "TaskStatus",
+    "TaskView",
     "TimelineEntry",
     "VatNumber",
     "WebLink",
     "WinLoss",
+    "Workload",
+    "WorkloadEntry",
     "__version__",
     "create_cipher_key",
     "parse_identity",

@@ -26,11 +26,15 @@ from crmcore.aggregates.catalog import CATALOG_ID, FieldCatalog
 from crmcore.aggregates.claim import IdentityClaim, claim_id
 from crmcore.aggregates.opportunity import Opportunity
 from crmcore.aggregates.party import Party
+from crmcore.aggregates.task import Task
 from crmcore.commands import (
     AssignParty,
+    AssignTask,
     BulkUpdate,
+    CancelTask,
     ChangeFieldRules,
     ChangeOpportunityOwner,
+    CompleteTask,
     ConvertParty,
     DefineField,
     DisqualifyLead,
@@ -43,18 +47,22 @@ from crmcore.commands import (
     OpportunityCommand,
     OverrideProbability,
     PartyCommand,
+    PlanTask,
     QualifyLead,
+    ReassignTask,
     RecordDelivery,
     ReestimateValue,
     RegisterParty,
     RegisterPartyWithFields,
     ReopenOpportunity,
     ReopenParty,
+    RescheduleTask,
     RestoreParty,
     RetireField,
     SetFields,
     SetPartyAside,
     SubscribeTo,
+    TaskCommand,
     UnsubscribeFrom,
     UpdateIdentity,
     UpdateProfile,
@@ -72,11 +80,13 @@ from crmcore.exceptions import (
     OpportunityNotFound,
     PartyMerged,
     PartyNotFound,
+    TaskNotFound,
 )
 from crmcore.fields import STANDARD_PROFILE, FieldDefinition, FieldSet
 from crmcore.identity import EmailAddress, PhoneNumber
 from crmcore.matching import Detector, DuplicateCandidate, MatchRecord
 from crmcore.models import (
+    Agenda,
     Backtest,
     Change,
     ConsentEntry,
@@ -99,13 +109,17 @@ from crmcore.models import (
     PartyView,
     Qualification,
     Registration,
+    TaskAnalysis,
+    TaskView,
     TimelineEntry,
     WinLoss,
+    Workload,
 )
-from crmcore.policies import consent, conversion, lifecycle, merging, pipelines
+from crmcore.policies import consent, conversion, lifecycle, merging, pipelines, tasks
 from crmcore.policies.consent import BouncePolicy
 from crmcore.policies.conversion import PartyFacts
 from crmcore.policies.pipelines import DEFAULT_LOST_REASONS, DEFAULT_PIPELINE, OpportunityStatus, Pipeline
+from crmcore.policies.tasks import DEFAULT_TASK_KINDS
 from crmcore.projections import (
     MailingExclusionsView,
     MemoryViewStorage,
@@ -125,6 +139,7 @@ from crmcore.projections.opportunities import OpportunitiesView
 from crmcore.projections.parallel import SharedReplay
 from crmcore.projections.pipeline import PipelineView, forecast_of
 from crmcore.projections.storage import PositionMoved
+from crmcore.projections.tasks import TasksView, agenda_of, task_analysis_of, workload_of
 from crmcore.projections.winloss import DEFAULT_STALE_AFTER, win_loss_of
 from crmcore.stores import StoreKind, StoreSettings, existing_originators, parse_store_url
 from crmcore.values import AddressKind, ConsentChannel, Money, PartyKind, Stage, utc_now
@@ -147,6 +162,7 @@ _STANDARD_FIELDS = frozenset(
 P = TypeVar("P", bound=PartyCommand)
 A = TypeVar("A", bound=Aggregate)
 OC = TypeVar("OC", bound=OpportunityCommand)
+TC = TypeVar("TC", bound=TaskCommand)
 T = TypeVar("T")
 
 #: How many catalog versions a CRM keeps decoded in memory (versions never change once written).
@@ -157,7 +173,7 @@ class _Ledger(Application[UUID]):
     """The event-sourced application behind :class:`CRM`: one log for every aggregate."""
 
     name = "crmcore"
-    snapshotting_intervals = {Party: 100, IdentityClaim: 100, FieldCatalog: 50, Opportunity: 100}
+    snapshotting_intervals = {Party: 100, IdentityClaim: 100, FieldCatalog: 50, Opportunity: 100, Task: 100}
 
     def __init__(self, settings: StoreSettings) -> None:
         self._settings = settings
@@ -225,6 +241,8 @@ class CRM:
         pipelines: Sequence[Pipeline] = (DEFAULT_PIPELINE,),
         lost_reasons: Sequence[str] = DEFAULT_LOST_REASONS,
         replay_workers: int = 1,
+        task_kinds: Sequence[str] = DEFAULT_TASK_KINDS,
+        interaction_kinds: Sequence[str] | None = None,
     ) -> None:
         self.settings = store if isinstance(store, StoreSettings) else parse_store_url(store)
         if isinstance(replay_workers, bool) or not isinstance(replay_workers, int) or replay_workers < 1:
@@ -235,12 +253,16 @@ class CRM:
         self.default_region = default_region
         #: The pipelines opportunities move through (the first is the default), and why deals are lost.
         self.pipelines, self.lost_reasons = _opportunity_settings(pipelines, lost_reasons)
+        #: The kinds of task plans may name, and those whose completion is an interaction with the party
+        #: (default: call and meeting, when configured).
+        self.task_kinds = tasks.task_kinds_of(task_kinds)
+        self.interaction_kinds = tasks.interaction_kinds_of(interaction_kinds, self.task_kinds)
         self._app = _Ledger(self.settings)
         self._views_storage = self._make_view_storage()
         self._runner = ViewRunner(
             self._app.recorder, self._app.mapper, self._views_storage,
             [PartiesView(), IdentityView(), MembershipsView(), MailingExclusionsView(), OpportunitiesView(),
-             PipelineView(), *views],
+             PipelineView(), TasksView(), *views],
             shared=SharedReplay(self.settings, replay_workers) if replay_workers > 1 else None,
         )
         self._listeners: list[ChangeListener] = []
@@ -1749,6 +1771,226 @@ class CRM:
         rows = self._runner.fold_as_of(PipelineView.name, moment, known)
         return [r for r in rows.values() if matches(r, where)], moment, known
 
+    # ------------------------------------------------------------------ tasks
+
+    def plan_task(
+        self,
+        *,
+        kind: str,
+        subject: str,
+        assignees: Sequence[str],
+        actor: str,
+        party_id: UUID | str | None = None,
+        opportunity_id: UUID | str | None = None,
+        due_at: datetime | None = None,
+        duration_minutes: int | None = None,
+        deadline: date | str | None = None,
+        priority: str = "normal",
+        effective_at: datetime | None = None,
+    ) -> UUID:
+        """Plan a task of a configured kind for ``assignees`` (more than one: collective); returns its id.
+
+        Give either ``due_at`` (a timezone-aware date-time, with an optional ``duration_minutes``) or a
+        ``deadline`` (a date). The task may be for a party and/or an opportunity, which must exist; a party
+        merged into another is refused with :class:`PartyMerged` (plan it on ``resolve(party_id)``).
+        """
+        cmd = validate(PlanTask, {
+            "kind": kind, "subject": subject, "assignees": assignees, "actor": actor, "party_id": party_id,
+            "opportunity_id": opportunity_id, "due_at": due_at, "duration_minutes": duration_minutes,
+            "deadline": deadline, "priority": priority, "effective_at": effective_at,
+        })
+        tasks.check_schedule(cmd.due_at, cmd.duration_minutes, cmd.deadline)
+        chosen = tasks.kind_named(cmd.kind, self.task_kinds)
+        if cmd.party_id is not None:
+            party = self._load(cmd.party_id)
+            if party.merged_into is not None:
+                raise PartyMerged(party.id, party.merged_into)
+        if cmd.opportunity_id is not None:
+            self._load_opportunity(cmd.opportunity_id)
+        task = Task.plan(
+            kind=chosen, subject=cmd.subject, assignees=cmd.assignees, actor=cmd.actor, kinds=self.task_kinds,
+            party_id=cmd.party_id, opportunity_id=cmd.opportunity_id, due_at=cmd.due_at,
+            duration_minutes=cmd.duration_minutes, deadline=cmd.deadline, priority=cmd.priority,
+            effective_at=cmd.effective_at,
+        )
+        self._save(task)
+        return task.id
+
+    def assign_task(self, task_id: UUID | str, **fields: Any) -> TaskView:
+        """Add people (``assignees=``) to an open task; those already on it change nothing."""
+        return self._run_task(AssignTask, task_id, fields, lambda t, c: t.assign(
+            assignees=c.assignees, actor=c.actor, effective_at=c.effective_at))
+
+    def reassign_task(self, task_id: UUID | str, **fields: Any) -> TaskView:
+        """Replace the people of an open task (``assignees=``, not empty); the previous list is kept."""
+        return self._run_task(ReassignTask, task_id, fields, lambda t, c: t.reassign(
+            assignees=c.assignees, actor=c.actor, effective_at=c.effective_at))
+
+    def reschedule_task(self, task_id: UUID | str, **fields: Any) -> TaskView:
+        """Move an open task to ``due_at=`` (and ``duration_minutes=``) or ``deadline=``; moves are kept."""
+        return self._run_task(RescheduleTask, task_id, fields, lambda t, c: t.reschedule(
+            due_at=c.due_at, duration_minutes=c.duration_minutes, deadline=c.deadline, actor=c.actor,
+            effective_at=c.effective_at))
+
+    def complete_task(self, task_id: UUID | str, **fields: Any) -> TaskView:
+        """Declare an open task done (``by=`` one of its people, or anyone with ``on_behalf=True``), with the
+        ``time_spent_minutes=`` and ``outcome=`` if known.
+
+        A task of an interaction kind (call, meeting) for a party also records ``Party.InteractionRecorded``
+        on the party (on its survivor if it was merged since), in the same transaction.
+        """
+
+        def complete(task: Task, cmd: CompleteTask) -> list[Any]:
+            task.complete(by=cmd.by, actor=cmd.actor, time_spent_minutes=cmd.time_spent_minutes,
+                          outcome=cmd.outcome, on_behalf=cmd.on_behalf, effective_at=cmd.effective_at)
+            interactions = {k.casefold() for k in self.interaction_kinds}
+            if task.party_id is None or task.kind.casefold() not in interactions:
+                return []
+            party = self._load(self.resolve(task.party_id))
+            party.record_interaction(kind=task.kind, task_id=task.id, outcome=cmd.outcome, actor=cmd.actor,
+                                     effective_at=task.last_effective_at)
+            return [party]
+
+        return self._run_task(CompleteTask, task_id, fields, complete)
+
+    def cancel_task(self, task_id: UUID | str, **fields: Any) -> TaskView:
+        """Cancel an open task (``reason=`` required)."""
+        return self._run_task(CancelTask, task_id, fields, lambda t, c: t.cancel(
+            reason=c.reason, actor=c.actor, effective_at=c.effective_at))
+
+    def get_task(self, task_id: UUID | str, *, version: int | None = None) -> TaskView:
+        """The task now, or as it was at ``version``."""
+        return TaskView.model_validate(self._load_task(_id_of(task_id, "task"), version=version).state())
+
+    def task_timeline(self, task_id: UUID | str) -> list[TimelineEntry]:
+        """Every event of the task: what happened, who did it, both times, and which fields changed."""
+        tid = _id_of(task_id, "task")
+        self._load_task(tid)
+        entries: list[TimelineEntry] = []
+        task: Task | None = None
+        before: dict[str, Any] = {}
+        for event in cast(list[Task.Event], list(self._app.events.get(tid))):
+            task = cast(Task, event.mutate(task))
+            after = task.state()
+            changes = {
+                k: FieldChange(before=before.get(k), after=v)
+                for k, v in after.items()
+                if k not in ("version", "last_effective_at") and before.get(k) != v
+            }
+            entries.append(TimelineEntry(
+                version=event.originator_version, event=type(event).__name__,
+                actor=event.actor, effective_at=event.effective_at,
+                recorded_at=event.timestamp, data=_event_data(event), changes=changes,
+            ))
+            before = after
+        return entries
+
+    def agenda(
+        self,
+        assignee: str,
+        *,
+        on: date | None = None,
+        timezone: str | tzinfo = "UTC",
+        at: datetime | None = None,
+        known_at: datetime | None = None,
+    ) -> Agenda:
+        """``assignee``'s open tasks seen on day ``on`` in ``timezone``: ``overdue`` (due before it),
+        ``today``, ``this_week`` (the rest of its ISO week) and ``later``, each sorted by due time, then
+        priority (urgent first), then subject.
+
+        ``on`` defaults to today in ``timezone`` (the day of ``at`` when given). Now by default, from the
+        ``tasks`` view; with ``at`` (and ``known_at``), as it stood then, as :meth:`forecast`.
+        """
+        name = _name(assignee, "assignee")
+        zone, day, rows = self._task_rows(on, timezone, at, known_at)
+        return agenda_of(rows, name, on=day, zone=zone, timezone=_zone_name(timezone), at=at)
+
+    def workload(
+        self,
+        assignees: Sequence[str] | None = None,
+        *,
+        on: date | None = None,
+        timezone: str | tzinfo = "UTC",
+        at: datetime | None = None,
+        known_at: datetime | None = None,
+    ) -> Workload:
+        """Per person, the open tasks overdue / today / this week / later seen on day ``on``, and the minutes
+        planned for them; everyone with an open task, or the people named (a team). ``on``, ``timezone``,
+        ``at`` and ``known_at`` as in :meth:`agenda`."""
+        names = None
+        if assignees is not None:
+            if isinstance(assignees, str):
+                assignees = [assignees]
+            names = [_name(a, "assignees") for a in assignees]
+        zone, day, rows = self._task_rows(on, timezone, at, known_at)
+        return workload_of(rows, names, on=day, zone=zone, timezone=_zone_name(timezone), at=at)
+
+    def task_analysis(
+        self,
+        *,
+        since: datetime | date | None = None,
+        until: datetime | date | None = None,
+        assignee: str | None = None,
+        timezone: str | tzinfo = "UTC",
+        at: datetime | None = None,
+        known_at: datetime | None = None,
+    ) -> TaskAnalysis:
+        """Planned versus completed dates and time spent per person, over the tasks completed or cancelled
+        from ``since`` to before ``until`` (timezone-aware date-times, or dates: their midnight in
+        ``timezone``), of everyone or of ``assignee`` (see ``crmcore.projections.tasks.task_analysis_of``).
+        ``at`` and ``known_at`` as in :meth:`agenda`."""
+        zone = _zone(timezone)
+        name = _name(assignee, "assignee") if assignee is not None else None
+        start = _moment(since, zone, "since")
+        end = _moment(until, zone, "until")
+        _, _, rows = self._task_rows(None, zone, at, known_at)
+        return task_analysis_of(rows, zone=zone, timezone=_zone_name(timezone), since=start, until=end,
+                                assignee=name, at=at)
+
+    def _task_rows(
+        self, on: date | None, timezone: str | tzinfo, at: datetime | None, known_at: datetime | None,
+    ) -> tuple[tzinfo, date, list[Row]]:
+        """The time zone, the day (``on``, else today there, or ``at``'s day) and the ``tasks`` rows now or
+        as of ``at`` (and ``known_at``)."""
+        zone = _zone(timezone)
+        if on is not None and (isinstance(on, datetime) or not isinstance(on, date)):
+            raise InvalidInput("on: give a date",
+                               [{"loc": ("on",), "msg": "not a date", "type": "date_type"}])
+        if at is None:
+            if known_at is not None:
+                raise InvalidInput("known_at needs at: give the effective moment too",
+                                   [{"loc": ("known_at",), "msg": "without at", "type": "missing"}])
+            self._runner.catch_up(TasksView.name)
+            rows = self._views_storage.rows(TasksView.name, {})
+            moment = utc_now()
+        else:
+            moment = _aware(at, "at")
+            known = _aware(known_at, "known_at") if known_at is not None else None
+            rows = list(self._runner.fold_as_of(TasksView.name, moment, known).values())
+        return zone, on if on is not None else moment.astimezone(zone).date(), rows
+
+    def _run_task(
+        self, model: type[TC], task_id: UUID | str, fields: Mapping[str, Any],
+        action: Callable[[Task, TC], Any],
+    ) -> TaskView:
+        cmd = validate(model, {**fields, "task_id": task_id})
+
+        def act(task: Task) -> list[Any]:
+            others = action(task, cmd)
+            return others if isinstance(others, list) else []
+
+        task = self._load_act_save(lambda: self._load_task(cmd.task_id), cmd.expected_version, act)
+        return TaskView.model_validate(task.state())
+
+    def _load_task(self, task_id: UUID, *, version: int | None = None) -> Task:
+        try:
+            task: Any = self._app.repository.get(task_id, version=version)
+        except AggregateNotFoundError:
+            raise TaskNotFound(task_id) from None
+        if not isinstance(task, Task):
+            raise TaskNotFound(task_id, "not a task")
+        return task
+
     # ------------------------------------------------------------------ internals
 
     def _run(
@@ -1993,6 +2235,29 @@ def _opportunity_settings(
     if len({r.casefold() for r in reasons}) != len(reasons):
         raise InvalidInput("lost_reasons: a reason is listed twice")
     return chosen, reasons
+
+
+def _name(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{field}: give a non-empty name",
+                           [{"loc": (field,), "msg": "empty", "type": "string_too_short"}])
+    return value.strip()
+
+
+def _zone_name(timezone: str | tzinfo) -> str:
+    return str(getattr(timezone, "key", None) or timezone)
+
+
+def _moment(value: datetime | date | None, zone: tzinfo, field: str) -> datetime | None:
+    """An aware moment, or a date's midnight in ``zone``."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return _aware(value, field)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=zone)
+    raise InvalidInput(f"{field}: give a date or a timezone-aware datetime",
+                       [{"loc": (field,), "msg": "not a date", "type": "date_type"}])
 
 
 def _aware(value: datetime, field: str) -> datetime:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import pydantic
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, StringConstraints, model_validator
 from pydantic import BaseModel as BaseModel
 
 from crmcore._validation import invalid_input, validate
@@ -21,6 +21,7 @@ from crmcore.identity import (
     WebLink,
     e164,
 )
+from crmcore.policies.tasks import TaskPriority
 from crmcore.values import (
     ActorId,
     Channel,
@@ -43,13 +44,17 @@ from crmcore.values import (
     TraitValue,
 )
 from crmcore.values import _no_control_characters as _plain
+from crmcore.values import _no_control_characters_in_text as _text
 
 __all__ = [
     "AssignParty",
+    "AssignTask",
     "BulkUpdate",
+    "CancelTask",
     "ChangeFieldRules",
     "ChangeOpportunityOwner",
     "Command",
+    "CompleteTask",
     "ConvertParty",
     "DefineField",
     "DisqualifyLead",
@@ -63,18 +68,22 @@ __all__ = [
     "OpportunityCommand",
     "OverrideProbability",
     "PartyCommand",
+    "PlanTask",
     "QualifyLead",
+    "ReassignTask",
     "RecordDelivery",
     "ReestimateValue",
     "RegisterParty",
     "RegisterPartyWithFields",
     "ReopenOpportunity",
     "ReopenParty",
+    "RescheduleTask",
     "RestoreParty",
     "RetireField",
     "SetFields",
     "SetPartyAside",
     "SubscribeTo",
+    "TaskCommand",
     "UnmergeParty",
     "UnsubscribeFrom",
     "UpdateIdentity",
@@ -528,4 +537,86 @@ class ReopenOpportunity(OpportunityCommand):
     """Reopen a won or lost opportunity at an open stage (default: the stage it closed from)."""
 
     stage: ConfiguredName | None = None
+    reason: Reason
+
+
+# -- tasks ---------------------------------------------------------------------------------------------
+
+#: A task's kind as configured (``CRM(task_kinds=...)``), matched ignoring case.
+TaskKind = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), AfterValidator(_plain)
+]
+#: The people a task is assigned to: 1 to 50 names.
+Assignees = Annotated[list[ActorId], Field(min_length=1, max_length=50)]
+#: What a completed task achieved: free text of up to 2,000 characters.
+Outcome = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+                   AfterValidator(_text)]
+
+
+def _no_duplicates(names: list[str]) -> list[str]:
+    folded = [n.casefold() for n in names]
+    twice = [n for n in names if folded.count(n.casefold()) > 1]
+    if twice:
+        raise ValueError(f"{twice[0]!r} is named twice")
+    return names
+
+
+UniqueAssignees = Annotated[Assignees, AfterValidator(_no_duplicates)]
+
+
+class _Scheduled(BaseModel):
+    """Either ``due_at`` (an aware date-time, with an optional ``duration_minutes``) or ``deadline``; which
+    one is given is checked by :func:`crmcore.policies.tasks.check_schedule`, naming the field."""
+
+    due_at: AwareDatetime | None = None
+    duration_minutes: Annotated[int, Field(ge=1, le=1440, strict=True)] | None = None
+    deadline: date | None = None
+
+
+class PlanTask(Command, _Scheduled):
+    """Plan a task of a configured kind for one or more people, for a party and/or an opportunity."""
+
+    kind: TaskKind
+    subject: Name
+    assignees: UniqueAssignees
+    party_id: UUID | None = None
+    opportunity_id: UUID | None = None
+    priority: TaskPriority = TaskPriority.NORMAL
+
+
+class TaskCommand(Command):
+    """A command on one task. ``expected_version`` refuses to act if the task moved on."""
+
+    task_id: UUID
+    expected_version: Annotated[int, Field(ge=1)] | None = None
+
+
+class AssignTask(TaskCommand):
+    """Add people to an open task."""
+
+    assignees: UniqueAssignees
+
+
+class ReassignTask(TaskCommand):
+    """Replace the people of an open task."""
+
+    assignees: UniqueAssignees
+
+
+class RescheduleTask(TaskCommand, _Scheduled):
+    """Move an open task to a new due date-time or deadline."""
+
+
+class CompleteTask(TaskCommand):
+    """Declare an open task done: by one of its people, or by anyone ``on_behalf`` of them."""
+
+    by: ActorId
+    on_behalf: Annotated[bool, Field(strict=True)] = False
+    time_spent_minutes: Annotated[int, Field(ge=0, le=10_000, strict=True)] | None = None
+    outcome: Outcome | None = None
+
+
+class CancelTask(TaskCommand):
+    """Cancel an open task, with the reason."""
+
     reason: Reason

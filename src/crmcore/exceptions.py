@@ -23,6 +23,7 @@ __all__ = [
     "OpportunityNotFound",
     "PartyNotFound",
     "StoreConfigurationError",
+    "TaskNotFound",
 ]
 
 
@@ -154,3 +155,11 @@ class OpportunityNotFound(CrmError, LookupError):
     def __init__(self, opportunity_id: UUID, detail: str = "") -> None:
         super().__init__(f"opportunity {opportunity_id} not found{': ' + detail if detail else ''}")
         self.opportunity_id = opportunity_id
+
+
+class TaskNotFound(CrmError, LookupError):
+    """No task has the given id (or it did not exist yet at the given version)."""
+
+    def __init__(self, task_id: UUID, detail: str = "") -> None:
+        super().__init__(f"task {task_id} not found{': ' + detail if detail else ''}")
+        self.task_id = task_id

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from crmcore.fields import FieldDefinition
 from crmcore.identity import PostalAddress
 from crmcore.policies.pipelines import ForecastCategory, OpportunityStatus
+from crmcore.policies.tasks import TaskPriority, TaskStatus
 from crmcore.values import (
     AddressKind,
     Channel,
@@ -25,6 +26,9 @@ from crmcore.values import (
 )
 
 __all__ = [
+    "Agenda",
+    "AgendaItem",
+    "AssigneeAnalysis",
     "Backtest",
     "BacktestFigures",
     "BacktestPeriod",
@@ -45,6 +49,7 @@ __all__ = [
     "Forecast",
     "ForecastAccuracy",
     "InterruptedNegotiation",
+    "KindTime",
     "MailingExclusion",
     "MatchReason",
     "MergeField",
@@ -57,9 +62,14 @@ __all__ = [
     "PipelineFigures",
     "Qualification",
     "Registration",
+    "ScheduleMove",
     "StageCalibration",
+    "TaskAnalysis",
+    "TaskView",
     "TimelineEntry",
     "WinLoss",
+    "Workload",
+    "WorkloadEntry",
 ]
 
 
@@ -110,6 +120,8 @@ class PartyView(_ReadModel):
     custom_fields: dict[str, Any] = {}
     custom_field_versions: dict[str, int] = {}
     consent: dict[ConsentChannel, ConsentStatus] = {}
+    #: When the party last interacted with the company: its engagement, a completed call or meeting task.
+    last_interaction_at: datetime | None = None
 
 
 class FieldChange(_ReadModel):
@@ -550,3 +562,139 @@ class Backtest(_ReadModel):
     as_known: bool
     currencies: dict[str, CurrencyBacktest]
     calibration: list[StageCalibration]
+
+
+# -- tasks ---------------------------------------------------------------------------------------------
+
+
+class ScheduleMove(_ReadModel):
+    """A schedule a task was moved away from (``due_at``/``duration_minutes`` or ``deadline``), when and by
+    whom."""
+
+    due_at: datetime | None
+    duration_minutes: int | None
+    deadline: date | None
+    effective_at: datetime
+    actor: str
+
+
+class TaskView(_ReadModel):
+    """A task as it stands (or stood at a version)."""
+
+    id: UUID
+    version: int
+    kind: str
+    subject: str
+    party_id: UUID | None
+    opportunity_id: UUID | None
+    assignees: list[str]
+    due_at: datetime | None
+    duration_minutes: int | None
+    deadline: date | None
+    priority: TaskPriority
+    status: TaskStatus
+    #: Every schedule the task was moved away from, oldest first.
+    schedule_history: list[ScheduleMove]
+    completed_by: str | None
+    on_behalf: bool
+    time_spent_minutes: int | None
+    outcome: str | None
+    cancel_reason: str | None
+    planned_at: datetime
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    last_effective_at: datetime
+
+
+class AgendaItem(_ReadModel):
+    """An open task in an agenda. ``due_on`` is the day it is due in the agenda's time zone."""
+
+    id: UUID
+    kind: str
+    subject: str
+    party_id: UUID | None
+    opportunity_id: UUID | None
+    assignees: list[str]
+    due_at: datetime | None
+    duration_minutes: int | None
+    deadline: date | None
+    due_on: date
+    priority: TaskPriority
+    reschedules: int
+    planned_at: datetime
+
+
+class Agenda(_ReadModel):
+    """One person's open tasks seen on day ``on`` in ``timezone``: due before it, that day, the rest of its
+    ISO week, later. Each list is sorted by due time (a deadline counts as the end of its day), then
+    priority (urgent first), then subject. ``at``: the moment it is read as of (None: now)."""
+
+    assignee: str
+    on: date
+    timezone: str
+    at: datetime | None
+    overdue: list[AgendaItem]
+    today: list[AgendaItem]
+    this_week: list[AgendaItem]
+    later: list[AgendaItem]
+
+    @property
+    def open_count(self) -> int:
+        """How many open tasks the agenda holds."""
+        return len(self.overdue) + len(self.today) + len(self.this_week) + len(self.later)
+
+
+class WorkloadEntry(_ReadModel):
+    """One person's open tasks, counted by agenda bucket, and the minutes planned for the timed ones."""
+
+    assignee: str
+    overdue: int
+    today: int
+    this_week: int
+    later: int
+    open: int
+    planned_minutes: int
+
+
+class Workload(_ReadModel):
+    """The open tasks of several people seen on day ``on`` in ``timezone`` (``at``: read as of then)."""
+
+    on: date
+    timezone: str
+    at: datetime | None
+    assignees: dict[str, WorkloadEntry]
+
+
+class KindTime(_ReadModel):
+    """Time declared on completed tasks of one kind: how many declared it, the total and the mean."""
+
+    completed: int
+    declared: int
+    total_minutes: int
+    mean_minutes: float | None
+
+
+class AssigneeAnalysis(_ReadModel):
+    """One person's closed tasks: completed (on time: by the due day; late), lateness in days of the late
+    ones, time spent per kind, and cancelled."""
+
+    assignee: str
+    completed: int
+    on_time: int
+    late: int
+    mean_days_late: float | None
+    median_days_late: float | None
+    time_spent_minutes: int
+    by_kind: dict[str, KindTime]
+    cancelled: int
+
+
+class TaskAnalysis(_ReadModel):
+    """Planned versus completed dates and time spent per person, over the tasks closed between ``since``
+    and ``until`` (effective times; None: unbounded), due days read in ``timezone``."""
+
+    since: datetime | None
+    until: datetime | None
+    timezone: str
+    at: datetime | None
+    assignees: dict[str, AssigneeAnalysis]

@@ -126,6 +126,13 @@ class Party(Aggregate):
     class Restored(Event):
         reason: str | None
 
+    class InteractionRecorded(Event):
+        """A call or meeting with the party took place: the completion of task ``task_id`` of ``kind``."""
+
+        kind: str
+        task_id: UUID
+        outcome: str | None
+
     class FieldsUpdated(Event):
         """Custom field values set (``None`` clears one), as checked against catalog ``catalog_version``."""
 
@@ -224,6 +231,7 @@ class Party(Aggregate):
         self.custom_field_versions: dict[str, int] = {}
         self.consents: list[dict[str, Any]] = []
         self.deliveries: list[dict[str, Any]] = []
+        self.last_interaction_at: datetime | None = None
 
     @classmethod
     def register(
@@ -470,6 +478,16 @@ class Party(Aggregate):
         self._fields_updated(changes=effective, catalog_version=catalog_version, actor=actor, effective_at=at)
         return True
 
+    def record_interaction(
+        self, *, kind: str, task_id: UUID, actor: str, outcome: str | None = None,
+        effective_at: datetime | None = None,
+    ) -> None:
+        """Record an interaction with the party (a completed call or meeting task, see ``crmcore.policies
+        .tasks``). Like ledger entries it may precede the party's previous event (tasks are declared done
+        late); ``last_interaction_at`` keeps the latest."""
+        at = self._ledger_time(effective_at)
+        self._interaction_recorded(kind=kind, task_id=task_id, outcome=outcome, actor=actor, effective_at=at)
+
     # ------------------------------------------------------------------ consent and deliverability
 
     def subscribe_to(
@@ -651,6 +669,7 @@ class Party(Aggregate):
             "custom_fields": dict(self.custom_fields),
             "custom_field_versions": dict(self.custom_field_versions),
             "consent": current_consent(self.consents),
+            "last_interaction_at": self.last_interaction_at,
         }
 
     # ------------------------------------------------------------------ helpers
@@ -673,7 +692,19 @@ class Party(Aggregate):
     def _engaged(self, channel: str, actor: str, effective_at: datetime) -> None:
         self.stage = Stage.LEAD
         self.channel = Channel(channel)
+        self._interacted(effective_at)
         self.last_effective_at = effective_at
+
+    @event(InteractionRecorded)
+    def _interaction_recorded(
+        self, kind: str, task_id: UUID, outcome: str | None, actor: str, effective_at: datetime,
+    ) -> None:
+        self._interacted(effective_at)
+        self.last_effective_at = max(self.last_effective_at, effective_at)
+
+    def _interacted(self, at: datetime) -> None:
+        latest = getattr(self, "last_interaction_at", None)
+        self.last_interaction_at = at if latest is None or at > latest else latest
 
     @event(Qualified)
     def _qualified(self, stage: str, actor: str, effective_at: datetime) -> None:
@@ -918,7 +949,7 @@ def _fill_defaults(party: Party) -> None:
     defaults: dict[str, Any] = {
         "identity": {}, "merged_into": None, "merged_from": [],
         "custom_fields": {}, "custom_field_versions": {}, "consents": [], "deliveries": [],
-        "conversion_causes": [],
+        "conversion_causes": [], "last_interaction_at": None,
     }
     for key, value in defaults.items():
         if key not in vars(party):

@@ -14,6 +14,8 @@
   link, merge and unmerge checking that nothing recorded is lost or misplaced; :func:`merge_machine`.
 - :mod:`crmcore.testing.opportunities`: :class:`OpportunityMachine`, a state machine over every opportunity
   command checking the pipeline rules after every step; :func:`opportunity_machine`.
+- :mod:`crmcore.testing.tasks`: :class:`TaskMachine`, a state machine over every task command checking the
+  agendas and the interactions recorded on parties after every step; :func:`task_machine`.
 
 - :mod:`crmcore.testing.sales`: a seeded simulated sales history (``simulate_sales``) to play through a
   CRM or load in bulk, for demonstrations, benchmarks and backtests.
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
         OpportunityRecord,
         opportunity_machine,
     )
+    from crmcore.testing.tasks import TaskMachine, TaskModel, TaskRecord, task_machine
 
 #: Where each name lives: imported on first use, so modules without Hypothesis load without it.
 _HOMES = {
@@ -58,6 +61,7 @@ _HOMES = {
     **dict.fromkeys(["MergeModel", "PartyMergeMachine", "merge_machine"], "crmcore.testing.merging"),
     **dict.fromkeys(["OpportunityMachine", "OpportunityModel", "OpportunityRecord", "opportunity_machine"],
                     "crmcore.testing.opportunities"),
+    **dict.fromkeys(["TaskMachine", "TaskModel", "TaskRecord", "task_machine"], "crmcore.testing.tasks"),
 }
 
 
@@ -82,10 +86,14 @@ __all__ = [
     "PartyMergeMachine",
     "PartyRecord",
     "StoreUrlFactory",
+    "TaskMachine",
+    "TaskModel",
+    "TaskRecord",
     "events_from_changes",
     "lifecycle_machine",
     "merge_machine",
     "opportunity_machine",
     "same_value",
     "strategies",
+    "task_machine",
 ]

@@ -468,7 +468,7 @@ def _rows_by_key(rows: Iterable[Row]) -> dict[str, Row]:
 
 
 def _view_fields(view: PartyView) -> dict[str, Any]:
-    fields = view.model_dump(exclude={"registered_at", "last_effective_at"})
+    fields = view.model_dump(exclude={"registered_at", "last_effective_at", "last_interaction_at"})
     for name in ("kind", "stage", "channel"):
         fields[name] = str(fields[name]) if fields[name] is not None else None
     return fields
