@@ -1315,33 +1315,13 @@ class CRM:
         With ``include_merged``, the events of every party merged into it are interleaved by effective
         time (each entry names its ``party_id``): nothing a duplicate went through is out of reach.
         """
-        own = self._timeline_of(_uuid(party_id))
+        own = self._party_timeline(_uuid(party_id))
         if not include_merged:
             return own
         entries = [*own]
         for merged in self.merged_parties(party_id):
-            entries += self._timeline_of(merged)
+            entries += self._party_timeline(merged)
         return sorted(entries, key=lambda e: (e.effective_at, e.recorded_at))
-
-    def _timeline_of(self, party_id: UUID) -> list[TimelineEntry]:
-        entries: list[TimelineEntry] = []
-        party: Party | None = None
-        before: dict[str, Any] = {}
-        for event in self._events_of(party_id):
-            party = cast(Party, event.mutate(party))
-            after = party.state()
-            changes = {
-                k: FieldChange(before=before.get(k), after=v)
-                for k, v in after.items()
-                if k not in ("version", "last_effective_at") and before.get(k) != v
-            }
-            entries.append(TimelineEntry(
-                version=event.originator_version, event=type(event).__name__,
-                actor=event.actor, effective_at=event.effective_at,
-                recorded_at=event.timestamp, data=_event_data(event), changes=changes, party_id=party_id,
-            ))
-            before = after
-        return entries
 
     # ------------------------------------------------------------------ reads: views
 
@@ -1600,24 +1580,7 @@ class CRM:
         """Every event of the opportunity: what happened, who did it, both times, and which fields changed."""
         oid = _opportunity_uuid(opportunity_id)
         self._load_opportunity(oid)
-        entries: list[TimelineEntry] = []
-        opportunity: Opportunity | None = None
-        before: dict[str, Any] = {}
-        for event in cast(list[Opportunity.Event], list(self._app.events.get(oid))):
-            opportunity = cast(Opportunity, event.mutate(opportunity))
-            after = opportunity.state()
-            changes = {
-                k: FieldChange(before=before.get(k), after=v)
-                for k, v in after.items()
-                if k not in ("version", "last_effective_at") and before.get(k) != v
-            }
-            entries.append(TimelineEntry(
-                version=event.originator_version, event=type(event).__name__,
-                actor=event.actor, effective_at=event.effective_at,
-                recorded_at=event.timestamp, data=_event_data(event), changes=changes,
-            ))
-            before = after
-        return entries
+        return self._timeline_of(oid)
 
     def opportunities(
         self, party_id: UUID | str | None = None, *, status: OpportunityStatus | str | None = None,
@@ -1866,12 +1829,23 @@ class CRM:
         """Every event of the task: what happened, who did it, both times, and which fields changed."""
         tid = _id_of(task_id, "task")
         self._load_task(tid)
+        return self._timeline_of(tid)
+
+    def _party_timeline(self, party_id: UUID) -> list[TimelineEntry]:
+        return self._timeline_of(party_id, self._events_of(party_id), party_id=party_id)
+
+    def _timeline_of(
+        self, aggregate_id: UUID, events: Sequence[Any] | None = None, *, party_id: UUID | None = None,
+    ) -> list[TimelineEntry]:
+        """Every event of a party, an opportunity or a task (``events``, default: read them), with the
+        fields of the aggregate's ``state()`` each one changed."""
         entries: list[TimelineEntry] = []
-        task: Task | None = None
+        aggregate: Any = None
         before: dict[str, Any] = {}
-        for event in cast(list[Task.Event], list(self._app.events.get(tid))):
-            task = cast(Task, event.mutate(task))
-            after = task.state()
+        read: Sequence[Any] = events if events is not None else list(self._app.events.get(aggregate_id))
+        for event in read:
+            aggregate = event.mutate(aggregate)
+            after = aggregate.state()
             changes = {
                 k: FieldChange(before=before.get(k), after=v)
                 for k, v in after.items()
@@ -1880,7 +1854,7 @@ class CRM:
             entries.append(TimelineEntry(
                 version=event.originator_version, event=type(event).__name__,
                 actor=event.actor, effective_at=event.effective_at,
-                recorded_at=event.timestamp, data=_event_data(event), changes=changes,
+                recorded_at=event.timestamp, data=_event_data(event), changes=changes, party_id=party_id,
             ))
             before = after
         return entries

@@ -43,7 +43,7 @@ from hypothesis.stateful import (
 
 from crmcore.aggregates.party import Party
 from crmcore.application import CRM
-from crmcore.exceptions import IllegalTransition, InvalidInput
+from crmcore.exceptions import CrmError, IllegalTransition, InvalidInput
 from crmcore.models import Change, PartyCounts, PartyView, Qualification
 from crmcore.projections import PartiesView, Row, fold
 from crmcore.stores import StoreKind, parse_store_url
@@ -61,6 +61,7 @@ __all__ = [
     "events_from_changes",
     "lifecycle_machine",
     "same_value",
+    "send_command",
 ]
 
 #: Makes a store URL for one example: a URL, or a context manager yielding one and cleaning up after.
@@ -919,6 +920,26 @@ def lifecycle_machine(
 
 M = TypeVar("M", bound=Any)
 
+
+
+def send_command(crm: CRM, target: UUID, command: str, fields: dict[str, Any], *, accepted: bool,
+                 records: bool) -> None:
+    """Send ``command`` to ``target`` as a machine step: a refused one must raise a crmcore error and store
+    nothing; an accepted one must store an event exactly when ``records``."""
+    before = crm.position
+    note(f"{command}({target}, {fields}) expected {'accepted' if accepted else 'refused'}")
+    if not accepted:
+        try:
+            getattr(crm, command)(target, actor="machine", **fields)
+        except CrmError:
+            pass
+        else:
+            raise AssertionError(f"{command} {fields} was accepted; the rules refuse it")
+        assert crm.position == before, "a refused command stored something"
+        return
+    getattr(crm, command)(target, actor="machine", **fields)
+    assert crm.position > before if records else crm.position == before, \
+        f"{command} {fields}: expected {'an event' if records else 'no event'}"
 
 def machine_case(
     machine: type[M], store_url_factory: StoreUrlFactory, *, settings: settings | None, name: str
