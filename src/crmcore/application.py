@@ -1622,13 +1622,20 @@ class CRM:
         return OpportunityView.model_validate(opportunity.state())
 
     def _load_opportunity(self, opportunity_id: UUID, *, version: int | None = None) -> Opportunity:
+        return self._load_of(Opportunity, opportunity_id, version, OpportunityNotFound)
+
+    def _load_of(
+        self, kind: type[A], aggregate_id: UUID, version: int | None, missing: Callable[..., Exception],
+    ) -> A:
+        """The aggregate of class ``kind`` (at ``version``); ``missing`` is raised when there is none."""
         try:
-            opportunity: Any = self._app.repository.get(opportunity_id, version=version)
+            found: Any = self._app.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
-            raise OpportunityNotFound(opportunity_id) from None
-        if not isinstance(opportunity, Opportunity):
-            raise OpportunityNotFound(opportunity_id, "not an opportunity")
-        return opportunity
+            raise missing(aggregate_id) from None
+        if not isinstance(found, kind):
+            name = kind.__name__.lower()
+            raise missing(aggregate_id, f"not {'an' if name[0] in 'aeiou' else 'a'} {name}")
+        return found
 
     # ------------------------------------------------------------------ forecast
 
@@ -1957,13 +1964,7 @@ class CRM:
         return TaskView.model_validate(task.state())
 
     def _load_task(self, task_id: UUID, *, version: int | None = None) -> Task:
-        try:
-            task: Any = self._app.repository.get(task_id, version=version)
-        except AggregateNotFoundError:
-            raise TaskNotFound(task_id) from None
-        if not isinstance(task, Task):
-            raise TaskNotFound(task_id, "not a task")
-        return task
+        return self._load_of(Task, task_id, version, TaskNotFound)
 
     # ------------------------------------------------------------------ internals
 
