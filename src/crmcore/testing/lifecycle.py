@@ -52,6 +52,7 @@ from crmcore.values import utc_now
 
 __all__ = [
     "STATE_COMMANDS",
+    "CrmMachine",
     "Expectation",
     "ExpectedCounts",
     "LifecycleModel",
@@ -921,6 +922,25 @@ def lifecycle_machine(
 M = TypeVar("M", bound=Any)
 
 
+
+
+class CrmMachine(RuleBasedStateMachine):
+    """A state machine driving one :class:`CRM` over a store of its own, closed when the example ends.
+
+    Override :meth:`open_store` to choose the store (``machine_case`` does, from a factory).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._resources = ExitStack()
+        self.crm = self._resources.enter_context(CRM(self.open_store(self._resources)))
+
+    def open_store(self, resources: ExitStack) -> str:
+        """The store URL for this example (default: a fresh memory store)."""
+        return "memory:"
+
+    def teardown(self) -> None:
+        self._resources.close()
 
 def send_command(crm: CRM, target: UUID, command: str, fields: dict[str, Any], *, accepted: bool,
                  records: bool) -> None:

@@ -24,17 +24,15 @@ Run it against a store of your choice::
 from __future__ import annotations
 
 import unittest
-from contextlib import ExitStack
 from typing import Any
 from uuid import UUID
 
 from hypothesis import note, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import Bundle, invariant, precondition, rule
 
-from crmcore.application import CRM
 from crmcore.exceptions import IllegalTransition
-from crmcore.testing.lifecycle import StoreUrlFactory, machine_case
+from crmcore.testing.lifecycle import CrmMachine, StoreUrlFactory, machine_case
 
 __all__ = ["MergeModel", "PartyMergeMachine", "merge_machine"]
 
@@ -71,24 +69,15 @@ class MergeModel:
         return found
 
 
-class PartyMergeMachine(RuleBasedStateMachine):
+class PartyMergeMachine(CrmMachine):
     """Registers, updates, links, merges and unmerges parties; the model says what each must hold."""
 
     parties = Bundle("parties")
 
     def __init__(self) -> None:
         super().__init__()
-        self._resources = ExitStack()
-        self.crm = self._resources.enter_context(CRM(self.open_store(self._resources)))
         self.model = MergeModel()
         self.counter = 0
-
-    def open_store(self, resources: ExitStack) -> str:
-        """The store URL for this example (override, or use :func:`merge_machine`)."""
-        return "memory:"
-
-    def teardown(self) -> None:
-        self._resources.close()
 
     def _token(self) -> str:
         self.counter += 1

@@ -30,7 +30,6 @@ Run it against a store of your choice::
 from __future__ import annotations
 
 import unittest
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -39,9 +38,8 @@ from uuid import UUID
 
 from hypothesis import note, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import Bundle, initialize, invariant, rule
 
-from crmcore.application import CRM
 from crmcore.exceptions import CrmError, PartyMerged
 from crmcore.policies.pipelines import (
     DEFAULT_LOST_REASONS,
@@ -50,7 +48,7 @@ from crmcore.policies.pipelines import (
     OpportunityStatus,
 )
 from crmcore.projections.pipeline import PipelineView, forecast_of
-from crmcore.testing.lifecycle import StoreUrlFactory, machine_case, send_command
+from crmcore.testing.lifecycle import CrmMachine, StoreUrlFactory, machine_case, send_command
 from crmcore.values import utc_now
 
 __all__ = ["OpportunityMachine", "OpportunityModel", "OpportunityRecord", "opportunity_machine"]
@@ -121,7 +119,7 @@ class OpportunityModel:
         return stored or None
 
 
-class OpportunityMachine(RuleBasedStateMachine):
+class OpportunityMachine(CrmMachine):
     """Opens opportunities for parties at every stage and sends them every command, good and bad."""
 
     parties = Bundle("parties")
@@ -129,20 +127,11 @@ class OpportunityMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self._resources = ExitStack()
-        self.crm = self._resources.enter_context(CRM(self.open_store(self._resources)))
         self.model = OpportunityModel()
         self.closed_as: dict[UUID, dict[str, Any]] = {}
         self.steps = 0
         #: The live ``pipeline`` view's rows after each step, and the moment they stood at.
         self.past: list[tuple[datetime, list[dict[str, Any]]]] = []
-
-    def open_store(self, resources: ExitStack) -> str:
-        """The store URL for this example (override, or use :func:`opportunity_machine`)."""
-        return "memory:"
-
-    def teardown(self) -> None:
-        self._resources.close()
 
     # ------------------------------------------------------------------ helpers
 

@@ -22,7 +22,6 @@ Run it against a store of your choice::
 from __future__ import annotations
 
 import unittest
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -31,14 +30,13 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import note, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import Bundle, initialize, invariant, rule
 
 from crmcore.aggregates.party import Party
-from crmcore.application import CRM
 from crmcore.exceptions import CrmError, PartyMerged
 from crmcore.policies.tasks import DEFAULT_TASK_KINDS, INTERACTION_KINDS, bucket_of, priority_rank
 from crmcore.projections.tasks import TasksView
-from crmcore.testing.lifecycle import StoreUrlFactory, machine_case, send_command
+from crmcore.testing.lifecycle import CrmMachine, StoreUrlFactory, machine_case, send_command
 
 __all__ = ["TaskMachine", "TaskModel", "TaskRecord", "task_machine"]
 
@@ -127,7 +125,7 @@ class TaskModel:
         return given.get("due_at"), given.get("deadline")
 
 
-class TaskMachine(RuleBasedStateMachine):
+class TaskMachine(CrmMachine):
     """Plans tasks for parties (some merged) and sends them every command, good and bad."""
 
     parties = Bundle("parties")
@@ -135,17 +133,8 @@ class TaskMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self._resources = ExitStack()
-        self.crm = self._resources.enter_context(CRM(self.open_store(self._resources)))
         self.model = TaskModel()
         self.steps = 0
-
-    def open_store(self, resources: ExitStack) -> str:
-        """The store URL for this example (override, or use :func:`task_machine`)."""
-        return "memory:"
-
-    def teardown(self) -> None:
-        self._resources.close()
 
     # ------------------------------------------------------------------ helpers
 
