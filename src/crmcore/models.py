@@ -65,6 +65,7 @@ __all__ = [
     "ScheduleMove",
     "StageCalibration",
     "TaskAnalysis",
+    "TaskSummary",
     "TaskView",
     "TimelineEntry",
     "WinLoss",
@@ -578,11 +579,11 @@ class ScheduleMove(_ReadModel):
     actor: str
 
 
-class TaskView(_ReadModel):
-    """A task as it stands (or stood at a version)."""
+class TaskSummary(_ReadModel):
+    """What a task is and when it is due: a date-time (``due_at``, with ``duration_minutes``) or a
+    ``deadline`` day."""
 
     id: UUID
-    version: int
     kind: str
     subject: str
     party_id: UUID | None
@@ -592,6 +593,12 @@ class TaskView(_ReadModel):
     duration_minutes: int | None
     deadline: date | None
     priority: TaskPriority
+
+
+class TaskView(TaskSummary):
+    """A task as it stands (or stood at a version)."""
+
+    version: int
     status: TaskStatus
     #: Every schedule the task was moved away from, oldest first.
     schedule_history: list[ScheduleMove]
@@ -606,20 +613,10 @@ class TaskView(_ReadModel):
     last_effective_at: datetime
 
 
-class AgendaItem(_ReadModel):
+class AgendaItem(TaskSummary):
     """An open task in an agenda. ``due_on`` is the day it is due in the agenda's time zone."""
 
-    id: UUID
-    kind: str
-    subject: str
-    party_id: UUID | None
-    opportunity_id: UUID | None
-    assignees: list[str]
-    due_at: datetime | None
-    duration_minutes: int | None
-    deadline: date | None
     due_on: date
-    priority: TaskPriority
     reschedules: int
     planned_at: datetime
 
