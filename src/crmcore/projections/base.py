@@ -21,9 +21,9 @@ class View(ABC):
     """A read model defined as a pure fold.
 
     Subclasses name the view, give it a ``version`` (raise it when the fold changes: the view is rebuilt
-    from zero), list the event classes they read, say which row an event touches and how it changes it.
-    ``evolve`` must be pure: the same row and event always give the same result, and it must not
-    mutate its inputs.
+    from zero), list the event classes they read, say which row an event touches (by default, its
+    aggregate's) and how it changes it. ``evolve`` must be pure: the same row and event always give the
+    same result, and it must not mutate its inputs.
     """
 
     name: ClassVar[str]
@@ -35,9 +35,9 @@ class View(ABC):
         """The stored topics of the events this view reads (the store filters on them)."""
         return [get_topic(c) for c in cls.event_classes]
 
-    @abstractmethod
     def key(self, event: DomainEventProtocol[Any]) -> str:
-        """The key of the row ``event`` changes."""
+        """The key of the row ``event`` changes (default: the id of the aggregate it happened to)."""
+        return str(event.originator_id)
 
     @abstractmethod
     def evolve(self, row: Row | None, event: DomainEventProtocol[Any]) -> Row | None:

@@ -42,8 +42,6 @@ class MailingExclusionsView(View):
         Party.DeliveryRecorded,
     )
 
-    def key(self, event: DomainEventProtocol[Any]) -> str:
-        return str(event.originator_id)
 
     def evolve(self, row: Row | None, event: DomainEventProtocol[Any]) -> Row | None:
         e = cast(Any, event)

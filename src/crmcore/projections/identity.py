@@ -30,8 +30,6 @@ class IdentityView(View):
         Party.Unmerged,
     )
 
-    def key(self, event: DomainEventProtocol[Any]) -> str:
-        return str(event.originator_id)
 
     def evolve(self, row: Row | None, event: DomainEventProtocol[Any]) -> Row | None:
         if isinstance(event, Party.Registered):
@@ -82,8 +80,6 @@ class MembershipsView(View):
         Party.Unmerged,
     )
 
-    def key(self, event: DomainEventProtocol[Any]) -> str:
-        return str(event.originator_id)
 
     def evolve(self, row: Row | None, event: DomainEventProtocol[Any]) -> Row | None:
         empty: Row = {"id": str(event.originator_id), "organization_id": None, "merged_into": None}

@@ -21,8 +21,6 @@ class OpportunitiesView(View):
     version: ClassVar[int] = 1
     event_classes: ClassVar[tuple[type[Any], ...]] = OPPORTUNITY_EVENTS
 
-    def key(self, event: DomainEventProtocol[Any]) -> str:
-        return str(event.originator_id)
 
     def evolve(self, row: Row | None, event: DomainEventProtocol[Any]) -> Row | None:
         if isinstance(event, Opportunity.Opened):

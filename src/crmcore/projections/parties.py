@@ -37,8 +37,6 @@ class PartiesView(View):
         Party.FieldsUpdated,
     )
 
-    def key(self, event: DomainEventProtocol[Any]) -> str:
-        return str(event.originator_id)
 
     def evolve(self, row: Row | None, event: DomainEventProtocol[Any]) -> Row | None:
         if isinstance(event, Party.Registered):
