@@ -134,6 +134,7 @@ from crmcore.projections import (
     read_events,
 )
 from crmcore.projections.backtest import EVERY, backtest_of, period_boundaries
+from crmcore.projections.facts import PartyFactsView, facts_of
 from crmcore.projections.identity import IdentityView, MembershipsView
 from crmcore.projections.opportunities import OpportunitiesView
 from crmcore.projections.parallel import SharedReplay
@@ -141,6 +142,7 @@ from crmcore.projections.pipeline import PipelineView, forecast_of
 from crmcore.projections.storage import PositionMoved
 from crmcore.projections.tasks import TasksView, agenda_of, task_analysis_of, workload_of
 from crmcore.projections.winloss import DEFAULT_STALE_AFTER, win_loss_of
+from crmcore.segments import Facts
 from crmcore.stores import StoreKind, StoreSettings, existing_originators, parse_store_url
 from crmcore.values import AddressKind, ConsentChannel, Money, PartyKind, Stage, utc_now
 
@@ -262,7 +264,7 @@ class CRM:
         self._runner = ViewRunner(
             self._app.recorder, self._app.mapper, self._views_storage,
             [PartiesView(), IdentityView(), MembershipsView(), MailingExclusionsView(), OpportunitiesView(),
-             PipelineView(), TasksView(), *views],
+             PipelineView(), TasksView(), PartyFactsView(), *views],
             shared=SharedReplay(self.settings, replay_workers) if replay_workers > 1 else None,
         )
         self._listeners: list[ChangeListener] = []
@@ -1965,6 +1967,30 @@ class CRM:
 
     def _load_task(self, task_id: UUID, *, version: int | None = None) -> Task:
         return self._load_of(Task, task_id, version, TaskNotFound)
+
+    # ------------------------------------------------------------------ party facts
+
+    def party_facts(
+        self, *, at: datetime | None = None, known_at: datetime | None = None,
+    ) -> dict[str, Facts]:
+        """What segments, qualification rules and scores read about every party not merged away, by id text:
+        the ``party_facts`` view's row joined with the party's opportunities from the ``pipeline`` view
+        (see :func:`crmcore.projections.facts.facts_of`).
+
+        Now by default; with ``at`` (and ``known_at``), as it stood then, as :meth:`forecast`.
+        """
+        if at is None:
+            if known_at is not None:
+                raise InvalidInput("known_at needs at: give the effective moment too",
+                                   [{"loc": ("known_at",), "msg": "without at", "type": "missing"}])
+            self._runner.catch_up(PartyFactsView.name)
+            self._runner.catch_up(PipelineView.name)
+            return facts_of(self._views_storage.rows(PartyFactsView.name, {}),
+                            self._views_storage.rows(PipelineView.name, {}))
+        moment = _aware(at, "at")
+        known = _aware(known_at, "known_at") if known_at is not None else None
+        return facts_of(self._runner.fold_as_of(PartyFactsView.name, moment, known).values(),
+                        self._runner.fold_as_of(PipelineView.name, moment, known).values())
 
     # ------------------------------------------------------------------ internals
 

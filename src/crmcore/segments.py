@@ -44,7 +44,9 @@ class Facts(TypedDict, total=False):
 
     ``fields`` and ``profile`` hold canonical field values (numbers and dates as text); ``consent`` maps a
     channel to ``subscribed`` / ``unsubscribed``; ``deliverable`` a channel to whether its primary address
-    may be sent to; ``won_value`` a currency to a decimal text; times are ISO text.
+    may be sent to; ``won_value`` a currency to a decimal text; ``wins`` lists ``[closed_at, amount,
+    currency]``; ``interactions`` the latest interaction times; times are ISO text (UTC where the view
+    compares them).
     """
 
     party_id: str
@@ -59,7 +61,18 @@ class Facts(TypedDict, total=False):
     last_interaction_at: str | None
     open_opportunities: int
     won_value: dict[str, str]
+    wins: list[list[str]]
     last_won_at: str | None
+    name: str
+    channel: str | None
+    stage_since: str
+    registered_at: str
+    converted_at: str | None
+    set_aside: bool
+    merged_into: str | None
+    emails: list[str]
+    phones: list[str]
+    interactions: list[str]
 
 
 @dataclass(frozen=True)

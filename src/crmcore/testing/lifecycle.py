@@ -48,6 +48,7 @@ from crmcore.models import Change, PartyCounts, PartyView, Qualification
 from crmcore.projections import PartiesView, Row, fold
 from crmcore.stores import StoreKind, parse_store_url
 from crmcore.testing import strategies as cst
+from crmcore.testing.facts import assert_facts_agree
 from crmcore.values import utc_now
 
 __all__ = [
@@ -901,6 +902,7 @@ class PartyLifecycleMachine(RuleBasedStateMachine):
         assert counts == expected, (counts, expected)
         as_of = ExpectedCounts.of(self.crm.party_counts_as_of(utc_now() + timedelta(days=1)))
         assert as_of == expected, (as_of, expected)
+        assert_facts_agree(self.crm)
 
 
 def lifecycle_machine(

@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, invariant, precondition, rule
 
 from crmcore.exceptions import IllegalTransition
+from crmcore.testing.facts import assert_facts_agree
 from crmcore.testing.lifecycle import CrmMachine, StoreUrlFactory, machine_case
 
 __all__ = ["MergeModel", "PartyMergeMachine", "merge_machine"]
@@ -211,6 +212,10 @@ class PartyMergeMachine(CrmMachine):
     @invariant()
     def the_parties_view_lists_the_active_parties(self) -> None:
         assert sorted(p.id for p in self.crm.parties()) == sorted(self.model.active())
+
+    @invariant()
+    def the_facts_view_agrees_with_the_parties(self) -> None:
+        assert_facts_agree(self.crm)
 
 
 def merge_machine(

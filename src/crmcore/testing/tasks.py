@@ -36,6 +36,7 @@ from crmcore.aggregates.party import Party
 from crmcore.exceptions import CrmError, PartyMerged
 from crmcore.policies.tasks import DEFAULT_TASK_KINDS, INTERACTION_KINDS, bucket_of, priority_rank
 from crmcore.projections.tasks import TasksView
+from crmcore.testing.facts import assert_facts_agree
 from crmcore.testing.lifecycle import CrmMachine, StoreUrlFactory, machine_case, send_command
 
 __all__ = ["TaskMachine", "TaskModel", "TaskRecord", "task_machine"]
@@ -307,6 +308,7 @@ class TaskMachine(CrmMachine):
             assert len(recorded) == count, f"party {party}: {len(recorded)} interactions, expected {count}"
             last = self.crm.get_party(party).last_interaction_at
             assert (last is None) == (count == 0) or party in self.model.merged_into
+        assert_facts_agree(self.crm)
 
     @invariant()
     def the_tasks_view_rebuilt_from_zero_equals_the_one_kept_up_to_date(self) -> None:

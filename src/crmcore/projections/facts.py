@@ -1,0 +1,350 @@
+"""``party_facts``: one row per party holding everything a segment criterion, a qualification rule, the
+targeting score or the predictive score reads about it — and the join that adds its opportunities.
+
+The view is folded from stored records (fast, shareable between processes, foldable as of any moment). It
+reads party events only: stage, kind, owner, name, organization, custom fields and profile, the source
+channel, the consent ledger (the entry in force per channel), delivery reports per address and whether the
+primary address of each channel may be sent to, and interactions (engagements and completed calls and
+meetings). A party merged into another keeps its row marked ``merged_into`` (readers leave it out); its
+survivor takes over what the ``Merged`` event records; ``Unmerged`` restores the recorded state.
+
+Opportunity facts (open count, won value per currency, wins) are not folded here — an opportunity event
+after ``Opened`` does not name its party — but joined on read from the ``pipeline`` view's rows by
+:func:`facts_of`, which gives :class:`crmcore.segments.Facts` rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+from typing import Any, ClassVar, cast
+
+from eventsourcing.utils import get_topic
+
+from crmcore.aggregates.party import Party, apply_list_change
+from crmcore.policies.consent import BouncePolicy, bounce_state
+from crmcore.projections.asof import utc_text
+from crmcore.projections.base import RecordView, Row
+from crmcore.projections.records import StoredRecord
+from crmcore.segments import Facts
+
+__all__ = ["INTERACTIONS_KEPT", "PartyFactsView", "facts_of", "live_facts"]
+
+#: How many of a party's latest interaction times a row keeps (engagement saturates long before).
+INTERACTIONS_KEPT = 100
+
+#: The channels reached through the primary e-mail address, and through the primary phone number.
+_EMAIL_CHANNELS = ("email", "newsletter")
+_PHONE_CHANNELS = ("phone", "sms")
+
+_BOUNCES = BouncePolicy()
+
+_Change = Callable[[Row, dict[str, Any], StoredRecord], None]
+
+
+class PartyFactsView(RecordView):
+    """Per party: what criteria read (see the module docstring); rows are JSON-native."""
+
+    name: ClassVar[str] = "party_facts"
+    version: ClassVar[int] = 1
+    event_classes: ClassVar[tuple[type[Any], ...]] = (
+        Party.Registered, Party.Engaged, Party.Qualified, Party.Disqualified, Party.Reopened, Party.Converted,
+        Party.Assigned, Party.Linked, Party.ProfileUpdated, Party.SetAside, Party.Restored,
+        Party.IdentityUpdated, Party.MergedInto, Party.Merged, Party.Unmerged, Party.InteractionRecorded,
+        Party.FieldsUpdated, Party.Subscribed, Party.Unsubscribed, Party.DeliveryRecorded,
+    )
+
+    def __init__(self) -> None:
+        P = Party  # noqa: N806
+        self._registered, self._unmerged = get_topic(P.Registered), get_topic(P.Unmerged)
+        self._changes: dict[str, _Change] = {
+            get_topic(P.Engaged): _engaged,
+            get_topic(P.Qualified): _qualified,
+            get_topic(P.Disqualified): lambda row, data, _: _stage(row, "disqualified", data),
+            get_topic(P.Reopened): lambda row, data, _: _stage(row, "lead", data),
+            get_topic(P.Converted): _converted,
+            get_topic(P.Assigned): _assigned,
+            get_topic(P.Linked): _linked,
+            get_topic(P.ProfileUpdated): lambda row, data, _: _apply(row, "profile", data["changes"]),
+            get_topic(P.FieldsUpdated): lambda row, data, _: _apply(row, "fields", data["changes"]),
+            get_topic(P.SetAside): lambda row, data, _: row.__setitem__("set_aside", True),
+            get_topic(P.Restored): lambda row, data, _: row.__setitem__("set_aside", False),
+            get_topic(P.IdentityUpdated): _identity_updated,
+            get_topic(P.MergedInto): _merged_into,
+            get_topic(P.Merged): _merged,
+            get_topic(P.InteractionRecorded): lambda row, data, _: _interacted(row, data["effective_at"]),
+            get_topic(P.Subscribed): lambda row, data, record: _consent(row, "subscribed", data, record),
+            get_topic(P.Unsubscribed): lambda row, data, record: _consent(row, "unsubscribed", data, record),
+            get_topic(P.DeliveryRecorded): _delivery,
+        }
+
+    def evolve_record(self, row: Row | None, record: StoredRecord) -> Row | None:
+        _, originator_id, _, topic, data = record
+        if topic == self._registered:
+            return _registered(originator_id, data)
+        if topic == self._unmerged:
+            return _restored(originator_id, data["restored"], row, data["effective_at"])
+        if row is None:
+            return None
+        self._changes[topic](row, data, record)
+        return row
+
+
+def _registered(party_id: str, data: dict[str, Any]) -> Row:
+    identity = data.get("identity") or {}
+    at = data["effective_at"]
+    return {
+        "party_id": party_id,
+        "kind": data["kind"],
+        "stage": data["stage"],
+        "stage_since": at,
+        "name": data["name"],
+        "owner": data["owner"],
+        "organization_id": None,
+        "set_aside": False,
+        "channel": data["channel"],
+        "registered_at": at,
+        "converted_at": at if data["stage"] == "customer" else None,
+        "merged_into": None,
+        "fields": {},
+        "profile": dict(data["profile"]),
+        "emails": list(identity.get("emails", [])),
+        "phones": list(identity.get("phones", [])),
+        "consent_entries": {},
+        "consent": {},
+        "reports": {},
+        "deliverable": _deliverable(identity.get("emails", []), identity.get("phones", []), {}),
+        "last_interaction_at": None,
+        "interactions": [],
+    }
+
+
+def _stage(row: Row, stage: str, data: dict[str, Any]) -> None:
+    if row["stage"] != stage:
+        row["stage"], row["stage_since"] = stage, data["effective_at"]
+
+
+def _engaged(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
+    _stage(row, "lead", data)
+    row["channel"] = data["channel"]
+    _interacted(row, data["effective_at"])
+
+
+def _qualified(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
+    _stage(row, data["stage"], data)
+
+
+def _converted(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
+    _stage(row, "customer", data)
+    row["converted_at"] = data["effective_at"]
+
+
+def _assigned(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
+    row["owner"] = data["owner"]
+
+
+def _linked(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
+    row["organization_id"] = data["organization_id"]
+
+
+def _apply(row: Row, section: str, changes: Mapping[str, Any]) -> None:
+    """Set ``changes`` in the row's ``section`` (a ``None`` removes the key), as a new dict."""
+    values = dict(row.get(section) or {})
+    for key, value in changes.items():
+        if value is None:
+            values.pop(key, None)
+        else:
+            values[key] = value
+    row[section] = values
+
+
+def _identity_updated(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
+    changes = data["changes"]
+    if "name" in changes:
+        row["name"] = changes["name"]
+    _addresses_changed(row, changes)
+
+
+def _addresses_changed(row: Row, changes: Mapping[str, Any]) -> None:
+    touched = False
+    for key in ("emails", "phones"):
+        if key in changes and changes[key] is not None:
+            row[key] = apply_list_change(row.get(key) or [], changes[key])
+            touched = True
+    if touched:
+        row["deliverable"] = _deliverable(row["emails"], row["phones"], row["reports"])
+
+
+def _merged_into(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
+    row["merged_into"] = data["survivor_id"]
+
+
+def _merged(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
+    """Take over what the survivor's ``Merged`` records: differences from its own state."""
+    values = data["values"]
+    if "stage" in values and values["stage"] is not None:
+        _stage(row, values["stage"], data)
+    for key in ("name", "owner", "channel"):
+        if key in values:
+            row[key] = values[key]
+    if "organization_id" in values:
+        row["organization_id"] = values["organization_id"]
+    for key, section in (("profile", "profile"), ("custom_fields", "fields")):
+        if key in values:
+            _apply(row, section, values[key])
+    for entry in values.get("consents") or ():
+        _add_consent(row, entry["channel"], entry["status"],
+                     [utc_text(entry["effective_at"]), utc_text(entry["recorded_at"]), int(entry["version"])])
+    reports = dict(row["reports"])
+    for entry in values.get("deliveries") or ():
+        _add_report(reports, entry, [utc_text(entry["effective_at"]), utc_text(entry["recorded_at"]),
+                                     int(entry["version"])])
+    row["reports"] = reports
+    _addresses_changed(row, {k: values[k] for k in ("emails", "phones") if k in values})
+    row["deliverable"] = _deliverable(row["emails"], row["phones"], row["reports"])
+
+
+def _restored(party_id: str, state: dict[str, Any], row: Row | None, at: str) -> Row:
+    """The row of a party whose whole recorded state an unmerge restores."""
+    identity = state.get("identity") or {}
+    restored = _registered(party_id, {
+        "identity": identity, "effective_at": at, "kind": state["kind"], "stage": state["stage"],
+        "name": state["name"], "owner": state.get("owner"), "channel": state.get("channel"),
+        "profile": state.get("profile") or {},
+    })
+    if row is not None:
+        restored["registered_at"] = row["registered_at"]
+        restored["converted_at"] = row["converted_at"]
+        restored["interactions"] = row["interactions"]
+        if row["stage"] == restored["stage"]:
+            restored["stage_since"] = row["stage_since"]
+    restored["organization_id"] = _text(state.get("organization_id"))
+    restored["merged_into"] = _text(state.get("merged_into"))
+    restored["set_aside"] = bool(state.get("set_aside"))
+    restored["fields"] = dict(state.get("custom_fields") or {})
+    for entry in state.get("consents") or ():
+        _add_consent(restored, entry["channel"], entry["status"],
+                     [utc_text(entry["effective_at"]), utc_text(entry["recorded_at"]), int(entry["version"])])
+    reports: dict[str, list[Any]] = {}
+    for entry in state.get("deliveries") or ():
+        _add_report(reports, entry, [utc_text(entry["effective_at"]), utc_text(entry["recorded_at"]),
+                                     int(entry["version"])])
+    restored["reports"] = reports
+    restored["deliverable"] = _deliverable(restored["emails"], restored["phones"], reports)
+    last = state.get("last_interaction_at")
+    restored["last_interaction_at"] = None if last is None else utc_text(last)
+    if row is not None and (row["last_interaction_at"] or "") > (restored["last_interaction_at"] or ""):
+        restored["last_interaction_at"] = row["last_interaction_at"]
+    return restored
+
+
+def _interacted(row: Row, at: str) -> None:
+    moment = utc_text(at)
+    if moment > (row["last_interaction_at"] or ""):
+        row["last_interaction_at"] = moment
+    times = [*row["interactions"], moment]
+    if len(times) > 1 and moment < times[-2]:
+        times.sort()
+    row["interactions"] = times[-INTERACTIONS_KEPT:]
+
+
+def _consent(row: Row, status: str, data: dict[str, Any], record: StoredRecord) -> None:
+    order = [utc_text(data["effective_at"]), utc_text(data["timestamp"]), record.version]
+    _add_consent(row, data["channel"], status, order)
+
+
+def _add_consent(row: Row, channel: str, status: str, order: list[Any]) -> None:
+    """Keep the entry in force per channel: the latest by effective time, recording time, then position."""
+    entries = dict(row["consent_entries"])
+    held = entries.get(channel)
+    if held is None or order >= held["order"]:
+        entries[channel] = {"status": status, "order": order}
+        row["consent_entries"] = entries
+        row["consent"] = {c: e["status"] for c, e in sorted(entries.items())}
+
+
+def _delivery(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
+    reports = dict(row["reports"])
+    _add_report(reports, data, [utc_text(data["effective_at"]), utc_text(data["timestamp"]), record.version])
+    row["reports"] = reports
+    row["deliverable"] = _deliverable(row["emails"], row["phones"], reports)
+
+
+def _add_report(reports: dict[str, list[Any]], entry: Mapping[str, Any], order: list[Any]) -> None:
+    """Add a delivery report under its address (lower-cased), the list kept in reading order."""
+    key = str(entry["address"]).lower()
+    listed = [*reports.get(key, []), {"outcome": entry["outcome"], "raw_code": entry.get("raw_code"),
+                                      "order": order}]
+    listed.sort(key=lambda e: e["order"])
+    reports[key] = listed
+
+
+def _deliverable(emails: list[str], phones: list[str], reports: Mapping[str, list[Any]]) -> dict[str, bool]:
+    """Per channel, whether its primary address exists and has not bounced (default bounce policy)."""
+    result: dict[str, bool] = {}
+    for channels, addresses in ((_EMAIL_CHANNELS, emails), (_PHONE_CHANNELS, phones)):
+        ok = False
+        if addresses:
+            hard, soft = bounce_state(reports.get(addresses[0].lower(), ()), _BOUNCES)
+            ok = not hard and soft < _BOUNCES.soft_bounce_limit
+        for channel in channels:
+            result[channel] = ok
+    return result
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+# ---------------------------------------------------------------------------------------------- the join
+
+
+def live_facts(rows: Iterable[Row]) -> dict[str, Row]:
+    """The rows of parties not merged away, by party id."""
+    return {r["party_id"]: r for r in rows if r.get("merged_into") is None}
+
+
+def facts_of(facts_rows: Iterable[Row], pipeline_rows: Iterable[Row]) -> dict[str, Facts]:
+    """Each live party's :class:`~crmcore.segments.Facts`: its ``party_facts`` row joined with its
+    opportunities from ``pipeline`` rows — open count, won value per currency (exact decimal text), the
+    number of wins and the time of the last one, and every win as ``[closed_at, amount, currency]``.
+
+    The opportunities of a party merged away count for its survivor (followed through chains of merges).
+    """
+    all_rows = {r["party_id"]: r for r in facts_rows}
+    survivor_of: dict[str, str] = {}
+
+    def survivor(party_id: str) -> str:
+        seen: set[str] = set()
+        current = party_id
+        while (row := all_rows.get(current)) is not None and row.get("merged_into") and current not in seen:
+            seen.add(current)
+            current = str(row["merged_into"])
+        survivor_of[party_id] = current
+        return current
+
+    result: dict[str, Facts] = {}
+    for party_id, row in all_rows.items():
+        if row.get("merged_into") is None:
+            result[party_id] = cast(Facts, {**row, "open_opportunities": 0, "won_value": {}, "wins": [],
+                                            "last_won_at": None})
+    won: dict[str, dict[str, Decimal]] = {}
+    for opportunity in pipeline_rows:
+        party_id = opportunity["party_id"]
+        owner = survivor_of.get(party_id) or survivor(party_id)
+        facts = result.get(owner)
+        if facts is None:
+            continue
+        status = opportunity["status"]
+        if status == "open":
+            facts["open_opportunities"] = facts.get("open_opportunities", 0) + 1
+        elif status == "won":
+            closed_at, currency = utc_text(opportunity["closed_at"]), opportunity["currency"]
+            sums = won.setdefault(owner, {})
+            sums[currency] = sums.get(currency, Decimal(0)) + Decimal(opportunity["amount"])
+            facts["wins"] = [*facts.get("wins", []), [closed_at, opportunity["amount"], currency]]
+            if closed_at > (facts.get("last_won_at") or ""):
+                facts["last_won_at"] = closed_at
+    for party_id, sums in won.items():
+        result[party_id]["won_value"] = {c: str(v) for c, v in sorted(sums.items())}
+    return result
