@@ -26,6 +26,7 @@ from crmcore.aggregates.catalog import CATALOG_ID, FieldCatalog
 from crmcore.aggregates.claim import IdentityClaim, claim_id
 from crmcore.aggregates.opportunity import Opportunity
 from crmcore.aggregates.party import Party
+from crmcore.aggregates.segment import Segment
 from crmcore.aggregates.task import Task
 from crmcore.commands import (
     AssignParty,
@@ -80,6 +81,7 @@ from crmcore.exceptions import (
     OpportunityNotFound,
     PartyMerged,
     PartyNotFound,
+    SegmentNotFound,
     TaskNotFound,
 )
 from crmcore.fields import STANDARD_PROFILE, FieldDefinition, FieldSet
@@ -109,6 +111,10 @@ from crmcore.models import (
     PartyView,
     Qualification,
     Registration,
+    SegmentChange,
+    SegmentMember,
+    SegmentMembers,
+    SegmentView,
     TaskAnalysis,
     TaskView,
     TimelineEntry,
@@ -133,16 +139,23 @@ from crmcore.projections import (
     matches,
     read_events,
 )
+from crmcore.projections.asof import utc_text
 from crmcore.projections.backtest import EVERY, backtest_of, period_boundaries
 from crmcore.projections.facts import PartyFactsView, facts_of
 from crmcore.projections.identity import IdentityView, MembershipsView
 from crmcore.projections.opportunities import OpportunitiesView
 from crmcore.projections.parallel import SharedReplay
 from crmcore.projections.pipeline import PipelineView, forecast_of
+from crmcore.projections.segments import (
+    SegmentMembership,
+    SegmentsView,
+    memberships_of,
+    time_relative_segments,
+)
 from crmcore.projections.storage import PositionMoved
 from crmcore.projections.tasks import TasksView, agenda_of, task_analysis_of, workload_of
 from crmcore.projections.winloss import DEFAULT_STALE_AFTER, win_loss_of
-from crmcore.segments import Facts
+from crmcore.segments import Criterion, Facts, parse_criteria, referenced_segments
 from crmcore.stores import StoreKind, StoreSettings, existing_originators, parse_store_url
 from crmcore.values import AddressKind, ConsentChannel, Money, PartyKind, Stage, utc_now
 
@@ -264,9 +277,10 @@ class CRM:
         self._runner = ViewRunner(
             self._app.recorder, self._app.mapper, self._views_storage,
             [PartiesView(), IdentityView(), MembershipsView(), MailingExclusionsView(), OpportunitiesView(),
-             PipelineView(), TasksView(), PartyFactsView(), *views],
+             PipelineView(), TasksView(), PartyFactsView(), SegmentsView(), *views],
             shared=SharedReplay(self.settings, replay_workers) if replay_workers > 1 else None,
         )
+        self._segments = SegmentMembership(self._runner.reader, self._views_storage)
         self._listeners: list[ChangeListener] = []
         self._listeners_lock = threading.Lock()
         self._identity = IdentityIndex()
@@ -1372,10 +1386,12 @@ class CRM:
 
     def update_views(self) -> int:
         """Catch every view up with the log now (reads do this by themselves). Returns events applied."""
-        return self._runner.catch_up()
+        return self._runner.catch_up() + self._segments.catch_up()
 
     def rebuild_view(self, name: str = PartiesView.name) -> int:
-        """Forget a view and rebuild it from the first event."""
+        """Forget a view (or the ``segment_members`` projection) and rebuild it from the first event."""
+        if name == SegmentMembership.name:
+            return self._segments.rebuild()
         return self._runner.rebuild(name)
 
     def view_rows(self, name: str, **where: Any) -> list[Row]:
@@ -1968,6 +1984,202 @@ class CRM:
     def _load_task(self, task_id: UUID, *, version: int | None = None) -> Task:
         return self._load_of(Task, task_id, version, TaskNotFound)
 
+    # ------------------------------------------------------------------ segments
+
+    def define_segment(
+        self,
+        *,
+        name: str,
+        criteria: Mapping[str, Any],
+        actor: str,
+        description: str | None = None,
+        effective_at: datetime | None = None,
+    ) -> UUID:
+        """Save criteria over parties as a segment (see :mod:`crmcore.segments` for the language).
+
+        The criteria are checked against the fields in force and the other segments (a segment they refer
+        to must exist and not be retired) and stored canonical. Returns the new segment's id.
+        """
+        who = _name(actor, "actor")
+        checked = self._checked_criteria(criteria, None)
+        at = _aware(effective_at, "effective_at") if effective_at is not None else None
+        segment = Segment.define(name=name, criteria=checked, description=description, actor=who,
+                                 effective_at=at)
+        self._save(segment)
+        return segment.id
+
+    def change_segment(
+        self, segment_id: UUID | str, *, criteria: Mapping[str, Any], actor: str,
+        effective_at: datetime | None = None, expected_version: int | None = None,
+    ) -> SegmentView:
+        """Replace a segment's criteria (checked as :meth:`define_segment` does; a segment may not refer to
+        itself, directly or through others). The same criteria record nothing."""
+        sid = _id_of(segment_id, "segment_id")
+        checked = self._checked_criteria(criteria, sid)
+        return self._run_segment(sid, actor, effective_at, expected_version, lambda segment, who, at:
+                                 segment.change_criteria(checked, actor=who, effective_at=at))
+
+    def rename_segment(
+        self, segment_id: UUID | str, *, name: str, actor: str, description: str | None = None,
+        effective_at: datetime | None = None, expected_version: int | None = None,
+    ) -> SegmentView:
+        """Change a segment's name and description (its members do not change)."""
+        return self._run_segment(_id_of(segment_id, "segment_id"), actor, effective_at, expected_version,
+                                 lambda segment, who, at: segment.rename(name=name, description=description,
+                                                                         actor=who, effective_at=at))
+
+    def retire_segment(
+        self, segment_id: UUID | str, *, reason: str, actor: str, effective_at: datetime | None = None,
+        expected_version: int | None = None,
+    ) -> SegmentView:
+        """Retire a segment: every member leaves it; it can no longer change or be referred to, and its
+        history stays readable. Refused while another live segment refers to it."""
+        sid = _id_of(segment_id, "segment_id")
+        users = [row["name"] for row in self._segment_rows()
+                 if not row["retired"] and str(sid) in referenced_segments(parse_criteria(row["criteria"],
+                                                                                         check=False))]
+        if users:
+            raise IllegalTransition(f"segment {sid} is referred to by {', '.join(sorted(users))}")
+        return self._run_segment(sid, actor, effective_at, expected_version, lambda segment, who, at:
+                                 segment.retire(reason=reason, actor=who, effective_at=at))
+
+    def get_segment(self, segment_id: UUID | str, *, version: int | None = None) -> SegmentView:
+        """A segment as it stands (or stood at ``version``)."""
+        segment = self._load_of(Segment, _id_of(segment_id, "segment_id"), version, SegmentNotFound)
+        return SegmentView.model_validate(segment.state())
+
+    def segment_timeline(self, segment_id: UUID | str) -> list[TimelineEntry]:
+        """Every event of a segment's definition, oldest first."""
+        sid = _id_of(segment_id, "segment_id")
+        self._load_of(Segment, sid, None, SegmentNotFound)
+        return self._timeline_of(sid)
+
+    def segments(self, *, include_retired: bool = False) -> list[SegmentView]:
+        """The segments (live ones, or all), by name."""
+        rows = [r for r in self._segment_rows() if include_retired or not r["retired"]]
+        return sorted((_segment_view(r) for r in rows), key=lambda v: (v.name.casefold(), str(v.id)))
+
+    def segment_members(
+        self, segment_id: UUID | str, *, at: datetime | None = None, known_at: datetime | None = None,
+    ) -> SegmentMembers:
+        """The parties in a segment now, kept up to date by the ``segment_members`` projection, with the
+        time each entered and the event that made it enter.
+
+        With ``at`` (and ``known_at``), as it stood then: the parties' facts as of that moment evaluated
+        against the criteria the segment had then (:class:`SegmentNotFound` if it was not defined yet).
+        A segment whose criteria hold a time window (``last_interaction``) is evaluated afresh at the
+        moment asked, as time alone moves parties in and out of it.
+        """
+        sid = str(_id_of(segment_id, "segment_id"))
+        if at is None:
+            if known_at is not None:
+                raise InvalidInput("known_at needs at: give the effective moment too",
+                                   [{"loc": ("known_at",), "msg": "without at", "type": "missing"}])
+            definitions = {r["segment_id"]: r for r in self._segment_rows()}
+            if sid not in definitions:
+                raise SegmentNotFound(UUID(sid))
+            self._segments.catch_up()
+            kept = self._segments.members(sid)
+            criteria = _live_criteria(definitions.values())
+            rows: Mapping[str, Mapping[str, Any]]
+            if sid in time_relative_segments(criteria):
+                rows = self.party_facts()
+                wanted = memberships_of(criteria, rows, utc_now(), [sid]).get(sid, set())
+            else:
+                wanted = set(kept)
+                rows = {k[2:]: r for k, r in self._views_storage.load(
+                    SegmentMembership.name, [f"f:{p}" for p in wanted]).items()}
+            members = [_member(p, rows[p], kept.get(p)) for p in sorted(wanted)]
+            return SegmentMembers(segment_id=UUID(sid), at=None, members=members)
+        moment = _aware(at, "at")
+        known = _aware(known_at, "known_at") if known_at is not None else None
+        then = self._runner.fold_as_of(SegmentsView.name, moment, known)
+        if sid not in then:
+            raise SegmentNotFound(UUID(sid), f"not defined by {moment.isoformat()}")
+        facts = self.party_facts(at=moment, known_at=known)
+        wanted = memberships_of(_live_criteria(then.values()), facts, moment, [sid]).get(sid, set())
+        members = [_member(p, facts[p], None) for p in sorted(wanted)]
+        return SegmentMembers(segment_id=UUID(sid), at=moment, known_at=known, members=members)
+
+    def segment_changes(
+        self, segment_id: UUID | str, *, since: datetime | None = None, until: datetime | None = None,
+    ) -> list[SegmentChange]:
+        """Who entered and left a segment, when (effective time) and through which event, in log order;
+        from ``since`` (inclusive) to ``until`` (exclusive) when given."""
+        sid = _id_of(segment_id, "segment_id")
+        if str(sid) not in {r["segment_id"] for r in self._segment_rows()}:
+            raise SegmentNotFound(sid)
+        start = utc_text(_aware(since, "since")) if since is not None else None
+        end = utc_text(_aware(until, "until")) if until is not None else None
+        self._segments.catch_up()
+        changes = []
+        for row in self._segments.changes(str(sid)):
+            moment = utc_text(row["at"])
+            if (start is None or moment >= start) and (end is None or moment < end):
+                changes.append(SegmentChange.model_validate(row))
+        return changes
+
+    def evaluate(
+        self, criteria: Mapping[str, Any], *, at: datetime | None = None, known_at: datetime | None = None,
+    ) -> list[SegmentMember]:
+        """The parties meeting unsaved ``criteria`` now (or as of ``at``, ``known_at``): what a screen
+        previews before saving a segment. The criteria are checked as :meth:`define_segment` does."""
+        checked = parse_criteria(self._checked_criteria(criteria, None), check=False)
+        moment = _aware(at, "at") if at is not None else None
+        known = _aware(known_at, "known_at") if known_at is not None else None
+        if moment is None:
+            definitions = self._segment_rows()
+            facts = self.party_facts(known_at=known)
+        else:
+            definitions = list(self._runner.fold_as_of(SegmentsView.name, moment, known).values())
+            facts = self.party_facts(at=moment, known_at=known)
+        criteria_by_id = {**_live_criteria(definitions), "": checked}
+        wanted = memberships_of(criteria_by_id, facts, moment or utc_now(), [""]).get("", set())
+        return [_member(p, facts[p], None) for p in sorted(wanted)]
+
+    def _checked_criteria(self, criteria: Mapping[str, Any], segment_id: UUID | None) -> dict[str, Any]:
+        """``criteria`` checked against the fields in force and the live segments, in canonical JSON."""
+        if not isinstance(criteria, Mapping):
+            raise InvalidInput("criteria: give a JSON object",
+                               [{"loc": ("criteria",), "msg": "not an object", "type": "dict_type"}])
+        node = parse_criteria(criteria, self._current_fields())
+        live = _live_criteria(self._segment_rows())
+        for other in sorted(referenced_segments(node)):
+            if other not in live:
+                raise SegmentNotFound(UUID(other), "a segment referred to must exist and not be retired")
+        if segment_id is not None:
+            mine = str(segment_id)
+            reached = {r for other in referenced_segments(node)
+                       for r in _references_closure(live, other)}
+            if mine in reached:
+                raise InvalidInput(f"criteria: segment {mine} would refer to itself",
+                                   [{"loc": ("criteria",), "msg": "refers to itself", "type": "cycle"}])
+        return node.to_json()
+
+    def _segment_rows(self) -> list[Row]:
+        self._runner.catch_up(SegmentsView.name)
+        return self._views_storage.rows(SegmentsView.name, {})
+
+    def _run_segment(
+        self, segment_id: UUID, actor: str, effective_at: datetime | None, expected_version: int | None,
+        action: Callable[[Segment, str, datetime | None], Any],
+    ) -> SegmentView:
+        who = _name(actor, "actor")
+        at = _aware(effective_at, "effective_at") if effective_at is not None else None
+        if expected_version is not None and (isinstance(expected_version, bool)
+                                             or not isinstance(expected_version, int)):
+            raise InvalidInput("expected_version: give a whole number",
+                               [{"loc": ("expected_version",), "msg": "not an int", "type": "int_type"}])
+
+        def act(segment: Segment) -> list[Any]:
+            action(segment, who, at)
+            return []
+
+        segment = self._load_act_save(
+            lambda: self._load_of(Segment, segment_id, None, SegmentNotFound), expected_version, act,
+        )
+        return SegmentView.model_validate(segment.state())
+
     # ------------------------------------------------------------------ party facts
 
     def party_facts(
@@ -2339,3 +2551,34 @@ def _counts_of_rows(rows: Iterable[Row]) -> PartyCounts:
         for table, field in ((by_stage, "stage"), (by_kind, "kind"), (by_owner, "owner")):
             table[row.get(field)] = table.get(row.get(field), 0) + 1
     return _counts(by_stage, by_kind, by_owner)
+
+
+def _live_criteria(rows: Iterable[Row]) -> dict[str, Criterion]:
+    """The criteria of the segments among ``rows`` (``segments`` view rows) that are not retired."""
+    return {r["segment_id"]: parse_criteria(r["criteria"], check=False) for r in rows if not r["retired"]}
+
+
+def _references_closure(criteria: Mapping[str, Criterion], segment: str) -> set[str]:
+    """``segment`` and every segment it refers to, directly or through others."""
+    found: set[str] = set()
+    stack = [segment]
+    while stack:
+        current = stack.pop()
+        if current in found:
+            continue
+        found.add(current)
+        if current in criteria:
+            stack.extend(referenced_segments(criteria[current]))
+    return found
+
+
+def _segment_view(row: Row) -> SegmentView:
+    return SegmentView(id=UUID(row["segment_id"]), version=row["version"], name=row["name"],
+                       description=row["description"], criteria=row["criteria"], retired=row["retired"],
+                       retired_reason=row["retired_reason"], defined_at=row["defined_at"],
+                       last_effective_at=row["changed_at"])
+
+
+def _member(party_id: str, facts: Mapping[str, Any], kept: Row | None) -> SegmentMember:
+    return SegmentMember(party_id=UUID(party_id), name=facts["name"], stage=facts["stage"],
+                         since=kept["since"] if kept else None, cause=kept["cause"] if kept else None)

@@ -22,6 +22,7 @@ __all__ = [
     "InvalidInput",
     "OpportunityNotFound",
     "PartyNotFound",
+    "SegmentNotFound",
     "StoreConfigurationError",
     "TaskNotFound",
 ]
@@ -163,3 +164,11 @@ class TaskNotFound(CrmError, LookupError):
     def __init__(self, task_id: UUID, detail: str = "") -> None:
         super().__init__(f"task {task_id} not found{': ' + detail if detail else ''}")
         self.task_id = task_id
+
+
+class SegmentNotFound(CrmError, LookupError):
+    """No segment has the given id (or it did not exist yet at the given version, or at the given moment)."""
+
+    def __init__(self, segment_id: UUID, detail: str = "") -> None:
+        super().__init__(f"segment {segment_id} not found{': ' + detail if detail else ''}")
+        self.segment_id = segment_id

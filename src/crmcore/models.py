@@ -63,6 +63,10 @@ __all__ = [
     "Qualification",
     "Registration",
     "ScheduleMove",
+    "SegmentChange",
+    "SegmentMember",
+    "SegmentMembers",
+    "SegmentView",
     "StageCalibration",
     "TaskAnalysis",
     "TaskSummary",
@@ -695,3 +699,57 @@ class TaskAnalysis(_ReadModel):
     timezone: str
     at: datetime | None
     assignees: dict[str, AssigneeAnalysis]
+
+
+class SegmentView(_ReadModel):
+    """A segment: its name, description, canonical criteria (JSON), whether retired, and its times."""
+
+    id: UUID
+    version: int
+    name: str
+    description: str | None
+    criteria: dict[str, Any]
+    retired: bool
+    retired_reason: str | None
+    defined_at: datetime
+    last_effective_at: datetime
+
+
+class SegmentMember(_ReadModel):
+    """A member of a segment: the party, its name and stage, and since when it is a member and through which
+    event (``since`` and ``cause`` are None when the membership was evaluated at a moment, not kept)."""
+
+    party_id: UUID
+    name: str
+    stage: Stage
+    since: datetime | None = None
+    cause: str | None = None
+
+
+class SegmentMembers(_ReadModel):
+    """The members of a segment at a moment (``at``: None means now), sorted by party id."""
+
+    segment_id: UUID
+    at: datetime | None
+    known_at: datetime | None = None
+    members: list[SegmentMember]
+
+    @property
+    def ids(self) -> list[UUID]:
+        """The members' party ids."""
+        return [m.party_id for m in self.members]
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+
+class SegmentChange(_ReadModel):
+    """A party entered or left a segment at effective time ``at``, caused by event ``cause`` (``Party.
+    FieldsUpdated``, ``Segment.CriteriaChanged``, ...) at log ``position``."""
+
+    segment_id: UUID
+    party_id: UUID
+    change: Literal["entered", "left"]
+    at: datetime
+    cause: str
+    position: int

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Literal, TypedDict
+from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crmcore.exceptions import FieldNotDefined, InvalidInput
 from crmcore.fields import FieldDefinition, FieldKind, FieldSet
@@ -31,7 +32,9 @@ __all__ = [
     "Context",
     "Criterion",
     "Facts",
+    "is_time_relative",
     "parse_criteria",
+    "referenced_segments",
     "register_criterion",
 ]
 
@@ -90,6 +93,8 @@ class Criterion(BaseModel):
 
     #: The JSON key that names this kind of node.
     tag: ClassVar[str]
+    #: Whether the node's answer changes with the passage of time alone (a window before the moment asked).
+    time_relative: ClassVar[bool] = False
 
     def evaluate(self, facts: Facts, context: Context) -> bool:
         """Whether the party whose facts these are meets this criterion at ``context.now``."""
@@ -264,7 +269,8 @@ class FieldTest(Criterion):
 
     def to_json(self) -> dict[str, Any]:
         op, value = self._op()
-        return {"field": self.field, "in" if op == "in_" else op: value}
+        given = {"field": self.field, "in" if op == "in_" else op: value}
+        return {**given, "section": "profile"} if self.section == "profile" else given
 
 
 class ConsentIs(Criterion):
@@ -321,6 +327,7 @@ class LastInteraction(Criterion):
     """When the party last interacted (an engagement, a completed call or meeting, ...)."""
 
     tag: ClassVar[str] = "last_interaction"
+    time_relative: ClassVar[bool] = True
     last_interaction: Window
 
     def check(self, fields: FieldSet) -> Criterion:
@@ -391,6 +398,14 @@ class InSegment(Criterion):
     tag: ClassVar[str] = "segment"
     segment: str = Field(min_length=1)
 
+    @field_validator("segment")
+    @classmethod
+    def _canonical_id(cls, value: str) -> str:
+        try:
+            return str(UUID(value))
+        except ValueError:
+            raise ValueError("a segment id (a UUID)") from None
+
     def evaluate(self, facts: Facts, context: Context) -> bool:
         return context.in_segment(self.segment, str(facts.get("party_id", "")))
 
@@ -414,16 +429,33 @@ for _node in (All, AnyOf, Not, StageIn, KindIs, OwnerIn, FieldTest, ConsentIs, D
     register_criterion(_node)
 
 
-def parse_criteria(data: Mapping[str, Any], fields: FieldSet | None = None) -> Criterion:
+def parse_criteria(
+    data: Mapping[str, Any], fields: FieldSet | None = None, *, check: bool = True,
+) -> Criterion:
     """The criteria tree of ``data``, checked against ``fields`` (the custom fields and profile in force).
 
     Raises :class:`InvalidInput` (naming where, e.g. ``all.1.stage``) for a malformed tree,
-    :class:`FieldNotDefined` and :class:`FieldRuleViolation` for field tests that cannot hold.
+    :class:`FieldNotDefined` and :class:`FieldRuleViolation` for field tests that cannot hold. With
+    ``check=False`` the field tests are read as given (criteria read back from storage, checked when saved).
     """
-    return _parse(data, fields if fields is not None else FieldSet(), (), 0)
+    return _parse(data, fields if fields is not None else FieldSet(), (), 0, check)
 
 
-def _parse(data: Any, fields: FieldSet, where: tuple[Any, ...], depth: int) -> Criterion:
+def referenced_segments(node: Criterion) -> set[str]:
+    """The ids of the segments the criteria test membership of (``{"segment": id}`` nodes), lower-cased."""
+    found = {node.segment.lower()} if isinstance(node, InSegment) else set()
+    for child in node.children():
+        found |= referenced_segments(child)
+    return found
+
+
+def is_time_relative(node: Criterion) -> bool:
+    """Whether the criteria's answer may change with the passage of time alone (not counting the segments
+    they refer to)."""
+    return node.time_relative or any(is_time_relative(child) for child in node.children())
+
+
+def _parse(data: Any, fields: FieldSet, where: tuple[Any, ...], depth: int, check: bool) -> Criterion:
     if depth > MAX_DEPTH:
         raise _invalid(f"criteria nested deeper than {MAX_DEPTH} levels", "depth", where)
     if not isinstance(data, Mapping):
@@ -439,9 +471,9 @@ def _parse(data: Any, fields: FieldSet, where: tuple[Any, ...], depth: int) -> C
         children = values[tag]
         if not isinstance(children, list):
             raise _invalid(f"{tag} takes a list of criteria", "type", (*where, tag))
-        values[tag] = [_parse(c, fields, (*where, tag, i), depth + 1) for i, c in enumerate(children)]
+        values[tag] = [_parse(c, fields, (*where, tag, i), depth + 1, check) for i, c in enumerate(children)]
     elif node is Not:
-        values[tag] = _parse(values[tag], fields, (*where, tag), depth + 1)
+        values[tag] = _parse(values[tag], fields, (*where, tag), depth + 1, check)
     elif node in (StageIn, OwnerIn) and isinstance(values[tag], str):
         values[tag] = [values[tag]]  # one value given alone
     try:
@@ -450,7 +482,7 @@ def _parse(data: Any, fields: FieldSet, where: tuple[Any, ...], depth: int) -> C
         first = error.errors()[0]
         raise _invalid(f"{'.'.join(map(str, (*where, *first['loc'])))}: {first['msg']}", first["type"],
                        (*where, *first["loc"])) from None
-    return parsed.check(fields)
+    return parsed.check(fields) if check else parsed
 
 
 def _canonical(definition: FieldDefinition, value: Any) -> Any:

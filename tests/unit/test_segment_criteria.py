@@ -91,11 +91,16 @@ def test_a_party_that_never_interacted_or_has_no_value_fails_value_tests_but_pas
     assert holds({"consent": "email", "is": "unknown"}, bare)
 
 
+BIG, SMALL = "0190f0c1-0000-7000-8000-00000000000b", "0190f0c1-0000-7000-8000-00000000000c"
+
+
 def test_membership_of_another_segment_is_asked_of_the_context() -> None:
-    members = {("big", ADA["party_id"])}
+    members = {(BIG, ADA["party_id"])}
     context = Context(now=NOW.now, in_segment=lambda segment, party: (segment, party) in members)
-    assert holds({"segment": "big"}, context=context)
-    assert not holds({"segment": "small"}, context=context)
+    assert holds({"segment": BIG.upper()}, context=context)  # ids are read in their canonical form
+    assert not holds({"segment": SMALL}, context=context)
+    with pytest.raises(InvalidInput, match="segment id"):
+        parse_criteria({"segment": "big"})
 
 
 def test_stored_criteria_are_canonical_and_read_back_equal() -> None:

@@ -28,7 +28,9 @@ from crmcore.projections.base import RecordView, Row
 from crmcore.projections.records import StoredRecord
 from crmcore.segments import Facts
 
-__all__ = ["INTERACTIONS_KEPT", "PartyFactsView", "facts_of", "live_facts"]
+__all__ = [
+    "INTERACTIONS_KEPT", "Opportunity", "PartyFactsView", "facts_of", "opportunity_facts", "survivor_of",
+]
 
 #: How many of a party's latest interaction times a row keeps (engagement saturates long before).
 INTERACTIONS_KEPT = 100
@@ -299,52 +301,55 @@ def _text(value: Any) -> str | None:
 # ---------------------------------------------------------------------------------------------- the join
 
 
-def live_facts(rows: Iterable[Row]) -> dict[str, Row]:
-    """The rows of parties not merged away, by party id."""
-    return {r["party_id"]: r for r in rows if r.get("merged_into") is None}
-
-
 def facts_of(facts_rows: Iterable[Row], pipeline_rows: Iterable[Row]) -> dict[str, Facts]:
     """Each live party's :class:`~crmcore.segments.Facts`: its ``party_facts`` row joined with its
-    opportunities from ``pipeline`` rows — open count, won value per currency (exact decimal text), the
-    number of wins and the time of the last one, and every win as ``[closed_at, amount, currency]``.
+    opportunities from ``pipeline`` rows (see :func:`opportunity_facts`).
 
     The opportunities of a party merged away count for its survivor (followed through chains of merges).
     """
     all_rows = {r["party_id"]: r for r in facts_rows}
-    survivor_of: dict[str, str] = {}
+    owned: dict[str, list[Opportunity]] = {}
+    for row in pipeline_rows:
+        survivor = survivor_of(row["party_id"], all_rows.get)
+        owned.setdefault(survivor, []).append(
+            (row["status"], row["amount"], row["currency"], row["closed_at"]))
+    return {
+        party_id: cast(Facts, {**row, **opportunity_facts(owned.get(party_id, ()))})
+        for party_id, row in all_rows.items() if row.get("merged_into") is None
+    }
 
-    def survivor(party_id: str) -> str:
-        seen: set[str] = set()
-        current = party_id
-        while (row := all_rows.get(current)) is not None and row.get("merged_into") and current not in seen:
-            seen.add(current)
-            current = str(row["merged_into"])
-        survivor_of[party_id] = current
-        return current
 
-    result: dict[str, Facts] = {}
-    for party_id, row in all_rows.items():
-        if row.get("merged_into") is None:
-            result[party_id] = cast(Facts, {**row, "open_opportunities": 0, "won_value": {}, "wins": [],
-                                            "last_won_at": None})
-    won: dict[str, dict[str, Decimal]] = {}
-    for opportunity in pipeline_rows:
-        party_id = opportunity["party_id"]
-        owner = survivor_of.get(party_id) or survivor(party_id)
-        facts = result.get(owner)
-        if facts is None:
-            continue
-        status = opportunity["status"]
+#: What the facts read of one opportunity: status (open, won, lost), amount (decimal text), currency and
+#: the effective time it closed (None while open).
+Opportunity = tuple[str, str, str, "str | None"]
+
+
+def opportunity_facts(opportunities: Iterable[Opportunity]) -> dict[str, Any]:
+    """A party's opportunity facts: ``open_opportunities``; ``won_value`` per currency (exact decimal text);
+    ``wins``, each ``[closed_at (UTC text), amount, currency]`` in time order; ``last_won_at``."""
+    open_count = 0
+    sums: dict[str, Decimal] = {}
+    wins: list[list[str]] = []
+    for status, amount, currency, closed_at in opportunities:
         if status == "open":
-            facts["open_opportunities"] = facts.get("open_opportunities", 0) + 1
-        elif status == "won":
-            closed_at, currency = utc_text(opportunity["closed_at"]), opportunity["currency"]
-            sums = won.setdefault(owner, {})
-            sums[currency] = sums.get(currency, Decimal(0)) + Decimal(opportunity["amount"])
-            facts["wins"] = [*facts.get("wins", []), [closed_at, opportunity["amount"], currency]]
-            if closed_at > (facts.get("last_won_at") or ""):
-                facts["last_won_at"] = closed_at
-    for party_id, sums in won.items():
-        result[party_id]["won_value"] = {c: str(v) for c, v in sorted(sums.items())}
-    return result
+            open_count += 1
+        elif status == "won" and closed_at is not None:
+            sums[currency] = sums.get(currency, Decimal(0)) + Decimal(amount)
+            wins.append([utc_text(closed_at), amount, currency])
+    wins.sort()
+    return {
+        "open_opportunities": open_count,
+        "won_value": {c: str(v) for c, v in sorted(sums.items())},
+        "wins": wins,
+        "last_won_at": wins[-1][0] if wins else None,
+    }
+
+
+def survivor_of(party_id: str, row_of: Callable[[str], Row | None]) -> str:
+    """The party standing for ``party_id``: itself, or the survivor its merges lead to."""
+    seen: set[str] = set()
+    current = party_id
+    while (row := row_of(current)) is not None and row.get("merged_into") and current not in seen:
+        seen.add(current)
+        current = str(row["merged_into"])
+    return current

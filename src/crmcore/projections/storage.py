@@ -66,6 +66,10 @@ class ViewStorage(ABC):
         """The rows whose fields equal ``where``'s values."""
 
     @abstractmethod
+    def with_prefix(self, view: str, prefix: str) -> dict[str, Row]:
+        """The rows whose keys start with ``prefix`` (ASCII), by key, in key order."""
+
+    @abstractmethod
     def count_by(self, view: str, field: str) -> dict[Any, int]:
         """How many rows hold each value of ``field``."""
 
@@ -116,6 +120,11 @@ class MemoryViewStorage(ViewStorage):
         with self._lock:
             table = self._rows.get(view, {})
             return [dict(r) for r in table.values() if matches(r, where)]
+
+    def with_prefix(self, view: str, prefix: str) -> dict[str, Row]:
+        with self._lock:
+            table = self._rows.get(view, {})
+            return {k: dict(table[k]) for k in sorted(table) if k.startswith(prefix)}
 
     def count_by(self, view: str, field: str) -> dict[Any, int]:
         with self._lock:
@@ -237,6 +246,14 @@ class SQLiteViewStorage(ViewStorage):
         with self._read() as c:
             c.execute(sql + " ORDER BY key", params)
             return [orjson.loads(doc) for (doc,) in c.fetchall()]
+
+    def with_prefix(self, view: str, prefix: str) -> dict[str, Row]:
+        with self._read() as c:  # keys are ASCII: every key with the prefix sorts below prefix + DEL
+            c.execute(
+                f"SELECT key, doc FROM {ROWS_TABLE} WHERE view = ? AND key >= ? AND key < ? ORDER BY key",
+                (view, prefix, prefix + "\x7f"),
+            )
+            return {key: orjson.loads(doc) for key, doc in c.fetchall()}
 
     def count_by(self, view: str, field: str) -> dict[Any, int]:
         with self._read() as c:
@@ -369,6 +386,15 @@ class PostgresViewStorage(ViewStorage):
         with self._datastore.transaction(commit=False) as c:
             c.execute(sql + self._sql(" ORDER BY key"), params)
             return [r["doc"] for r in c.fetchall()]
+
+    def with_prefix(self, view: str, prefix: str) -> dict[str, Row]:
+        with self._datastore.transaction(commit=False) as c:  # byte order, whatever the collation
+            c.execute(
+                self._sql("SELECT key, doc FROM {} WHERE view = %s AND starts_with(key, %s) "
+                          "ORDER BY key COLLATE \"C\"").format(self._rows_table),
+                (view, prefix),
+            )
+            return {r["key"]: r["doc"] for r in c.fetchall()}
 
     def count_by(self, view: str, field: str) -> dict[Any, int]:
         with self._datastore.transaction(commit=False) as c:
