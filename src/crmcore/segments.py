@@ -95,6 +95,9 @@ class Criterion(BaseModel):
     tag: ClassVar[str]
     #: Whether the node's answer changes with the passage of time alone (a window before the moment asked).
     time_relative: ClassVar[bool] = False
+    #: The keys of the facts row the node reads (``None``: any of them). Lets a projection skip evaluating
+    #: criteria an event cannot have changed the answer of.
+    reads: ClassVar[frozenset[str] | None] = None
 
     def evaluate(self, facts: Facts, context: Context) -> bool:
         """Whether the party whose facts these are meets this criterion at ``context.now``."""
@@ -112,11 +115,24 @@ class Criterion(BaseModel):
         """The nodes this one combines (none for a test)."""
         return ()
 
+    def facts_read(self) -> frozenset[str] | None:
+        """The keys of the facts row this tree reads (``None``: it may read any)."""
+        if self.reads is None:
+            return None
+        keys = set(self.reads)
+        for child in self.children():
+            read = child.facts_read()
+            if read is None:
+                return None
+            keys |= read
+        return frozenset(keys)
+
 
 class All(Criterion):
     """Every one of the criteria holds (an empty list always holds)."""
 
     tag: ClassVar[str] = "all"
+    reads: ClassVar[frozenset[str] | None] = frozenset()
     all: list[Criterion]
 
     def evaluate(self, facts: Facts, context: Context) -> bool:
@@ -133,6 +149,7 @@ class AnyOf(Criterion):
     """At least one of the criteria holds (an empty list never holds)."""
 
     tag: ClassVar[str] = "any"
+    reads: ClassVar[frozenset[str] | None] = frozenset()
     any: list[Criterion]
 
     def evaluate(self, facts: Facts, context: Context) -> bool:
@@ -149,6 +166,7 @@ class Not(Criterion):
     """The criterion does not hold."""
 
     tag: ClassVar[str] = "not"
+    reads: ClassVar[frozenset[str] | None] = frozenset()
     not_: Criterion = Field(alias="not")
 
     def evaluate(self, facts: Facts, context: Context) -> bool:
@@ -165,6 +183,7 @@ class StageIn(Criterion):
     """The party's lifecycle stage is one of these (one stage may be given alone)."""
 
     tag: ClassVar[str] = "stage"
+    reads: ClassVar[frozenset[str] | None] = frozenset({"stage"})
     stage: list[Stage] = Field(min_length=1)
 
     def evaluate(self, facts: Facts, context: Context) -> bool:
@@ -175,6 +194,7 @@ class KindIs(Criterion):
     """The party is a person or an organization."""
 
     tag: ClassVar[str] = "kind"
+    reads: ClassVar[frozenset[str] | None] = frozenset({"kind"})
     kind: PartyKind
 
     def evaluate(self, facts: Facts, context: Context) -> bool:
@@ -185,6 +205,7 @@ class OwnerIn(Criterion):
     """The party is assigned to one of these owners; ``null`` (alone) means unassigned."""
 
     tag: ClassVar[str] = "owner"
+    reads: ClassVar[frozenset[str] | None] = frozenset({"owner"})
     owner: list[str] | None
 
     def evaluate(self, facts: Facts, context: Context) -> bool:
@@ -205,6 +226,7 @@ class FieldTest(Criterion):
     values) or filled in (``present``). Exactly one test per node."""
 
     tag: ClassVar[str] = "field"
+    reads: ClassVar[frozenset[str] | None] = frozenset({"fields", "profile"})
     field: str
     eq: Any = None
     in_: list[Any] | None = Field(default=None, alias="in")
@@ -277,6 +299,7 @@ class ConsentIs(Criterion):
     """The party's consent on a channel now: ``subscribed``, ``unsubscribed`` or ``unknown`` (never asked)."""
 
     tag: ClassVar[str] = "consent"
+    reads: ClassVar[frozenset[str] | None] = frozenset({"consent"})
     consent: ConsentChannel
     is_: Literal["subscribed", "unsubscribed", "unknown"] = Field(alias="is")
 
@@ -293,6 +316,7 @@ class Deliverable(Criterion):
     """The party's primary address on the channel may be sent to (not hard-bounced, by the bounce policy)."""
 
     tag: ClassVar[str] = "deliverable"
+    reads: ClassVar[frozenset[str] | None] = frozenset({"deliverable"})
     deliverable: ConsentChannel
 
     def evaluate(self, facts: Facts, context: Context) -> bool:
@@ -327,6 +351,7 @@ class LastInteraction(Criterion):
     """When the party last interacted (an engagement, a completed call or meeting, ...)."""
 
     tag: ClassVar[str] = "last_interaction"
+    reads: ClassVar[frozenset[str] | None] = frozenset({"last_interaction_at"})
     time_relative: ClassVar[bool] = True
     last_interaction: Window
 
@@ -351,6 +376,7 @@ class OpenOpportunities(Criterion):
     """How many open opportunities the party has: ``{"open_opportunities": {"min": 1}}``."""
 
     tag: ClassVar[str] = "open_opportunities"
+    reads: ClassVar[frozenset[str] | None] = frozenset({"open_opportunities"})
     open_opportunities: Count
 
     def evaluate(self, facts: Facts, context: Context) -> bool:
@@ -374,6 +400,7 @@ class WonValue(Criterion):
     "ge": "10000"}}``."""
 
     tag: ClassVar[str] = "won_value"
+    reads: ClassVar[frozenset[str] | None] = frozenset({"won_value"})
     won_value: Amount
 
     def evaluate(self, facts: Facts, context: Context) -> bool:
@@ -386,6 +413,7 @@ class MemberOf(Criterion):
     """The party belongs to this organization (or target), by id."""
 
     tag: ClassVar[str] = "member_of"
+    reads: ClassVar[frozenset[str] | None] = frozenset({"organization_id"})
     member_of: str = Field(pattern=r"^[0-9a-fA-F-]{32,36}$")
 
     def evaluate(self, facts: Facts, context: Context) -> bool:
@@ -396,6 +424,7 @@ class InSegment(Criterion):
     """The party is a member of another saved segment, by id."""
 
     tag: ClassVar[str] = "segment"
+    reads: ClassVar[frozenset[str] | None] = frozenset()
     segment: str = Field(min_length=1)
 
     @field_validator("segment")

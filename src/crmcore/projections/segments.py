@@ -132,6 +132,8 @@ def _closure(criteria: Mapping[str, Criterion], wanted: Iterable[str]) -> set[st
 
 _O = Opportunity
 _OPPORTUNITY_EVENTS = (_O.Opened, _O.ValueReestimated, _O.Won, _O.Lost, _O.Reopened)
+#: The facts an opportunity event may change.
+_OPPORTUNITY_FACTS = frozenset({"open_opportunities", "won_value", "wins", "last_won_at"})
 
 
 class SegmentMembership:
@@ -150,6 +152,9 @@ class SegmentMembership:
         self._facts = PartyFactsView()
         self._party_topics = frozenset(PartyFactsView.topics())
         self._merged, self._unmerged = get_topic(Party.Merged), get_topic(Party.Unmerged)
+        #: Party events after which every segment is evaluated (the facts are rebuilt, or the party's
+        #: opportunities change hands).
+        self._rebuilding = frozenset({self._merged, self._unmerged, get_topic(Party.MergedInto)})
         self._opened = get_topic(_O.Opened)
         self._opportunity = {get_topic(c): c.__name__ for c in _OPPORTUNITY_EVENTS}
         self._segment_topics = frozenset(get_topic(c) for c in SEGMENT_EVENTS)
@@ -219,6 +224,9 @@ class _Batch:
         self._everything = not self.stored
         self._criteria: dict[str, Criterion] | None = None
         self._order: list[str] = []
+        self._reads: dict[str, frozenset[str] | None] = {}
+        self._refers: dict[str, frozenset[str]] = {}
+        self._watched: frozenset[str] | None = None
         if self.stored:
             self._load_prefix("d:")
 
@@ -296,7 +304,10 @@ class _Batch:
                 merged_from = [p for p in merged_from if p != str(record.data["other_id"])]
             new["merged_from"], new["opportunities"] = merged_from, old["opportunities"] if old else {}
             self._put(f"f:{party}", new)
-            self._evaluate([party], self._definitions_order(), record)
+            changed: frozenset[str] | None = None
+            if old is not None and self._watched is not None and topic not in o._rebuilding:
+                changed = frozenset(k for k in self._watched if old.get(k) != new.get(k))
+            self._evaluate([party], self._definitions_order(), record, changed)
         elif topic in o._segment_topics:
             self._segment(record)
         else:
@@ -331,7 +342,7 @@ class _Batch:
             return
         self._put(f"f:{party}", {**row, "opportunities": {**row["opportunities"], opportunity: entry}})
         survivor = survivor_of(party, lambda p: self.rows.get(f"f:{p}"))
-        self._evaluate([survivor], self._definitions_order(), record)
+        self._evaluate([survivor], self._definitions_order(), record, _OPPORTUNITY_FACTS)
 
     def _segment(self, record: StoredRecord) -> None:
         segment = record.originator_id
@@ -353,28 +364,47 @@ class _Batch:
         affected = _dependents(self._definitions(), {segment})
         parties = sorted(k[2:] for k in self.rows if k.startswith("f:"))
         self._evaluate(parties, ([segment] if row["retired"] else []) + [s for s in order if s in affected],
-                       record)
+                       record, None)
 
-    def _evaluate(self, parties: list[str], segments: list[str], record: StoredRecord) -> None:
-        """Evaluate ``segments`` (in order) for ``parties`` and record every change of membership."""
+    def _evaluate(
+        self, parties: list[str], segments: list[str], record: StoredRecord, changed: frozenset[str] | None,
+    ) -> None:
+        """Evaluate ``segments`` (in order) for ``parties`` and record every change of membership.
+
+        ``changed`` names the facts the record changed (``None``: any may have): a segment reading none of
+        them, and referring to no segment whose membership just changed, keeps its answer.
+        """
         if not segments:
             return
         at = record.data["effective_at"]
-        now = datetime.fromisoformat(at)
         criteria = self._definitions()
-        context = Context(now=now, in_segment=lambda s, p: f"m:{s.lower()}:{p}" in self.rows)
+        reads, refers = self._reads, self._refers
+        context: Context | None = None
         cause = record.topic.split(":", 1)[-1]  # e.g. Party.FieldsUpdated
         for party in parties:
             row = self.rows.get(f"f:{party}")
             if row is None:
                 continue
-            facts = self._joined(party, row) if row["merged_into"] is None else None
+            facts: Facts | None = None
+            moved: set[str] = set()
             for segment in segments:
                 node = criteria.get(segment)
-                inside = facts is not None and node is not None and node.evaluate(facts, context)
+                if changed is not None and node is not None:
+                    read = reads[segment]
+                    if read is not None and not (read & changed) and not (refers[segment] & moved):
+                        continue
                 key = f"m:{segment}:{party}"
+                inside = False
+                if node is not None and row["merged_into"] is None:
+                    if facts is None:
+                        facts = self._joined(party, row)
+                    if context is None:
+                        context = Context(now=datetime.fromisoformat(at),
+                                          in_segment=lambda s, p: f"m:{s.lower()}:{p}" in self.rows)
+                    inside = node.evaluate(facts, context)
                 if inside == (key in self.rows):
                     continue
+                moved.add(segment)
                 if inside:
                     self._put(key, {"segment_id": segment, "party_id": party, "since": at, "cause": cause,
                                     "position": record.position})
@@ -409,6 +439,10 @@ class _Batch:
                 for k, r in self.rows.items() if k.startswith("d:") and not r["retired"]
             }
             self._order = evaluation_order(self._criteria)
+            self._reads = {sid: node.facts_read() for sid, node in self._criteria.items()}
+            self._refers = {sid: frozenset(referenced_segments(node)) for sid, node in self._criteria.items()}
+            read = list(self._reads.values())
+            self._watched = None if None in read else frozenset().union(*read)  # type: ignore[arg-type]
         return self._criteria
 
     def _definitions_order(self) -> list[str]:

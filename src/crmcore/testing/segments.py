@@ -119,8 +119,11 @@ class SegmentMachine(CrmMachine):
 
     @rule(party=parties)
     def advance(self, party: UUID) -> None:
+        if self.merged_into[party] is not None:
+            return
+        self.stage[party] = self.crm.get_party(party).stage.value  # merges and wins move stages too
         command = _NEXT.get(self.stage[party])
-        if command is None or self.merged_into[party] is not None:
+        if command is None:
             return
         fields = {"channel": "web_form"} if command == "engage" else {}
         getattr(self.crm, command)(party, actor="machine", **fields)
@@ -159,7 +162,10 @@ class SegmentMachine(CrmMachine):
 
     @rule(party=parties, amount=st.sampled_from(["50", "500", "5000"]))
     def open_deal(self, party: UUID, amount: str) -> None:
-        if self.merged_into[party] is not None or self.stage[party] not in ("prospect", "customer"):
+        if self.merged_into[party] is not None:
+            return
+        self.stage[party] = self.crm.get_party(party).stage.value
+        if self.stage[party] not in ("prospect", "customer"):
             return
         deal = self.crm.open_opportunity(party, title="Deal", value=amount, currency="EUR",
                                          expected_close="2031-01-31", owner="ann", actor="machine")
