@@ -81,10 +81,11 @@ from crmcore.exceptions import (
     OpportunityNotFound,
     PartyMerged,
     PartyNotFound,
+    QualificationRefused,
     SegmentNotFound,
     TaskNotFound,
 )
-from crmcore.fields import STANDARD_PROFILE, FieldDefinition, FieldSet
+from crmcore.fields import STANDARD_PROFILE, FieldDefinition, FieldKind, FieldSet
 from crmcore.identity import EmailAddress, PhoneNumber
 from crmcore.matching import Detector, DuplicateCandidate, MatchRecord
 from crmcore.models import (
@@ -93,6 +94,7 @@ from crmcore.models import (
     Change,
     ConsentEntry,
     ContactDecision,
+    CustomerRanking,
     Deliverability,
     DeliveryEntry,
     DuplicateMatch,
@@ -100,6 +102,7 @@ from crmcore.models import (
     FieldScanFinding,
     FieldValueView,
     Forecast,
+    LeadAssessment,
     MailingExclusion,
     MatchReason,
     MergeField,
@@ -121,10 +124,17 @@ from crmcore.models import (
     WinLoss,
     Workload,
 )
-from crmcore.policies import consent, conversion, lifecycle, merging, pipelines, tasks
+from crmcore.policies import consent, conversion, leads, lifecycle, merging, pipelines, ranking, tasks
 from crmcore.policies.consent import BouncePolicy
 from crmcore.policies.conversion import PartyFacts
 from crmcore.policies.pipelines import DEFAULT_LOST_REASONS, DEFAULT_PIPELINE, OpportunityStatus, Pipeline
+from crmcore.policies.qualification import (
+    DEFAULT_QUALIFICATION,
+    QUALIFICATION_FIELDS,
+    QualificationPolicy,
+    Recommendation,
+)
+from crmcore.policies.targeting import DEFAULT_WEIGHTS, ScoreWeights
 from crmcore.policies.tasks import DEFAULT_TASK_KINDS
 from crmcore.projections import (
     MailingExclusionsView,
@@ -155,9 +165,9 @@ from crmcore.projections.segments import (
 from crmcore.projections.storage import PositionMoved
 from crmcore.projections.tasks import TasksView, agenda_of, task_analysis_of, workload_of
 from crmcore.projections.winloss import DEFAULT_STALE_AFTER, win_loss_of
-from crmcore.segments import Criterion, Facts, parse_criteria, referenced_segments
+from crmcore.segments import Context, Criterion, Facts, parse_criteria, referenced_segments
 from crmcore.stores import StoreKind, StoreSettings, existing_originators, parse_store_url
-from crmcore.values import AddressKind, ConsentChannel, Money, PartyKind, Stage, utc_now
+from crmcore.values import CURRENCIES, AddressKind, ConsentChannel, Money, PartyKind, Stage, utc_now
 
 __all__ = ["CONVERSION_POLICY", "CRM", "ChangeListener"]
 
@@ -243,7 +253,9 @@ class CRM:
     time, so colliding writers spread out. ``replay_workers`` above 1 rebuilds the views folded from stored
     records (the forecast's) and folds them as of past moments (``forecast(at=)``, ``backtest``) on that many
     processes, each over its share of the aggregates (SQLite and PostgreSQL stores; a memory store always
-    uses one). Close it (or use ``with``) when done.
+    uses one). ``qualification_policy`` is the policy :meth:`assess_lead` and ``qualify(require_policy=True)``
+    use unless given another (default: :data:`~crmcore.policies.qualification.DEFAULT_QUALIFICATION`).
+    Close it (or use ``with``) when done.
     """
 
     def __init__(
@@ -258,6 +270,7 @@ class CRM:
         replay_workers: int = 1,
         task_kinds: Sequence[str] = DEFAULT_TASK_KINDS,
         interaction_kinds: Sequence[str] | None = None,
+        qualification_policy: QualificationPolicy = DEFAULT_QUALIFICATION,
     ) -> None:
         self.settings = store if isinstance(store, StoreSettings) else parse_store_url(store)
         if isinstance(replay_workers, bool) or not isinstance(replay_workers, int) or replay_workers < 1:
@@ -272,6 +285,12 @@ class CRM:
         #: (default: call and meeting, when configured).
         self.task_kinds = tasks.task_kinds_of(task_kinds)
         self.interaction_kinds = tasks.interaction_kinds_of(interaction_kinds, self.task_kinds)
+        if not isinstance(qualification_policy, QualificationPolicy):
+            raise InvalidInput("qualification_policy: give a QualificationPolicy",
+                               [{"loc": ("qualification_policy",), "msg": "not a QualificationPolicy",
+                                 "type": "is_instance_of"}])
+        #: The qualification policy leads are assessed under unless a call names another.
+        self.qualification_policy = qualification_policy
         self._app = _Ledger(self.settings)
         self._views_storage = self._make_view_storage()
         self._runner = ViewRunner(
@@ -386,14 +405,43 @@ class CRM:
         return self._run(EngageParty, party_id, fields, lambda p, c: p.engage(
             channel=c.channel, actor=c.actor, effective_at=c.effective_at))
 
-    def qualify(self, party_id: UUID | str, **fields: Any) -> Qualification:
-        """Qualify a lead into a prospect, a target, or both linked (see docs/design/01)."""
+    def qualify(
+        self,
+        party_id: UUID | str,
+        *,
+        require_policy: bool = False,
+        policy: QualificationPolicy | None = None,
+        **fields: Any,
+    ) -> Qualification:
+        """Qualify a lead into a prospect, a target, or both linked (see docs/design/01).
+
+        With ``require_policy=True`` the lead is first assessed (on the state loaded for the command) under
+        ``policy`` (default: the CRM's ``qualification_policy``) and the qualification refused with
+        :class:`QualificationRefused` unless the policy recommends qualifying; nothing is stored then. When
+        a policy is used (required, or just given), the ``Qualified`` event records its name, version and
+        the assessment (score, recommendation, failed rules).
+        """
         cmd = validate(QualifyLead, {**fields, "party_id": party_id})
+        chosen = self._policy_for(policy, _flag(require_policy, "require_policy"))
         result: dict[str, Party | None] = {}
 
         def qualify(lead: Party) -> list[Party]:
+            record = None
+            if chosen is not None:
+                if lead.merged_into is not None:
+                    raise PartyMerged(lead.id, lead.merged_into)
+                lifecycle.check_can_qualify(lead.id, lead.stage)
+                assessment = chosen.assess(self._lead_facts(lead), Context(now=cmd.effective_at or utc_now()))
+                if require_policy and assessment.recommendation is not Recommendation.QUALIFY:
+                    raise QualificationRefused(
+                        lead.id, recommendation=assessment.recommendation.value, score=assessment.score,
+                        failed=assessment.failed, policy_name=assessment.policy_name,
+                        policy_version=assessment.policy_version,
+                    )
+                record = leads.policy_record(assessment)
             link_to = self._load(cmd.link_to) if cmd.link_to is not None else None
-            counterpart = lead.qualify(actor=cmd.actor, effective_at=cmd.effective_at, link_to=link_to)
+            counterpart = lead.qualify(actor=cmd.actor, effective_at=cmd.effective_at, link_to=link_to,
+                                       policy=record)
             result["counterpart"] = counterpart
             return [counterpart] if counterpart is not None else []
 
@@ -408,10 +456,25 @@ class CRM:
             prospect_id=person.id if person else None, target_id=target_id,
         )
 
-    def disqualify(self, party_id: UUID | str, **fields: Any) -> PartyView:
-        """Disqualify a lead, prospect or target (``reason=`` required); it is kept."""
-        return self._run(DisqualifyLead, party_id, fields, lambda p, c: p.disqualify(
-            reason=c.reason, actor=c.actor, effective_at=c.effective_at))
+    def disqualify(
+        self, party_id: UUID | str, *, policy: QualificationPolicy | None = None, **fields: Any,
+    ) -> PartyView:
+        """Disqualify a lead, prospect or target (``reason=`` required); it is kept.
+
+        With ``policy``, the party is assessed under it (on the state loaded for the command) and the
+        ``Disqualified`` event records the policy's name, version and the assessment, whatever it recommends.
+        """
+        chosen = self._policy_for(policy, False)
+
+        def disqualify(party: Party, cmd: DisqualifyLead) -> None:
+            record = None
+            if chosen is not None and party.merged_into is None:
+                lifecycle.check_can_disqualify(party.id, party.stage)
+                now = cmd.effective_at or utc_now()
+                record = leads.policy_record(chosen.assess(self._lead_facts(party), Context(now=now)))
+            party.disqualify(reason=cmd.reason, actor=cmd.actor, effective_at=cmd.effective_at, policy=record)
+
+        return self._run(DisqualifyLead, party_id, fields, disqualify)
 
     def reopen(self, party_id: UUID | str, **fields: Any) -> PartyView:
         """Re-open a disqualified party: it becomes a lead again."""
@@ -2179,6 +2242,130 @@ class CRM:
             lambda: self._load_of(Segment, segment_id, None, SegmentNotFound), expected_version, act,
         )
         return SegmentView.model_validate(segment.state())
+    # ------------------------------------------------------------------ ranking and qualification
+
+    def rank_customers(
+        self,
+        *,
+        at: datetime | None = None,
+        known_at: datetime | None = None,
+        segment_members: Iterable[UUID | str] | None = None,
+        weights: ScoreWeights = DEFAULT_WEIGHTS,
+        currency: str | None = None,
+        value_field: str | None = None,
+        limit: int | None = None,
+    ) -> CustomerRanking:
+        """Every customer ranked by the targeting score, best first (see docs/scoring.md and
+        :mod:`crmcore.policies.ranking`); ``limit``: only the best that many (the 150 of 1,000 to aim at).
+
+        Each customer's recency (last won deal or conversion), frequency (deals won in 730 days), engagement
+        (interactions in 365 days) and value are scored at ``at`` (default: now), weighted by ``weights``.
+        Value is the won value over 730 days in ``currency`` (default: the currency with the most won value
+        among the customers ranked; wins in other currencies do not count), or the number held in
+        ``value_field`` (a number custom field or profile trait; missing: 0) as a percentile among them.
+        ``segment_members`` (party ids) restricts the ranking to those parties. With ``at`` (and
+        ``known_at``), the facts stand as they did then, as :meth:`party_facts`.
+        """
+        if not isinstance(weights, ScoreWeights):
+            raise InvalidInput("weights: give ScoreWeights",
+                               [{"loc": ("weights",), "msg": "not ScoreWeights", "type": "is_instance_of"}])
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise InvalidInput("limit: give a whole number, 0 or more",
+                               [{"loc": ("limit",), "msg": "not a non-negative int", "type": "int"}])
+        if currency is not None and value_field is not None:
+            raise InvalidInput("give currency or value_field, not both: value reads one of them",
+                               [{"loc": ("currency",), "msg": "with value_field", "type": "value_error"}])
+        code = _currency_code(currency) if currency is not None else None
+        definition = self._value_field(value_field) if value_field is not None else None
+        members = _members(segment_members) if segment_members is not None else None
+        moment = _aware(at, "at") if at is not None else None
+        now = moment or utc_now()
+        facts = self.party_facts(at=moment, known_at=known_at)
+        return ranking.rank_customers(
+            facts, now=now, weights=weights, at=moment, known_at=known_at, members=members,
+            currency=code, value_field=definition, limit=limit,
+        )
+
+    def assess_lead(
+        self, party_id: UUID | str, *, policy: QualificationPolicy | None = None, at: datetime | None = None,
+    ) -> LeadAssessment:
+        """Assess a party under a qualification policy (default: the CRM's ``qualification_policy``):
+        the recommendation (qualify, review, disqualify), the score and each rule's outcome. Nothing is
+        stored.
+
+        A party merged into another is assessed through its survivor (whose facts hold its own). Now by
+        default, from the party as loaded; with ``at``, from its facts as they stood then. The policy must
+        read fields the installation defines (:class:`FieldNotDefined` otherwise; see
+        :meth:`adopt_qualification_fields`).
+        """
+        chosen = self._policy_for(policy, True)
+        assert chosen is not None
+        if at is None:
+            party = self._load(self.resolve(party_id))
+            facts = self._lead_facts(party)
+            assessment = chosen.assess(facts, Context(now=utc_now()))
+            return leads.lead_assessment(str(party.id), party.stage.value, assessment, None)
+        moment = _aware(at, "at")
+        wanted = str(_uuid(party_id))
+        rows = self._runner.fold_as_of(PartyFactsView.name, moment, None)
+        current, seen = wanted, set[str]()
+        while (row := rows.get(current)) is not None and row.get("merged_into") and current not in seen:
+            seen.add(current)
+            current = str(row["merged_into"])
+        found = facts_of(rows.values(), self._runner.fold_as_of(PipelineView.name, moment, None).values())
+        if current not in found:
+            raise PartyNotFound(_uuid(party_id), f"not registered at {moment.isoformat()}")
+        lead = found[current]
+        return leads.lead_assessment(current, lead["stage"], chosen.assess(lead, Context(now=moment)), moment)
+
+    def adopt_qualification_fields(self, *, actor: str, effective_at: datetime | None = None) -> FieldSet:
+        """Define the fields :data:`~crmcore.policies.qualification.DEFAULT_QUALIFICATION` reads
+        (:data:`~crmcore.policies.qualification.QUALIFICATION_FIELDS`: industry, budget, decision role,
+        need, timeframe) in one change. Returns the catalog after it."""
+        cmds = [validate(DefineField, {"definition": d, "actor": actor, "effective_at": effective_at})
+                for d in QUALIFICATION_FIELDS]
+
+        def define_all(catalog: FieldCatalog) -> None:
+            for cmd in cmds:
+                catalog.define(cmd.definition, actor=cmd.actor, effective_at=cmd.effective_at)
+
+        self._change_catalog(cmds[0].actor, define_all)
+        return self.field_catalog()
+
+    def _policy_for(self, policy: QualificationPolicy | None, used: bool) -> QualificationPolicy | None:
+        """The policy a command or read uses — ``policy``, else the CRM's when ``used`` — checked against
+        the fields in force; None when none is used."""
+        if policy is None and not used:
+            return None
+        return leads.checked_policy(policy if policy is not None else self.qualification_policy,
+                                    self._current_fields())
+
+    def _lead_facts(self, party: Party) -> Facts:
+        """The facts a policy reads about a loaded party: its state over its views' facts (its row and the
+        opportunities of the parties merged into it, caught up)."""
+        self._runner.catch_up(PartyFactsView.name)
+        self._runner.catch_up(PipelineView.name)
+        merged = self.merged_parties(party.id) if party.merged_from else []
+        rows = self._views_storage.load(PartyFactsView.name, [str(p) for p in (party.id, *merged)])
+        opportunities = [
+            o for i in rows for o in self._views_storage.rows(PipelineView.name, {"party_id": i})
+        ]
+        return leads.lead_facts(party, facts_of(rows.values(), opportunities).get(str(party.id)))
+
+    def _value_field(self, name: Any) -> FieldDefinition:
+        """The number field (custom or profile) ``name`` names in the catalog in force."""
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInput("value_field: give a field name",
+                               [{"loc": ("value_field",), "msg": "not a name", "type": "string_type"}])
+        definition = self._current_fields().get(name.strip())
+        if definition is None:
+            raise FieldNotDefined(name.strip(), "value_field must name a number field")
+        if definition.kind is not FieldKind.NUMBER:
+            raise InvalidInput(
+                f"value_field: {definition.name!r} is a {definition.kind.value} field, not a number field",
+                [{"loc": ("value_field",), "msg": "not a number field", "type": "field_kind"}],
+            )
+        return definition
 
     # ------------------------------------------------------------------ party facts
 
@@ -2480,6 +2667,31 @@ def _aware(value: datetime, field: str) -> datetime:
             [{"loc": (field,), "msg": "naive or not a datetime", "type": "timezone_aware"}],
         )
     return value
+
+
+def _flag(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{field}: give True or False",
+                           [{"loc": (field,), "msg": "not a bool", "type": "bool_type"}])
+    return value
+
+
+def _currency_code(value: Any) -> str:
+    code = value.strip().upper() if isinstance(value, str) else None
+    if code not in CURRENCIES:
+        raise InvalidInput(f"currency: not an ISO 4217 currency code: {value!r}",
+                           [{"loc": ("currency",), "msg": "not a currency code", "type": "currency"}])
+    return code
+
+
+def _members(ids: Any) -> set[str]:
+    """Party ids (UUIDs or their text) as text; a single text is refused rather than read letter by letter."""
+    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+        raise InvalidInput(
+            "segment_members: give a collection of party ids",
+            [{"loc": ("segment_members",), "msg": "not a collection", "type": "iterable_type"}],
+        )
+    return {str(_uuid(i)) for i in ids}
 
 
 def _consent_channel(value: ConsentChannel | str) -> ConsentChannel:

@@ -7,6 +7,7 @@ Every error is a :class:`CrmError`, and also subclasses the builtin that fits, s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +23,7 @@ __all__ = [
     "InvalidInput",
     "OpportunityNotFound",
     "PartyNotFound",
+    "QualificationRefused",
     "SegmentNotFound",
     "StoreConfigurationError",
     "TaskNotFound",
@@ -102,6 +104,37 @@ class PartyMerged(IllegalTransition):
     def __init__(self, party_id: UUID, survivor_id: UUID) -> None:
         super().__init__(f"party {party_id} was merged into {survivor_id}", party_id=party_id, stage="merged")
         self.survivor_id = survivor_id
+
+
+class QualificationRefused(CrmError, ValueError):
+    """The qualification policy does not recommend qualifying the lead; nothing was stored.
+
+    ``recommendation`` is what it recommends instead (``review`` or ``disqualify``), ``score`` the lead's
+    score (0-1), ``failed`` the labels of the rules it failed, ``policy_name`` / ``policy_version`` the
+    policy.
+    """
+
+    def __init__(
+        self,
+        party_id: UUID,
+        *,
+        recommendation: str,
+        score: Decimal,
+        failed: Sequence[str],
+        policy_name: str,
+        policy_version: int,
+    ) -> None:
+        failing = "; failed: " + ", ".join(failed) if failed else ""
+        super().__init__(
+            f"party {party_id} not qualified: policy {policy_name} v{policy_version} recommends "
+            f"{recommendation} (score {score}){failing}"
+        )
+        self.party_id = party_id
+        self.recommendation = recommendation
+        self.score = score
+        self.failed: tuple[str, ...] = tuple(failed)
+        self.policy_name = policy_name
+        self.policy_version = policy_version
 
 
 class DuplicateParty(CrmError, ValueError):

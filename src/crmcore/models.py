@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from crmcore.fields import FieldDefinition
 from crmcore.identity import PostalAddress
 from crmcore.policies.pipelines import ForecastCategory, OpportunityStatus
+from crmcore.policies.qualification import Recommendation
 from crmcore.policies.tasks import TaskPriority, TaskStatus
 from crmcore.values import (
     AddressKind,
@@ -40,6 +41,7 @@ __all__ = [
     "CurrencyBacktest",
     "CurrencyForecast",
     "CurrencyWinLoss",
+    "CustomerRanking",
     "Deliverability",
     "DeliveryEntry",
     "DuplicateMatch",
@@ -50,6 +52,7 @@ __all__ = [
     "ForecastAccuracy",
     "InterruptedNegotiation",
     "KindTime",
+    "LeadAssessment",
     "MailingExclusion",
     "MatchReason",
     "MergeField",
@@ -61,7 +64,9 @@ __all__ = [
     "PartyView",
     "PipelineFigures",
     "Qualification",
+    "RankedCustomer",
     "Registration",
+    "RuleResult",
     "ScheduleMove",
     "SegmentChange",
     "SegmentMember",
@@ -753,3 +758,74 @@ class SegmentChange(_ReadModel):
     at: datetime
     cause: str
     position: int
+# -- ranking and qualification -------------------------------------------------------------------------
+
+
+class RankedCustomer(_ReadModel):
+    """One customer in a :class:`CustomerRanking`: its place, its score (0-100, to a tenth) and the four
+    components (each 0-100), with what they were computed from, so a user sees why it ranks there.
+
+    ``last_purchase_at`` is the later of its last won deal and its conversion; ``wins`` the deals won in
+    the 730 days before the ranking's moment; ``interactions`` those in the 365 days before it;
+    ``value_amount`` what the value component ranks: the won value in the ranking's currency over the 730
+    days, or the value field's value (0 when missing).
+    """
+
+    rank: int
+    party_id: UUID
+    name: str
+    owner: str | None
+    score: Decimal
+    recency: Decimal
+    frequency: Decimal
+    engagement: Decimal
+    value: Decimal
+    last_purchase_at: datetime | None
+    wins: int
+    interactions: int
+    value_amount: Decimal
+
+
+class CustomerRanking(_ReadModel):
+    """Customers ranked by the targeting score, best first (equal scores by party id).
+
+    ``scored_at`` is the moment scored (``at``, or the time of the call); ``at`` / ``known_at`` say which
+    moment the facts stand at (None: now). ``currency`` is the one the value component reads won value in
+    (None with a ``value_field``, or when nothing was won); ``considered`` how many customers were scored
+    (value percentiles are among them all), ``customers`` the best ``limit`` of them.
+    """
+
+    scored_at: datetime
+    at: datetime | None
+    known_at: datetime | None
+    weights: dict[str, float]
+    currency: str | None
+    value_field: str | None
+    considered: int
+    customers: list[RankedCustomer]
+
+
+class RuleResult(_ReadModel):
+    """How one qualification rule went for a lead."""
+
+    label: str
+    passed: bool
+    weight: Decimal
+    required: bool
+
+
+class LeadAssessment(_ReadModel):
+    """A party assessed under a qualification policy: the recommendation (qualify, review, disqualify), the
+    score (0-1, to the hundredth: the weight of the passed rules over the total), each rule's outcome and
+    the labels of the failed ones. ``party_id`` is the party whose facts were read (the survivor of a
+    merged party); ``at`` the moment assessed (None: now)."""
+
+    party_id: UUID
+    stage: Stage
+    at: datetime | None
+    policy_name: str
+    policy_version: int
+    recommendation: Recommendation
+    score: Decimal
+    rules: list[RuleResult]
+    failed: list[str]

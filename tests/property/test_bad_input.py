@@ -21,9 +21,11 @@ from hypothesis import strategies as st
 
 from crmcore import (
     CRM,
+    DEFAULT_QUALIFICATION,
     ConcurrentUpdateError,
     CrmError,
     EffectiveTimeOutOfOrder,
+    FieldNotDefined,
     IllegalTransition,
     InvalidInput,
     PartyNotFound,
@@ -178,13 +180,24 @@ _bad_changes = st.one_of(
     st.dictionaries(cst.trait_names(), st.just("x"), min_size=101, max_size=101),
 )
 
+#: Not a flag: ``require_policy`` takes True or False only.
+_not_a_flag = st.one_of(st.sampled_from(("yes", "true", 0, 1, None)), st.lists(st.booleans(), max_size=1))
+#: Not a qualification policy (its name, its parts as plain data).
+_not_a_policy = st.one_of(st.sampled_from(("BANT", 1, True)),
+                          st.fixed_dictionaries({"name": st.just("BANT"), "version": st.just(1)}))
+
 #: Spoilers of each command's own fields.
 OWN_SPOILERS: dict[str, st.SearchStrategy[tuple[str, Any, type[CrmError]]]] = {
     "engage": st.one_of(_spoil("channel", st.one_of(st.sampled_from(("fax", "EMAIL", "", None, MISSING)),
                                                     st.integers()))),
     "qualify": st.one_of(_spoil("link_to", cst.non_uuid_ids().filter(lambda v: v is not None)),
-                         _spoil("link_to", st.uuids(), PartyNotFound)),
-    "disqualify": _spoil("reason", st.one_of(_bad_text(500), st.just(None), st.just(MISSING))),
+                         _spoil("link_to", st.uuids(), PartyNotFound),
+                         _spoil("require_policy", _not_a_flag),
+                         _spoil("require_policy", st.just(True), FieldNotDefined),  # BANT's fields
+                         _spoil("policy", _not_a_policy)),
+    "disqualify": st.one_of(_spoil("reason", st.one_of(_bad_text(500), st.just(None), st.just(MISSING))),
+                            _spoil("policy", _not_a_policy),
+                            _spoil("policy", st.just(DEFAULT_QUALIFICATION), FieldNotDefined)),
     "reopen": _spoil("reason", _bad_text(500)),
     "convert": _spoil("reference", _bad_text(200)),
     "assign": _spoil("owner", st.one_of(_bad_text(200), st.just(MISSING))),

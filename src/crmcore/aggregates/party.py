@@ -7,7 +7,7 @@ Public commands check the rules (``crmcore.policies.lifecycle``) and the effecti
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -36,10 +36,19 @@ from crmcore.values import (
     utc_now,
 )
 
-__all__ = ["Party"]
+__all__ = ["Party", "PolicyRecord"]
 
 #: How far in the future an effective time may lie, to allow for clock skew between machines.
 CLOCK_SKEW_SECONDS = 300
+
+
+class PolicyRecord(TypedDict):
+    """The qualification policy a (dis)qualification was decided under, as its event records it:
+    ``assessment`` holds the ``score`` (text), the ``recommendation`` and the ``failed`` rule labels."""
+
+    policy_name: str
+    policy_version: int
+    assessment: dict[str, Any]
 
 
 class Party(Aggregate):
@@ -74,10 +83,35 @@ class Party(Aggregate):
         channel: str
 
     class Qualified(Event):
+        """A lead qualified; ``policy_name``, ``policy_version`` and ``assessment`` (``score`` text,
+        ``recommendation``, ``failed`` rule labels) record the qualification policy used, if any."""
+
+        class_version = 2
+
         stage: str
+        policy_name: str | None
+        policy_version: int | None
+        assessment: dict[str, Any] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Qualifications stored before policies were recorded name none."""
+            state["policy_name"] = state["policy_version"] = state["assessment"] = None
 
     class Disqualified(Event):
+        """A party failed qualification, with the reason; the policy used, if any, as on ``Qualified``."""
+
+        class_version = 2
+
         reason: str
+        policy_name: str | None
+        policy_version: int | None
+        assessment: dict[str, Any] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Disqualifications stored before policies were recorded name none."""
+            state["policy_name"] = state["policy_version"] = state["assessment"] = None
 
     class Reopened(Event):
         reason: str | None
@@ -286,13 +320,15 @@ class Party(Aggregate):
 
     def qualify(
         self, *, actor: str, effective_at: datetime | None = None, link_to: Party | None = None,
+        policy: PolicyRecord | None = None,
     ) -> Party | None:
         """Qualify a lead: a person becomes a prospect, an organization a target.
 
         A lead that also names the other side (a person's company, an organization's contact) yields a
         new counterpart party registered at its qualified stage and linked; ``link_to`` (an existing
         target or customer organization) replaces the new organization for a person lead. Returns the
-        new counterpart, if any; the caller saves it with this party in one atomic save.
+        new counterpart, if any; the caller saves it with this party in one atomic save. ``policy``: the
+        qualification policy's name, version and assessment to record on the event, when one was used.
         """
         lifecycle.check_can_qualify(self.id, self.stage)
         at = self._when(effective_at)
@@ -313,7 +349,7 @@ class Party(Aggregate):
                 kind=PartyKind.PERSON, stage=Stage.PROSPECT, name=self.contact_name,
                 owner=self.owner, actor=actor, effective_at=at, qualified_from=self.id,
             )
-        self._qualified(stage=new_stage.value, actor=actor, effective_at=at)
+        self._qualified(stage=new_stage.value, actor=actor, effective_at=at, **_policy_fields(policy))
         if link_to is not None:
             self._linked(organization_id=link_to.id, actor=actor, effective_at=at)
         elif counterpart is not None and self.kind is PartyKind.PERSON:
@@ -322,10 +358,15 @@ class Party(Aggregate):
             counterpart._linked(organization_id=self.id, actor=actor, effective_at=at)
         return counterpart
 
-    def disqualify(self, *, reason: str, actor: str, effective_at: datetime | None = None) -> None:
-        """A lead (or prospect, or target) fails qualification; it is kept, with the reason."""
+    def disqualify(
+        self, *, reason: str, actor: str, effective_at: datetime | None = None,
+        policy: PolicyRecord | None = None,
+    ) -> None:
+        """A lead (or prospect, or target) fails qualification; it is kept, with the reason (and the
+        qualification policy's name, version and assessment, when one was used)."""
         lifecycle.check_can_disqualify(self.id, self.stage)
-        self._disqualified(reason=reason, actor=actor, effective_at=self._when(effective_at))
+        self._disqualified(reason=reason, actor=actor, effective_at=self._when(effective_at),
+                           **_policy_fields(policy))
 
     def reopen(
         self, *, actor: str, reason: str | None = None, effective_at: datetime | None = None,
@@ -707,12 +748,18 @@ class Party(Aggregate):
         self.last_interaction_at = at if latest is None or at > latest else latest
 
     @event(Qualified)
-    def _qualified(self, stage: str, actor: str, effective_at: datetime) -> None:
+    def _qualified(
+        self, stage: str, actor: str, effective_at: datetime, policy_name: str | None = None,
+        policy_version: int | None = None, assessment: dict[str, Any] | None = None,
+    ) -> None:
         self.stage = Stage(stage)
         self.last_effective_at = effective_at
 
     @event(Disqualified)
-    def _disqualified(self, reason: str, actor: str, effective_at: datetime) -> None:
+    def _disqualified(
+        self, reason: str, actor: str, effective_at: datetime, policy_name: str | None = None,
+        policy_version: int | None = None, assessment: dict[str, Any] | None = None,
+    ) -> None:
         self.stage = Stage.DISQUALIFIED
         self.disqualification_reason = reason
         self.last_effective_at = effective_at
@@ -988,6 +1035,14 @@ def _parse_address(address: str | EmailAddress | PhoneNumber, region: str) -> Em
 def _same(old: Any, new: Any) -> bool:
     """Equal values of the same type (``True == 1`` in Python, but a flag is not a number)."""
     return type(old) is type(new) and old == new
+
+
+def _policy_fields(policy: PolicyRecord | None) -> dict[str, Any]:
+    """The policy fields of a ``Qualified`` or ``Disqualified`` event: all None when no policy was used."""
+    if policy is None:
+        return {"policy_name": None, "policy_version": None, "assessment": None}
+    return {"policy_name": policy["policy_name"], "policy_version": policy["policy_version"],
+            "assessment": dict(policy["assessment"])}
 
 
 def _check_not_future(at: datetime) -> datetime:

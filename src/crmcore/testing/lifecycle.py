@@ -683,7 +683,7 @@ class PartyLifecycleMachine(RuleBasedStateMachine):
         )
 
     def _qualify(self, lead: UUID, link_to: UUID | None, actor: str) -> Any:
-        extra = {"link_to": link_to} if link_to is not None else {}
+        extra: dict[str, Any] = {"link_to": link_to} if link_to is not None else {}
         refusal = self.model.qualify_refusal(lead, link_to)
         if refusal is not None:
             self._expect_refusal(_refused(refusal), [lead],

@@ -383,11 +383,14 @@ def _later_event(draw: st.DrawFn, party_id: UUID, version: int, at: datetime, id
         "ProfileUpdated", "SetAside", "Restored",
     )))
     extra: dict[str, Any] = {}
+    no_policy = {"policy_name": None, "policy_version": None, "assessment": None}
     if choice == "Engaged":
         extra = {"channel": draw(channels()).value}
     elif choice == "Qualified":
-        extra = {"stage": draw(st.sampled_from(("prospect", "target")))}
-    elif choice in ("Disqualified", "SetAside"):
+        extra = {"stage": draw(st.sampled_from(("prospect", "target"))), **no_policy}
+    elif choice == "Disqualified":
+        extra = {"reason": draw(_SHORT_NAMES), **no_policy}
+    elif choice == "SetAside":
         extra = {"reason": draw(_SHORT_NAMES)}
     elif choice in ("Reopened", "Restored"):
         extra = {"reason": draw(st.none() | _SHORT_NAMES)}
