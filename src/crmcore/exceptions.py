@@ -22,6 +22,7 @@ __all__ = [
     "InvalidInput",
     "OpportunityNotFound",
     "PartyNotFound",
+    "ScoringModelNotFound",
     "StoreConfigurationError",
     "TaskNotFound",
 ]
@@ -163,3 +164,12 @@ class TaskNotFound(CrmError, LookupError):
     def __init__(self, task_id: UUID, detail: str = "") -> None:
         super().__init__(f"task {task_id} not found{': ' + detail if detail else ''}")
         self.task_id = task_id
+
+
+class ScoringModelNotFound(CrmError, LookupError):
+    """No predictive scoring model has the given version (or none was trained yet)."""
+
+    def __init__(self, version: object, trained: int) -> None:
+        detail = "no model was trained yet" if not trained else f"models 1 to {trained} exist"
+        super().__init__(f"scoring model {version!r} not found: {detail}")
+        self.version = version
