@@ -23,6 +23,7 @@ from crmcore.exceptions import (
     OpportunityNotFound,
     PartyMerged,
     PartyNotFound,
+    ScoringModelNotFound,
     StoreConfigurationError,
     TaskNotFound,
 )
@@ -64,6 +65,7 @@ from crmcore.models import (
     ForecastAccuracy,
     InterruptedNegotiation,
     KindTime,
+    LeadScore,
     MailingExclusion,
     MatchReason,
     MergeField,
@@ -77,6 +79,10 @@ from crmcore.models import (
     Qualification,
     Registration,
     ScheduleMove,
+    ScoreReason,
+    ScoringBacktest,
+    ScoringCutoff,
+    ScoringFigures,
     StageCalibration,
     TaskAnalysis,
     TaskSummary,
@@ -95,6 +101,7 @@ from crmcore.policies.pipelines import (
     Pipeline,
     PipelineStage,
 )
+from crmcore.policies.scoring import ScoringModel, ScoringVariable, ValueCounts
 from crmcore.policies.tasks import DEFAULT_TASK_KINDS, INTERACTION_KINDS, TaskPriority, TaskStatus
 from crmcore.stores import StoreKind, StoreSettings, create_cipher_key, parse_store_url
 from crmcore.values import (
@@ -166,6 +173,7 @@ __all__ = [
     "KindTime",
     "LabelChoice",
     "LawfulBasis",
+    "LeadScore",
     "MailingExclusion",
     "MatchReason",
     "MatchRecord",
@@ -192,6 +200,13 @@ __all__ = [
     "Qualification",
     "Registration",
     "ScheduleMove",
+    "ScoreReason",
+    "ScoringBacktest",
+    "ScoringCutoff",
+    "ScoringFigures",
+    "ScoringModel",
+    "ScoringModelNotFound",
+    "ScoringVariable",
     "Stage",
     "StageCalibration",
     "StoreConfigurationError",
@@ -204,6 +219,7 @@ __all__ = [
     "TaskSummary",
     "TaskView",
     "TimelineEntry",
+    "ValueCounts",
     "VatNumber",
     "WebLink",
     "WinLoss",

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from fractions import Fraction
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -131,22 +132,46 @@ class ScoringModel(BaseModel):
     def score(self, row: Row) -> tuple[Decimal, list[ScoreReason]]:
         """The chance in percent (one decimal, halves to even) that a party with the facts ``row`` is won,
         and the reasons: one per value the party has, strongest first, unseen values last."""
-        won_side, lost_side = self.prior, 1 - self.prior
-        weighed: list[tuple[Fraction, ScoreReason]] = []
+        values = tuple(tuple(values_of(variable, row)) for variable in self.variables)
+        known = self.scored.get(values)
+        if known is None:
+            known = self.scored[values] = self._score_of(values)
+        return known[0], list(known[1])
+
+    @cached_property
+    def scored(self) -> dict[tuple[tuple[str, ...], ...], tuple[Decimal, tuple[ScoreReason, ...]]]:
+        """Scores already computed, by the values of each variable (leads share a few combinations)."""
+        return {}
+
+    @cached_property
+    def factors(self) -> dict[str, dict[str, tuple[Fraction, Fraction]]]:
+        """Per variable and value seen: P(value | won) and P(value | lost), smoothed."""
+        result: dict[str, dict[str, tuple[Fraction, Fraction]]] = {}
         for variable in self.variables:
             table = self.counts.get(variable.name, {})
             k = len(table)
             won_total = sum(c.won for c in table.values())
             lost_total = sum(c.lost for c in table.values())
-            for value in values_of(variable, row):
+            result[variable.name] = {
+                value: (Fraction(c.won + ALPHA, won_total + ALPHA * k),
+                        Fraction(c.lost + ALPHA, lost_total + ALPHA * k))
+                for value, c in table.items()
+            }
+        return result
+
+    def _score_of(self, values: tuple[tuple[str, ...], ...]) -> tuple[Decimal, tuple[ScoreReason, ...]]:
+        won_side, lost_side = self.prior, 1 - self.prior
+        weighed: list[tuple[Fraction, ScoreReason]] = []
+        for variable, given in zip(self.variables, values, strict=True):
+            table, factors = self.counts.get(variable.name, {}), self.factors[variable.name]
+            for value in given:
                 counts = table.get(value)
                 if counts is None:
                     weighed.append((Fraction(0), ScoreReason(
                         variable=variable.name, value=value, won=0, lost=0, likelihood_ratio=None,
                         effect="unseen")))
                     continue
-                if_won = Fraction(counts.won + ALPHA, won_total + ALPHA * k)
-                if_lost = Fraction(counts.lost + ALPHA, lost_total + ALPHA * k)
+                if_won, if_lost = factors[value]
                 won_side *= if_won
                 lost_side *= if_lost
                 ratio = if_won / if_lost
@@ -157,7 +182,7 @@ class ScoringModel(BaseModel):
                     likelihood_ratio=rounded(ratio, _RATIO_PLACES), effect=effect)))
         weighed.sort(key=lambda pair: -pair[0])  # stable: equal strengths keep the variables' order
         chance = won_side / (won_side + lost_side)
-        return rounded(chance * 100, _SCORE_PLACES), [reason for _, reason in weighed]
+        return rounded(chance * 100, _SCORE_PLACES), tuple(reason for _, reason in weighed)
 
     def stored(self) -> dict[str, Any]:
         """The model as the JSON-native data a ``ModelTrained`` event holds (see ``from_stored``)."""
