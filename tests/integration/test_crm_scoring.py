@@ -152,7 +152,8 @@ def trained(crm: CRM) -> tuple[UUID, UUID, UUID]:
     crm.train_scoring(variables=["industry"], actor="analyst")
     leads = tuple(crm.register_party(kind="organization", name=n, stage="lead", fields={"industry": i},
                                      actor="u", effective_at=at(10))
-                  for n, i in (("Retail lead", "retail"), ("Public lead", "public"), ("Energy lead", "energy")))
+                  for n, i in (("Retail lead", "retail"), ("Public lead", "public"),
+                               ("Energy lead", "energy")))
     return leads[0], leads[1], leads[2]
 
 
@@ -216,13 +217,17 @@ def test_the_backtest_on_simulated_sales_ranks_converting_leads_better_than_chan
     assert [c.cutoff for c in result.cutoffs] == [datetime(2024, 7, 1, tzinfo=UTC),
                                                  datetime(2024, 10, 1, tzinfo=UTC)]
     for cutoff in [*result.cutoffs, result.overall]:
-        assert cutoff.auc is not None and Decimal(0) <= cutoff.auc <= Decimal(1)
-        assert cutoff.converted <= cutoff.leads and cutoff.top_decile_converted <= cutoff.top_decile_leads
-        assert cutoff.lift is not None and cutoff.base_rate_percent is not None
+        assert cutoff.auc is not None
+        assert Decimal(0) <= cutoff.auc <= Decimal(1)
+        assert cutoff.converted <= cutoff.leads
+        assert cutoff.top_decile_converted <= cutoff.top_decile_leads
+        assert cutoff.lift is not None
+        assert cutoff.base_rate_percent is not None
     assert all(c.trained and c.won and c.lost for c in result.cutoffs)
     assert result.cutoffs[0].decisions < result.cutoffs[1].decisions
     assert result.overall.leads == sum(c.leads for c in result.cutoffs)
-    assert result.overall.auc is not None and result.overall.auc > Decimal("0.55")
+    assert result.overall.auc is not None
+    assert result.overall.auc > Decimal("0.55")
     again = crm.scoring_backtest(variables=["channel", "industry"], periods=2, every="quarter",
                                  until=date(2025, 1, 1))
     assert again == result
