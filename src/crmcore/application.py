@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, Literal, TypeVar, cast, overload
 from uuid import UUID
@@ -26,6 +26,7 @@ from crmcore.aggregates.catalog import CATALOG_ID, FieldCatalog
 from crmcore.aggregates.claim import IdentityClaim, claim_id
 from crmcore.aggregates.opportunity import Opportunity
 from crmcore.aggregates.party import Party
+from crmcore.aggregates.scoring import SCORING_MODELS_ID, ScoringModels
 from crmcore.aggregates.segment import Segment
 from crmcore.aggregates.task import Task
 from crmcore.commands import (
@@ -82,6 +83,7 @@ from crmcore.exceptions import (
     PartyMerged,
     PartyNotFound,
     QualificationRefused,
+    ScoringModelNotFound,
     SegmentNotFound,
     TaskNotFound,
 )
@@ -103,6 +105,7 @@ from crmcore.models import (
     FieldValueView,
     Forecast,
     LeadAssessment,
+    LeadScore,
     MailingExclusion,
     MatchReason,
     MergeField,
@@ -114,6 +117,7 @@ from crmcore.models import (
     PartyView,
     Qualification,
     Registration,
+    ScoringBacktest,
     SegmentChange,
     SegmentMember,
     SegmentMembers,
@@ -124,7 +128,17 @@ from crmcore.models import (
     WinLoss,
     Workload,
 )
-from crmcore.policies import consent, conversion, leads, lifecycle, merging, pipelines, ranking, tasks
+from crmcore.policies import (
+    consent,
+    conversion,
+    leads,
+    lifecycle,
+    merging,
+    pipelines,
+    ranking,
+    scoring,
+    tasks,
+)
 from crmcore.policies.consent import BouncePolicy
 from crmcore.policies.conversion import PartyFacts
 from crmcore.policies.pipelines import DEFAULT_LOST_REASONS, DEFAULT_PIPELINE, OpportunityStatus, Pipeline
@@ -134,6 +148,7 @@ from crmcore.policies.qualification import (
     QualificationPolicy,
     Recommendation,
 )
+from crmcore.policies.scoring import ScoringModel
 from crmcore.policies.targeting import DEFAULT_WEIGHTS, ScoreWeights
 from crmcore.policies.tasks import DEFAULT_TASK_KINDS
 from crmcore.projections import (
@@ -156,6 +171,14 @@ from crmcore.projections.identity import IdentityView, MembershipsView
 from crmcore.projections.opportunities import OpportunitiesView
 from crmcore.projections.parallel import SharedReplay
 from crmcore.projections.pipeline import PipelineView, forecast_of
+from crmcore.projections.scoring import (
+    cutoff_label,
+    decisions_in,
+    facts_at,
+    leads_in,
+    scoring_backtest_of,
+    training_samples,
+)
 from crmcore.projections.segments import (
     SegmentMembership,
     SegmentsView,
@@ -2366,6 +2389,169 @@ class CRM:
                 [{"loc": ("value_field",), "msg": "not a number field", "type": "field_kind"}],
             )
         return definition
+    # ------------------------------------------------------------------ predictive lead scoring
+
+    def train_scoring(
+        self, *, variables: Sequence[str], actor: str, until: datetime | date | None = None,
+    ) -> ScoringModel:
+        """Train a predictive scoring model on the deals decided (won or lost) before ``until`` (default:
+        all of them), keep it as the next version and return it (see :mod:`crmcore.policies.scoring`).
+
+        ``variables`` are built-ins (``channel``, ``kind``, ``owner``) or active custom fields and profile
+        traits of choice, multi-choice, label, boolean or number kind. Each deal teaches with its party's
+        facts as they stood when it was decided, never today's (:mod:`crmcore.projections.scoring`).
+        Refused with :class:`InvalidInput` when there is no won or no lost deal, with
+        :class:`FieldNotDefined` for an unknown variable; nothing is stored then.
+        """
+        name = _name(actor, "actor")
+        moment = None if until is None else _until(until, UTC)
+        chosen = scoring.scoring_variables(variables, self._current_fields())
+        if moment is None:
+            self._runner.catch_up(PipelineView.name)
+            rows = self._views_storage.rows(PipelineView.name, {})
+        else:
+            rows = list(self._runner.fold_at(PipelineView.name, [moment])[0].values())
+        decisions = decisions_in(rows)
+        moments, folds = facts_at(self._runner, self._views_storage, decisions)
+        samples = training_samples(decisions, moments, folds)
+        model = scoring.train(samples, chosen, version=1, trained_at=utc_now(), trained_on_until=moment,
+                              actor=name)
+        for attempt in range(self.conflict_retries + 1):
+            models = self._scoring_models(or_new=name)
+            model = model.model_copy(update={"version": models.next_version})
+            models.record(model)
+            try:
+                self._save(models)
+            except ConcurrentUpdateError:
+                if attempt == self.conflict_retries:
+                    raise ConcurrentUpdateError(None, "another model was trained meanwhile") from None
+                _back_off(attempt)
+                continue
+            return model
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def scoring_model(self, version: int | None = None) -> ScoringModel:
+        """Scoring model ``version`` as it was trained (default: the latest); :class:`ScoringModelNotFound`
+        when there is none."""
+        return self._scoring_models().model(version)
+
+    def score_leads(
+        self,
+        *,
+        model_version: int | None = None,
+        at: datetime | None = None,
+        stages: Sequence[Stage | str] = ("lead",),
+        record: bool = False,
+        actor: str | None = None,
+    ) -> list[LeadScore]:
+        """Score the parties in ``stages`` (default: leads; not merged away, not set aside) with scoring
+        model ``model_version`` (default: the latest), best first (then by id), each with its reasons.
+
+        Their facts now, or as they stood at ``at``. With ``record``, each score is also recorded on its
+        party as ``Party.Scored`` (effective at ``at``, default now; by ``actor``, then required), all in
+        one transaction.
+        """
+        model = self.scoring_model(model_version)
+        chosen = _scoring_stages(stages, "stages")
+        name = _name(actor, "actor") if record or actor is not None else ""
+        if at is None:
+            self._runner.catch_up(PartyFactsView.name)
+            rows = self._views_storage.rows(PartyFactsView.name, {})
+        else:
+            rows = list(self._runner.fold_as_of(PartyFactsView.name, _aware(at, "at")).values())
+        scores = []
+        for lead in leads_in({str(r["party_id"]): r for r in rows}, chosen):
+            score, reasons = model.score(lead)
+            scores.append(LeadScore(party_id=lead["party_id"], name=lead["name"], stage=lead["stage"],
+                                    score=score, model_version=model.version, reasons=reasons))
+        scores.sort(key=lambda s: (-s.score, str(s.party_id)))
+        if record and scores:
+            self._record_scores(scores, name, at)
+        return scores
+
+    def _record_scores(self, scores: Sequence[LeadScore], actor: str, at: datetime | None) -> None:
+        """Record ``Party.Scored`` on every scored party in one save; re-run on a collision."""
+        for attempt in range(self.conflict_retries + 1):
+            parties = []
+            for score in scores:
+                party = self._load(score.party_id)
+                party.record_score(model_version=score.model_version, score=score.score, actor=actor,
+                                   effective_at=at)
+                parties.append(party)
+            try:
+                self._save(*parties)
+            except ConcurrentUpdateError:
+                if attempt == self.conflict_retries:
+                    raise
+                _back_off(attempt)
+                continue
+            return
+
+    def scoring_backtest(
+        self,
+        *,
+        variables: Sequence[str],
+        cutoffs: Sequence[datetime | date] | None = None,
+        periods: int = 4,
+        every: str = "quarter",
+        until: datetime | date | None = None,
+        timezone: str | tzinfo = "UTC",
+        horizon_days: int | None = None,
+        stages: Sequence[Stage | str] = ("lead", "prospect", "target"),
+    ) -> ScoringBacktest:
+        """Replay predictive scoring at past cut-offs and measure how well it ranked the leads that then
+        converted (see :mod:`crmcore.projections.scoring`): AUC, base and top-decile conversion rates, lift.
+
+        Cut-offs are ``cutoffs`` (timezone-aware date-times, or dates: their midnight in ``timezone``), or
+        the starts of the last ``periods`` whole months or quarters (``every``) before the one holding
+        ``until`` (default: now). At each, a model is trained on the deals decided before it and scores the
+        parties then in ``stages`` (default: not yet customers - lead, prospect, target) as they stood then;
+        a lead converted if it became a customer or won a deal after the cut-off, within ``horizon_days``
+        when given, before ``until`` in any case. Nothing is stored; the log is read twice (once for the
+        deals, once for the parties), whatever the number of cut-offs.
+        """
+        chosen = scoring.scoring_variables(variables, self._current_fields())
+        zone = _zone(timezone)
+        end = _until(until, zone)
+        in_stages = _scoring_stages(stages, "stages")
+        if horizon_days is not None and (isinstance(horizon_days, bool) or not isinstance(horizon_days, int)
+                                         or not 1 <= horizon_days <= 36500):
+            raise InvalidInput("horizon_days: give a whole number of days from 1 to 36500, or None",
+                               [{"loc": ("horizon_days",), "msg": "out of range", "type": "int_range"}])
+        if cutoffs is None:
+            if isinstance(periods, bool) or not isinstance(periods, int) or not 1 <= periods <= 120:
+                raise InvalidInput("periods: give a whole number from 1 to 120",
+                                   [{"loc": ("periods",), "msg": "out of range", "type": "int_range"}])
+            if every not in EVERY:
+                raise InvalidInput(f"every: one of {', '.join(EVERY)}, got {every!r}",
+                                   [{"loc": ("every",), "msg": "unknown period", "type": "literal_error"}])
+            moments = period_boundaries(every, periods, end, zone)[:-1]
+            labels = [cutoff_label(every, m) for m in moments]
+        else:
+            moments = _cutoffs(cutoffs, zone, end)
+            labels = [cutoff_label(None, m) for m in moments]
+        window_ends = [min(m + timedelta(days=horizon_days), end) if horizon_days else end for m in moments]
+        pipelines = self._runner.fold_at(PipelineView.name, [*moments, end])
+        decisions = sorted({d for fold in pipelines[:-1] for d in decisions_in(fold.values())},
+                           key=lambda d: (d.closed_at, d.party_id, not d.won))
+        fact_moments, folds = facts_at(self._runner, self._views_storage, decisions, [*moments, end])
+        return scoring_backtest_of(
+            variables=chosen, cutoffs=moments, labels=labels, window_ends=window_ends,
+            pipelines_at=pipelines[:-1], leads_at=[folds[utc_text(m)] for m in moments],
+            moments=fact_moments, folds=folds, final_facts=folds[utc_text(end)], final_pipeline=pipelines[-1],
+            stages=in_stages, horizon_days=horizon_days, until=end, timezone=_zone_name(timezone),
+        )
+
+    def _scoring_models(self, *, or_new: str | None = None) -> ScoringModels:
+        """The store's scoring models; started afresh (by ``or_new``) when none was trained yet, else
+        :class:`ScoringModelNotFound`."""
+        try:
+            models: Any = self._app.repository.get(SCORING_MODELS_ID)
+        except AggregateNotFoundError:
+            if or_new is None:
+                raise ScoringModelNotFound(None, 0) from None
+            return ScoringModels.start(actor=or_new)
+        return cast(ScoringModels, models)
 
     # ------------------------------------------------------------------ party facts
 
@@ -2635,6 +2821,43 @@ def _opportunity_settings(
     if len({r.casefold() for r in reasons}) != len(reasons):
         raise InvalidInput("lost_reasons: a reason is listed twice")
     return chosen, reasons
+
+
+def _scoring_stages(stages: Sequence[Stage | str], field: str) -> list[str]:
+    """The lifecycle stages named, as values, checked: at least one, each a stage."""
+    if isinstance(stages, str) or not isinstance(stages, Sequence) or not stages:
+        raise InvalidInput(f"{field}: give one or more lifecycle stages",
+                           [{"loc": (field,), "msg": "empty", "type": "too_short"}])
+    chosen: list[str] = []
+    for index, stage in enumerate(stages):
+        try:
+            value = Stage(stage).value
+        except ValueError:
+            choices = ", ".join(s.value for s in Stage)
+            message = f"{field}.{index}: not a stage: {stage!r} (one of {choices})"
+            raise InvalidInput(message, [{"loc": (field, index), "msg": message, "type": "enum"}]) from None
+        if value not in chosen:
+            chosen.append(value)
+    return chosen
+
+
+def _cutoffs(cutoffs: Sequence[datetime | date], zone: tzinfo, end: datetime) -> list[datetime]:
+    """The backtest cut-offs given: at least one, each before ``end``, ascending, none twice."""
+    if isinstance(cutoffs, str) or not isinstance(cutoffs, Sequence) or not cutoffs:
+        raise InvalidInput("cutoffs: give one or more dates or timezone-aware datetimes",
+                           [{"loc": ("cutoffs",), "msg": "empty", "type": "too_short"}])
+    moments: list[datetime] = []
+    for index, cutoff in enumerate(cutoffs):
+        moment = _moment(cutoff, zone, f"cutoffs.{index}")
+        assert moment is not None
+        if moment >= end:
+            raise InvalidInput(f"cutoffs.{index}: a cut-off must come before the backtest's end ({end})",
+                               [{"loc": ("cutoffs", index), "msg": "not before until", "type": "range"}])
+        if moments and moment <= moments[-1]:
+            raise InvalidInput(f"cutoffs.{index}: give the cut-offs in ascending order, none twice",
+                               [{"loc": ("cutoffs", index), "msg": "not ascending", "type": "order"}])
+        moments.append(moment)
+    return moments
 
 
 def _name(value: Any, field: str) -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "OpportunityNotFound",
     "PartyNotFound",
     "QualificationRefused",
+    "ScoringModelNotFound",
     "SegmentNotFound",
     "StoreConfigurationError",
     "TaskNotFound",
@@ -205,3 +206,10 @@ class SegmentNotFound(CrmError, LookupError):
     def __init__(self, segment_id: UUID, detail: str = "") -> None:
         super().__init__(f"segment {segment_id} not found{': ' + detail if detail else ''}")
         self.segment_id = segment_id
+class ScoringModelNotFound(CrmError, LookupError):
+    """No predictive scoring model has the given version (or none was trained yet)."""
+
+    def __init__(self, version: object, trained: int) -> None:
+        detail = "no model was trained yet" if not trained else f"models 1 to {trained} exist"
+        super().__init__(f"scoring model {version!r} not found: {detail}")
+        self.version = version

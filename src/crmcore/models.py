@@ -53,6 +53,7 @@ __all__ = [
     "InterruptedNegotiation",
     "KindTime",
     "LeadAssessment",
+    "LeadScore",
     "MailingExclusion",
     "MatchReason",
     "MergeField",
@@ -68,6 +69,10 @@ __all__ = [
     "Registration",
     "RuleResult",
     "ScheduleMove",
+    "ScoreReason",
+    "ScoringBacktest",
+    "ScoringCutoff",
+    "ScoringFigures",
     "SegmentChange",
     "SegmentMember",
     "SegmentMembers",
@@ -829,3 +834,83 @@ class LeadAssessment(_ReadModel):
     score: Decimal
     rules: list[RuleResult]
     failed: list[str]
+
+
+# -- predictive lead scoring ---------------------------------------------------------------------------
+
+
+class ScoreReason(_ReadModel):
+    """How one value of a lead moved its predictive score.
+
+    ``won`` and ``lost`` count the training deals decided with that value; ``likelihood_ratio`` is
+    P(value | won) / P(value | lost) with Laplace smoothing (above 1 pushes the score up, below 1 down),
+    rounded to three decimals; ``effect`` is ``up``, ``down``, ``neutral``, or ``unseen`` for a value no
+    training deal had (it contributes nothing, and its ratio is None).
+    """
+
+    variable: str
+    value: str
+    won: int
+    lost: int
+    likelihood_ratio: Decimal | None
+    effect: Literal["up", "down", "neutral", "unseen"]
+
+
+class LeadScore(_ReadModel):
+    """A party's predictive score: the chance in percent (0-100, one decimal) that it is won, by model
+    ``model_version``, with the values that pushed it up or down, strongest first."""
+
+    party_id: UUID
+    name: str
+    stage: Stage
+    score: Decimal
+    model_version: int
+    reasons: list[ScoreReason]
+
+
+class ScoringFigures(_ReadModel):
+    """How well predictive scores ranked leads against what became of them.
+
+    ``converted`` of ``leads`` reached the customer stage or won a deal in the window after the cut-off;
+    ``base_rate_percent`` is their share. ``auc`` is the chance that a converting lead was scored above a
+    non-converting one (ties count half; None without both kinds). The top decile is the best-scored
+    tenth of the leads (rounded up; ties at its edge broken by party id): its conversion rate, and
+    ``lift``, that rate over the base rate (None when nothing converted).
+    """
+
+    leads: int
+    converted: int
+    base_rate_percent: Decimal | None
+    auc: Decimal | None
+    top_decile_leads: int
+    top_decile_converted: int
+    top_decile_rate_percent: Decimal | None
+    lift: Decimal | None
+
+
+class ScoringCutoff(ScoringFigures):
+    """One cut-off of a scoring backtest: the model trained on the ``decisions`` (``won`` + ``lost``) made
+    before ``cutoff``, the leads as they stood then, and what they did up to ``window_end``. ``trained`` is
+    False when no model could be trained then (no won or no lost deal yet): its leads are counted, unscored.
+    """
+
+    label: str
+    cutoff: datetime
+    window_end: datetime
+    decisions: int
+    won: int
+    lost: int
+    trained: bool
+
+
+class ScoringBacktest(_ReadModel):
+    """Predictive scoring replayed at past cut-offs: each cut-off's figures and ``overall`` (counts summed;
+    AUC over the pairs of leads of the same cut-off; top deciles taken per cut-off and summed)."""
+
+    variables: list[str]
+    stages: list[Stage]
+    timezone: str
+    horizon_days: int | None
+    until: datetime
+    cutoffs: list[ScoringCutoff]
+    overall: ScoringFigures

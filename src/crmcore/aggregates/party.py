@@ -7,6 +7,7 @@ Public commands check the rules (``crmcore.policies.lifecycle``) and the effecti
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, TypedDict
 from uuid import UUID
 
@@ -206,6 +207,13 @@ class Party(Aggregate):
 
         def apply(self, aggregate: Party) -> None:
             aggregate._add_delivery(self)
+
+    class Scored(Event):
+        """A predictive score was recorded for the party: ``score`` percent (decimal text) by scoring model
+        ``model_version``. A note about the party, not a change to it: its state stays as it was."""
+
+        model_version: int
+        score: str
 
     class Snapshot(_Snapshot):
         """A snapshot that gives back the enum types JSON turned into plain strings."""
@@ -528,6 +536,18 @@ class Party(Aggregate):
         late); ``last_interaction_at`` keeps the latest."""
         at = self._ledger_time(effective_at)
         self._interaction_recorded(kind=kind, task_id=task_id, outcome=outcome, actor=actor, effective_at=at)
+
+    def record_score(
+        self, *, model_version: int, score: Decimal, actor: str, effective_at: datetime | None = None,
+    ) -> None:
+        """Record the party's predictive score (0-100) by scoring model ``model_version``. Like ledger
+        entries it may precede the party's previous event (a score as of a past moment); never on a party
+        merged away."""
+        at = self._ledger_time(effective_at)
+        if not isinstance(score, Decimal) or not Decimal(0) <= score <= Decimal(100):
+            raise InvalidInput("score: give a decimal from 0 to 100",
+                               [{"loc": ("score",), "msg": "out of range", "type": "decimal_range"}])
+        self._scored(model_version=model_version, score=str(score), actor=actor, effective_at=at)
 
     # ------------------------------------------------------------------ consent and deliverability
 
@@ -886,6 +906,10 @@ class Party(Aggregate):
                 self.custom_fields[name] = value
                 self.custom_field_versions[name] = catalog_version
         self.last_effective_at = effective_at
+
+    @event(Scored)
+    def _scored(self, model_version: int, score: str, actor: str, effective_at: datetime) -> None:
+        """Nothing of the party's state changes: the score is in its history."""
 
     # ------------------------------------------------------------------ ledger mutators (never raise)
 

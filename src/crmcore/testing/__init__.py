@@ -18,7 +18,8 @@
   agendas and the interactions recorded on parties after every step; :func:`task_machine`.
 
 - :mod:`crmcore.testing.sales`: a seeded simulated sales history (``simulate_sales``) to play through a
-  CRM or load in bulk, for demonstrations, benchmarks and backtests.
+  CRM or load in bulk, for demonstrations, benchmarks and backtests; :mod:`crmcore.testing.scoring`
+  registers its deals' parties with traits that predict how the deals end (``sales_parties``).
 
 The machines and strategies need ``hypothesis`` (``pip install 'crmcore[testing]'``); they are imported on
 first use, so :mod:`crmcore.testing.sales` and :mod:`crmcore.testing.synthetic` work without it.
