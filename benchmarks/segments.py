@@ -22,7 +22,8 @@ Each round measures, on that file:
    event, every entry and exit recorded - in events/s over its events (party, opportunity and segment
    events), with the baseline's replay of those same events;
 5. the members of a segment now (stored rows), as of six months back (the facts folded as of then and the
-   criteria evaluated over every party), and unsaved criteria previewed over every party now.
+   criteria evaluated over every party), and unsaved criteria previewed over every party now;
+6. every customer scored and ranked by the targeting score (``crm.rank_customers()``), now.
 
 Ratios are the medians over rounds of a rate divided by its baseline measured in the same round. The target
 for (2)-(4) is 100,000 events/s. The machine's speed drifts: compare ratios measured in one round.
@@ -63,11 +64,13 @@ def build(path: Path, parties: int) -> None:
     start = datetime.now(UTC) - timedelta(days=370)
     with CRM(f"sqlite:///{path}") as crm:
         before, defined = start - timedelta(days=2), start - timedelta(days=1)
-        crm.define_field(name="region", kind="choice", choices=list(REGIONS), actor="admin", effective_at=before)
+        crm.define_field(name="region", kind="choice", choices=list(REGIONS), actor="admin",
+                         effective_at=before)
         crm.define_field(name="employees", kind="number", actor="admin", effective_at=before)
         version = crm.field_catalog().version
-        northern = crm.define_segment(name="Northern leads", actor="admin", effective_at=defined,
-                                      criteria={"all": [{"stage": "lead"}, {"field": "region", "eq": "North"}]})
+        northern = crm.define_segment(
+            name="Northern leads", actor="admin", effective_at=defined,
+            criteria={"all": [{"stage": "lead"}, {"field": "region", "eq": "North"}]})
         crm.define_segment(name="Mailable customers", actor="admin", effective_at=defined,
                            criteria={"all": [{"stage": "customer"}, {"consent": "email", "is": "subscribed"},
                                              {"deliverable": "email"}]})
@@ -192,14 +195,17 @@ def main(argv: list[str] | None = None) -> int:
                                                                                         at=six_months_back))
             r["preview_now_s"], preview = timed(lambda: crm.evaluate(
                 {"all": [{"stage": "prospect"}, {"field": "employees", "ge": 100}]}))
+            r["rank_customers_s"], ranking = timed(lambda: crm.rank_customers())
             rounds.append(r)
             print(f"round {number}: party_facts {r['party_facts_events_per_s']:,.0f} ev/s "
                   f"({r['party_facts_shared_events_per_s']:,.0f} shared), baseline "
                   f"{r['baseline_party_events_per_s']:,.0f}; segment_members "
                   f"{r['segment_members_events_per_s']:,.0f} ev/s, baseline "
                   f"{r['baseline_membership_events_per_s']:,.0f}; members now {r['members_now_s']:.2f} s "
-                  f"({len(members):,}), six months back {r['members_six_months_back_s']:.2f} s ({len(then):,}), "
-                  f"preview {r['preview_now_s']:.2f} s ({len(preview):,})")
+                  f"({len(members):,}), six months back {r['members_six_months_back_s']:.2f} s "
+                  f"({len(then):,}), "
+                  f"preview {r['preview_now_s']:.2f} s ({len(preview):,}); {ranking.considered:,} customers "
+                  f"ranked in {r['rank_customers_s']:.2f} s")
     median = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
     ratios = {
         "party_facts_ratio_vs_event_store_replay": statistics.median(
