@@ -36,6 +36,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from _baseline import replay_baseline
+
 from crmcore import CRM
 from crmcore.projections.pipeline import PipelineView
 from crmcore.testing.sales import load_sales, simulate_sales
@@ -56,24 +58,6 @@ def build(path: Path, opportunities: int) -> None:
         load_sales(crm, steps, parties.__getitem__)
     print(f"wrote {len(steps):,} events for {opportunities:,} opportunities in "
           f"{time.perf_counter() - started:.0f} s to {path}")
-
-
-def replay_baseline(crm: CRM) -> tuple[int, float]:
-    """The event store's own decode-and-replay of the view's events: notifications in, event objects out."""
-    app = crm._app
-    recorder, mapper, topics = app.recorder, app.mapper, PipelineView.topics()
-    started = time.perf_counter()
-    position, count = 0, 0
-    while True:
-        page = recorder.select_notifications(start=position, limit=2000, topics=topics,
-                                             inclusive_of_start=False)
-        if not page:
-            break
-        for notification in page:
-            mapper.to_domain_event(notification)
-        count += len(page)
-        position = page[-1].id
-    return count, time.perf_counter() - started
 
 
 def timed(action: object) -> float:
@@ -109,7 +93,7 @@ def main() -> int:
             applied = crm.rebuild_view(PipelineView.name)
             rebuild = applied / (time.perf_counter() - started)
             gc.collect()
-            replayed, seconds = replay_baseline(crm)
+            replayed, seconds = replay_baseline(crm, PipelineView.topics())
             baseline = replayed / seconds
             gc.collect()
             as_of = timed(lambda: crm.forecast(at=moment))

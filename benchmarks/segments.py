@@ -38,10 +38,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from _baseline import replay_baseline
 
 from crmcore import CRM
 from crmcore.aggregates.party import Party
@@ -135,24 +137,6 @@ def _history(rng: random.Random, i: int, start: datetime, version: int) -> Party
         if rng.random() < 0.3:
             party.convert(actor="rep", effective_at=later(60))
     return party
-
-
-def replay_baseline(crm: CRM, topics: Sequence[str]) -> tuple[int, float]:
-    """The event store's own decode-and-replay of ``topics``' events: notifications in, event objects out."""
-    app = crm._app
-    recorder, mapper = app.recorder, app.mapper
-    started = time.perf_counter()
-    position, count = 0, 0
-    while True:
-        page = recorder.select_notifications(start=position, limit=2000, topics=list(topics),
-                                             inclusive_of_start=False)
-        if not page:
-            break
-        for notification in page:
-            mapper.to_domain_event(notification)
-        count += len(page)
-        position = page[-1].id
-    return count, time.perf_counter() - started
 
 
 def timed(action: Callable[[], Any]) -> tuple[float, Any]:
