@@ -212,3 +212,30 @@ def test_a_bad_number_of_replay_workers_is_refused(workers: object) -> None:
 
     with pytest.raises(InvalidInput):
         CRM("memory:", replay_workers=workers)  # type: ignore[arg-type]
+
+
+def test_every_record_view_of_a_crm_rebuilds_the_same_on_several_processes(
+    store_url: str, store_kind: str,
+) -> None:
+    if store_kind == "memory":
+        pytest.skip("a memory store lives in one object (and is always folded in one process)")
+    from crmcore.projections.base import RecordView
+    from crmcore.projections.parallel import can_share
+
+    with CRM(store_url) as one, CRM(store_url, replay_workers=2) as two:
+        assert two._runner.shared is not None
+        two._runner.shared.share_from = 1
+        _a_simulated_quarter(one)
+        ada = one.register_party(kind="person", name="Ada", stage="lead", actor="u",
+                                 emails=["ada@example.com"])
+        twin = one.register_party(kind="person", name="Ada L", stage="lead", actor="u")
+        one.subscribe_to(ada, channel="email", source="form", lawful_basis="consent", actor="u")
+        one.merge(ada, twin, actor="u", reason="duplicate")
+        one.define_segment(name="Leads", criteria={"stage": "lead"}, actor="u")
+        one.plan_task(kind="call", subject="Call", assignees=["ann"], party_id=ada, actor="u",
+                      deadline="2031-01-31")
+        shared = [v for v in one._runner.views.values() if isinstance(v, RecordView) and can_share(v)]
+        assert {v.name for v in shared} >= {"pipeline", "party_facts", "tasks", "segments"}
+        for view in shared:
+            assert two.rebuild_view(view.name) == one.rebuild_view(view.name) > 0, view.name
+            assert two.view_rows(view.name) == one.view_rows(view.name), view.name

@@ -62,23 +62,23 @@ class PartyFactsView(RecordView):
         self._changes: dict[str, _Change] = {
             get_topic(P.Engaged): _engaged,
             get_topic(P.Qualified): _qualified,
-            get_topic(P.Disqualified): lambda row, data, _: _stage(row, "disqualified", data),
-            get_topic(P.Reopened): lambda row, data, _: _stage(row, "lead", data),
+            get_topic(P.Disqualified): _disqualified,
+            get_topic(P.Reopened): _reopened,
             get_topic(P.Converted): _converted,
             get_topic(P.Assigned): _assigned,
             get_topic(P.Linked): _linked,
-            get_topic(P.ProfileUpdated): lambda row, data, _: _apply(row, "profile", data["changes"]),
-            get_topic(P.FieldsUpdated): lambda row, data, _: _apply(row, "fields", data["changes"]),
-            get_topic(P.SetAside): lambda row, data, _: row.__setitem__("set_aside", True),
-            get_topic(P.Restored): lambda row, data, _: row.__setitem__("set_aside", False),
+            get_topic(P.ProfileUpdated): _profile_updated,
+            get_topic(P.FieldsUpdated): _fields_updated,
+            get_topic(P.SetAside): _set_aside,
+            get_topic(P.Restored): _restored_from_aside,
             get_topic(P.IdentityUpdated): _identity_updated,
             get_topic(P.MergedInto): _merged_into,
             get_topic(P.Merged): _merged,
-            get_topic(P.InteractionRecorded): lambda row, data, _: _interacted(row, data["effective_at"]),
-            get_topic(P.Subscribed): lambda row, data, record: _consent(row, "subscribed", data, record),
-            get_topic(P.Unsubscribed): lambda row, data, record: _consent(row, "unsubscribed", data, record),
+            get_topic(P.InteractionRecorded): _interaction,
+            get_topic(P.Subscribed): _subscribed,
+            get_topic(P.Unsubscribed): _unsubscribed,
             get_topic(P.DeliveryRecorded): _delivery,
-        }
+        }  # module functions, not lambdas: the view is sent to other processes for shared replay
 
     def evolve_record(self, row: Row | None, record: StoredRecord) -> Row | None:
         _, originator_id, _, topic, data = record
@@ -134,6 +134,42 @@ def _engaged(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
 
 def _qualified(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
     _stage(row, data["stage"], data)
+
+
+def _disqualified(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
+    _stage(row, "disqualified", data)
+
+
+def _reopened(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
+    _stage(row, "lead", data)
+
+
+def _profile_updated(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
+    _apply(row, "profile", data["changes"])
+
+
+def _fields_updated(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
+    _apply(row, "fields", data["changes"])
+
+
+def _set_aside(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
+    row["set_aside"] = True
+
+
+def _restored_from_aside(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
+    row["set_aside"] = False
+
+
+def _interaction(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
+    _interacted(row, data["effective_at"])
+
+
+def _subscribed(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
+    _consent(row, "subscribed", data, record)
+
+
+def _unsubscribed(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
+    _consent(row, "unsubscribed", data, record)
 
 
 def _converted(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
