@@ -76,6 +76,29 @@ EXPECTED: dict[str, list[str]] = {
         "error -61,661 (-49.2%)",
         "proposal (50.0% won of 16 closed, against 60%)",
     ],
+    "sales_team.py": [
+        "the book on 1 March 2025: 8 parties, 4 customers",
+        "giulia's agenda for Wednesday 12 March 2025, as it stood at 08:00: 6 open tasks",
+        "Mon 10 Mar (deadline)  documentation Quote for the second production line",
+        "(the call with Ponte Systems was due 10 March 09:30; giulia moved it on 07 March to 14 March 09:30)",
+        "    giulia  1 / 1 / 2 / 2, 235 min",
+        "  giulia  completed 7, 6 on time, 1 late (3 days on average); 420 min spent; cancelled 0",
+        "  marco   completed 2, 2 on time, 0 late; 80 min spent; cancelled 1",
+        "    21 Mar 09:00  left     Aurora Textiles    Party.Unsubscribed",
+        "    20 Mar 10:30  left     Olivo Labs         Party.FieldsUpdated",
+        "    28 Mar 10:00  entered  Lago Foods         Opportunity.Opened",
+        "Northern pipeline as of 10 March 12:00: Vento Design (lead), Ponte Systems (lead)",
+        "   1 Ferro Engineering   63.2     83.3      63.2       15.4   75.0  2025-02-12       3",
+        "Ponte Systems under BANT v1: review, score 0.50; failed: can decide, has a need, "
+        "buys within six months",
+        "qualify Vento Design (policy required): now a target",
+        "qualify Ponte Systems (policy required): refused, review (score 0.50)",
+        "model v1 on channel, industry: 36 won and 248 lost deals (prior 12.7%)",
+        "  Officina Bianchi    34.6%",
+        "    channel = referral: up, likelihood ratio 2.888 (10 won, 23 lost)",
+        "  2024-Q3      114   184        15  0.628    8.2   21.1  2.58",
+        "  overall            563        44  0.650    7.8   13.8  1.76",
+    ],
 }
 
 
