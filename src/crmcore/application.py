@@ -166,7 +166,7 @@ from crmcore.projections import (
 )
 from crmcore.projections.asof import utc_text
 from crmcore.projections.backtest import EVERY, backtest_of, period_boundaries
-from crmcore.projections.facts import PartyFactsView, facts_of
+from crmcore.projections.facts import PartyFactsView, facts_of, survivor_of
 from crmcore.projections.identity import IdentityView, MembershipsView
 from crmcore.projections.opportunities import OpportunitiesView
 from crmcore.projections.parallel import SharedReplay
@@ -183,6 +183,7 @@ from crmcore.projections.segments import (
     SegmentMembership,
     SegmentsView,
     memberships_of,
+    referred_closure,
     time_relative_segments,
 )
 from crmcore.projections.storage import PositionMoved
@@ -2087,7 +2088,7 @@ class CRM:
         to must exist and not be retired) and stored canonical. Returns the new segment's id.
         """
         who = _name(actor, "actor")
-        checked = self._checked_criteria(criteria, None)
+        checked = self._checked_criteria(criteria, None).to_json()
         at = _aware(effective_at, "effective_at") if effective_at is not None else None
         segment = Segment.define(name=name, criteria=checked, description=description, actor=who,
                                  effective_at=at)
@@ -2101,7 +2102,7 @@ class CRM:
         """Replace a segment's criteria (checked as :meth:`define_segment` does; a segment may not refer to
         itself, directly or through others). The same criteria record nothing."""
         sid = _id_of(segment_id, "segment_id")
-        checked = self._checked_criteria(criteria, sid)
+        checked = self._checked_criteria(criteria, sid).to_json()
         return self._run_segment(sid, actor, effective_at, expected_version, lambda segment, who, at:
                                  segment.change_criteria(checked, actor=who, effective_at=at))
 
@@ -2121,9 +2122,9 @@ class CRM:
         """Retire a segment: every member leaves it; it can no longer change or be referred to, and its
         history stays readable. Refused while another live segment refers to it."""
         sid = _id_of(segment_id, "segment_id")
-        users = [row["name"] for row in self._segment_rows()
-                 if not row["retired"] and str(sid) in referenced_segments(parse_criteria(row["criteria"],
-                                                                                         check=False))]
+        rows = {r["segment_id"]: r for r in self._segment_rows()}
+        users = [rows[other]["name"] for other, node in _live_criteria(rows.values()).items()
+                 if str(sid) in referenced_segments(node)]
         if users:
             raise IllegalTransition(f"segment {sid} is referred to by {', '.join(sorted(users))}")
         return self._run_segment(sid, actor, effective_at, expected_version, lambda segment, who, at:
@@ -2210,7 +2211,7 @@ class CRM:
     ) -> list[SegmentMember]:
         """The parties meeting unsaved ``criteria`` now (or as of ``at``, ``known_at``): what a screen
         previews before saving a segment. The criteria are checked as :meth:`define_segment` does."""
-        checked = parse_criteria(self._checked_criteria(criteria, None), check=False)
+        checked = self._checked_criteria(criteria, None)
         moment = _aware(at, "at") if at is not None else None
         known = _aware(known_at, "known_at") if known_at is not None else None
         if moment is None:
@@ -2223,8 +2224,8 @@ class CRM:
         wanted = memberships_of(criteria_by_id, facts, moment or utc_now(), [""]).get("", set())
         return [_member(p, facts[p], None) for p in sorted(wanted)]
 
-    def _checked_criteria(self, criteria: Mapping[str, Any], segment_id: UUID | None) -> dict[str, Any]:
-        """``criteria`` checked against the fields in force and the live segments, in canonical JSON."""
+    def _checked_criteria(self, criteria: Mapping[str, Any], segment_id: UUID | None) -> Criterion:
+        """``criteria`` checked against the fields in force and the live segments, canonical."""
         if not isinstance(criteria, Mapping):
             raise InvalidInput("criteria: give a JSON object",
                                [{"loc": ("criteria",), "msg": "not an object", "type": "dict_type"}])
@@ -2235,12 +2236,11 @@ class CRM:
                 raise SegmentNotFound(UUID(other), "a segment referred to must exist and not be retired")
         if segment_id is not None:
             mine = str(segment_id)
-            reached = {r for other in referenced_segments(node)
-                       for r in _references_closure(live, other)}
+            reached = referred_closure(live, referenced_segments(node))
             if mine in reached:
                 raise InvalidInput(f"criteria: segment {mine} would refer to itself",
                                    [{"loc": ("criteria",), "msg": "refers to itself", "type": "cycle"}])
-        return node.to_json()
+        return node
 
     def _segment_rows(self) -> list[Row]:
         self._runner.catch_up(SegmentsView.name)
@@ -2331,10 +2331,7 @@ class CRM:
         moment = _aware(at, "at")
         wanted = str(_uuid(party_id))
         rows = self._runner.fold_as_of(PartyFactsView.name, moment, None)
-        current, seen = wanted, set[str]()
-        while (row := rows.get(current)) is not None and row.get("merged_into") and current not in seen:
-            seen.add(current)
-            current = str(row["merged_into"])
+        current = survivor_of(wanted, rows.get)
         found = facts_of(rows.values(), self._runner.fold_as_of(PipelineView.name, moment, None).values())
         if current not in found:
             raise PartyNotFound(_uuid(party_id), f"not registered at {moment.isoformat()}")
@@ -2991,20 +2988,6 @@ def _counts_of_rows(rows: Iterable[Row]) -> PartyCounts:
 def _live_criteria(rows: Iterable[Row]) -> dict[str, Criterion]:
     """The criteria of the segments among ``rows`` (``segments`` view rows) that are not retired."""
     return {r["segment_id"]: parse_criteria(r["criteria"], check=False) for r in rows if not r["retired"]}
-
-
-def _references_closure(criteria: Mapping[str, Criterion], segment: str) -> set[str]:
-    """``segment`` and every segment it refers to, directly or through others."""
-    found: set[str] = set()
-    stack = [segment]
-    while stack:
-        current = stack.pop()
-        if current in found:
-            continue
-        found.add(current)
-        if current in criteria:
-            stack.extend(referenced_segments(criteria[current]))
-    return found
 
 
 def _segment_view(row: Row) -> SegmentView:

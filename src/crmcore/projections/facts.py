@@ -231,12 +231,10 @@ def _merged(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
         if key in values:
             _apply(row, section, values[key])
     for entry in values.get("consents") or ():
-        _add_consent(row, entry["channel"], entry["status"],
-                     [utc_text(entry["effective_at"]), utc_text(entry["recorded_at"]), int(entry["version"])])
+        _add_consent(row, entry["channel"], entry["status"], _ledger_order(entry))
     reports = dict(row["reports"])
     for entry in values.get("deliveries") or ():
-        _add_report(reports, entry, [utc_text(entry["effective_at"]), utc_text(entry["recorded_at"]),
-                                     int(entry["version"])])
+        _add_report(reports, entry, _ledger_order(entry))
     row["reports"] = reports
     _addresses_changed(row, {k: values[k] for k in ("emails", "phones") if k in values})
     row["deliverable"] = _deliverable(row["emails"], row["phones"], row["reports"])
@@ -261,12 +259,10 @@ def _restored(party_id: str, state: dict[str, Any], row: Row | None, at: str) ->
     restored["set_aside"] = bool(state.get("set_aside"))
     restored["fields"] = dict(state.get("custom_fields") or {})
     for entry in state.get("consents") or ():
-        _add_consent(restored, entry["channel"], entry["status"],
-                     [utc_text(entry["effective_at"]), utc_text(entry["recorded_at"]), int(entry["version"])])
+        _add_consent(restored, entry["channel"], entry["status"], _ledger_order(entry))
     reports: dict[str, list[Any]] = {}
     for entry in state.get("deliveries") or ():
-        _add_report(reports, entry, [utc_text(entry["effective_at"]), utc_text(entry["recorded_at"]),
-                                     int(entry["version"])])
+        _add_report(reports, entry, _ledger_order(entry))
     restored["reports"] = reports
     restored["deliverable"] = _deliverable(restored["emails"], restored["phones"], reports)
     last = state.get("last_interaction_at")
@@ -284,6 +280,11 @@ def _interacted(row: Row, at: str) -> None:
     if len(times) > 1 and moment < times[-2]:
         times.sort()
     row["interactions"] = times[-INTERACTIONS_KEPT:]
+
+
+def _ledger_order(entry: Mapping[str, Any]) -> list[Any]:
+    """A ledger entry's reading order (effective time, recording time, position) as comparable JSON."""
+    return [utc_text(entry["effective_at"]), utc_text(entry["recorded_at"]), int(entry["version"])]
 
 
 def _consent(row: Row, status: str, data: dict[str, Any], record: StoredRecord) -> None:

@@ -37,7 +37,7 @@ from crmcore.policies.scoring import (
 )
 from crmcore.projections.asof import utc_text
 from crmcore.projections.base import Row
-from crmcore.projections.facts import PartyFactsView
+from crmcore.projections.facts import PartyFactsView, survivor_of
 from crmcore.projections.runner import ViewRunner
 from crmcore.projections.storage import ViewStorage
 from crmcore.values import Stage
@@ -113,12 +113,7 @@ def cutoff_label(every: str | None, moment: datetime) -> str:
 def live_row(fold: Mapping[str, Row], party_id: str) -> Row | None:
     """The ``party_facts`` row ``party_id`` stands for in ``fold``: its own, or that of the party it was
     merged into (through chains of merges); None when it did not exist."""
-    seen: set[str] = set()
-    current = party_id
-    while (row := fold.get(current)) is not None and row.get("merged_into") and current not in seen:
-        seen.add(current)
-        current = str(row["merged_into"])
-    return row
+    return fold.get(survivor_of(party_id, fold.get))
 
 
 def training_samples(

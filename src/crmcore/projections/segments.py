@@ -44,7 +44,8 @@ from crmcore.projections.storage import PositionMoved, ViewStorage
 from crmcore.segments import Context, Criterion, Facts, is_time_relative, parse_criteria, referenced_segments
 
 __all__ = [
-    "SegmentMembership", "SegmentsView", "evaluation_order", "memberships_of", "time_relative_segments",
+    "SegmentMembership", "SegmentsView", "evaluation_order", "memberships_of", "referred_closure",
+    "time_relative_segments",
 ]
 
 
@@ -107,7 +108,7 @@ def memberships_of(
 ) -> dict[str, set[str]]:
     """The members of each segment (of ``wanted`` and the segments they refer to; default all) among the
     parties whose ``facts`` are given, at ``now``."""
-    needed = set(criteria if wanted is None else _closure(criteria, wanted))
+    needed = set(criteria if wanted is None else referred_closure(criteria, wanted))
     members: dict[str, set[str]] = {}
     context = Context(now=now, in_segment=lambda segment, party: party in members.get(segment.lower(), ()))
     for segment in evaluation_order({s: c for s, c in criteria.items() if s in needed}):
@@ -116,7 +117,8 @@ def memberships_of(
     return members
 
 
-def _closure(criteria: Mapping[str, Criterion], wanted: Iterable[str]) -> set[str]:
+def referred_closure(criteria: Mapping[str, Criterion], wanted: Iterable[str]) -> set[str]:
+    """The segments of ``wanted`` (among ``criteria``) and every segment they refer to, directly or not."""
     found: set[str] = set()
     stack = [s.lower() for s in wanted]
     while stack:
@@ -158,6 +160,8 @@ class SegmentMembership:
         self._opened = get_topic(_O.Opened)
         self._opportunity = {get_topic(c): c.__name__ for c in _OPPORTUNITY_EVENTS}
         self._segment_topics = frozenset(get_topic(c) for c in SEGMENT_EVENTS)
+        self._defined, self._retired = get_topic(Segment.Defined), get_topic(Segment.Retired)
+        self._criteria_changed = get_topic(Segment.CriteriaChanged)
         self.topics = sorted(self._party_topics | set(self._opportunity) | self._segment_topics)
 
     # ------------------------------------------------------------------ running
@@ -205,10 +209,6 @@ class SegmentMembership:
     def changes(self, segment_id: str) -> list[Row]:
         """The stored changes of a segment's membership, in log order."""
         return list(self.storage.with_prefix(self.name, f"c:{segment_id}:").values())
-
-    def facts_rows(self) -> dict[str, Row]:
-        """The stored facts rows, by party id (for checks)."""
-        return {k[2:]: r for k, r in self.storage.with_prefix(self.name, "f:").items()}
 
 
 class _Batch:
@@ -348,13 +348,14 @@ class _Batch:
         segment = record.originator_id
         old = self.rows.get(f"d:{segment}")
         data = record.data
-        if record.topic == get_topic(Segment.Defined):
+        o = self.owner
+        if record.topic == o._defined:
             row: Row = {"segment_id": segment, "criteria": data["criteria"], "retired": False}
         elif old is None:
             return
-        elif record.topic == get_topic(Segment.CriteriaChanged):
+        elif record.topic == o._criteria_changed:
             row = {**old, "criteria": data["criteria"]}
-        elif record.topic == get_topic(Segment.Retired):
+        elif record.topic == o._retired:
             row = {**old, "retired": True}
         else:
             return  # renamed: membership unchanged

@@ -30,7 +30,7 @@ from hypothesis.stateful import Bundle, initialize, invariant, precondition, rul
 from crmcore.exceptions import CrmError
 from crmcore.projections.asof import utc_text
 from crmcore.projections.facts import opportunity_facts
-from crmcore.projections.segments import memberships_of
+from crmcore.projections.segments import memberships_of, referred_closure
 from crmcore.segments import Criterion, Facts, parse_criteria, referenced_segments
 from crmcore.testing.lifecycle import CrmMachine, StoreUrlFactory, machine_case
 from crmcore.values import utc_now
@@ -212,18 +212,8 @@ class SegmentMachine(CrmMachine):
         del self.segments[segment]
 
     def _refers_to(self, segment: str, other: str) -> bool:
-        seen, stack = set(), [segment]
-        while stack:
-            current = stack.pop()
-            if current in seen:
-                continue
-            seen.add(current)
-            node = parse_criteria(self.segments[current], check=False)
-            refs = referenced_segments(node)
-            if other in refs:
-                return True
-            stack.extend(r for r in refs if r in self.segments)
-        return False
+        criteria = {s: parse_criteria(c, check=False) for s, c in self.segments.items()}
+        return other in referred_closure(criteria, referenced_segments(criteria[segment]))
 
     # ------------------------------------------------------------------ invariants
 
