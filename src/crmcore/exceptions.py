@@ -12,7 +12,9 @@ from typing import Any
 from uuid import UUID
 
 __all__ = [
+    "CampaignNotFound",
     "ConcurrentUpdateError",
+    "ContactRefused",
     "CrmError",
     "CurrencyMismatch",
     "EffectiveTimeOutOfOrder",
@@ -213,3 +215,23 @@ class ScoringModelNotFound(CrmError, LookupError):
         detail = "no model was trained yet" if not trained else f"models 1 to {trained} exist"
         super().__init__(f"scoring model {version!r} not found: {detail}")
         self.version = version
+
+
+class CampaignNotFound(CrmError, LookupError):
+    """No campaign has the given id (or it did not exist yet at the given version)."""
+
+    def __init__(self, campaign_id: UUID, detail: str = "") -> None:
+        super().__init__(f"campaign {campaign_id} not found{': ' + detail if detail else ''}")
+        self.campaign_id = campaign_id
+
+
+class ContactRefused(CrmError, ValueError):
+    """Contacting the party is not allowed (unsubscribed, suppressed address, no address); nothing was stored.
+
+    ``party_id`` is the party, ``reason`` says why.
+    """
+
+    def __init__(self, party_id: UUID, reason: str) -> None:
+        super().__init__(f"party {party_id} may not be contacted: {reason}")
+        self.party_id = party_id
+        self.reason = reason

@@ -225,6 +225,76 @@ ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 RawCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), _Plain]
 
 
+# -- campaigns and engagement ---------------------------------------------------------------------------
+
+
+class CampaignChannel(StrEnum):
+    """How a campaign reaches its audience: an e-mail newsletter, or telemarketing calls."""
+
+    NEWSLETTER = "newsletter"
+    TELEMARKETING = "telemarketing"
+
+
+#: The consent channel each campaign channel needs.
+CAMPAIGN_CONSENT: dict[CampaignChannel, ConsentChannel] = {
+    CampaignChannel.NEWSLETTER: ConsentChannel.NEWSLETTER,
+    CampaignChannel.TELEMARKETING: ConsentChannel.PHONE,
+}
+
+
+class CampaignStatus(StrEnum):
+    """Where a campaign is in its lifecycle: draft -> scheduled -> running -> completed, or cancelled."""
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class EngagementKind(StrEnum):
+    """What a report from a mail tool or a telephone system says happened to one recipient."""
+
+    DELIVERED = "delivered"
+    OPENED = "opened"
+    CLICKED = "clicked"
+    SOFT_BOUNCE = "soft_bounce"
+    HARD_BOUNCE = "hard_bounce"
+    UNSUBSCRIBED = "unsubscribed"
+    COMPLAINT = "complaint"
+    CALLED = "called"
+
+
+class CallOutcome(StrEnum):
+    """How a telemarketing call went. ``no_answer`` and ``call_back`` leave the call list entry open."""
+
+    REACHED = "reached"
+    NO_ANSWER = "no_answer"
+    WRONG_NUMBER = "wrong_number"
+    CALL_BACK = "call_back"
+    INTERESTED = "interested"
+    NOT_INTERESTED = "not_interested"
+
+
+#: Call outcomes after which the party need not be called again in that campaign.
+FINAL_CALL_OUTCOMES = frozenset({
+    CallOutcome.REACHED, CallOutcome.WRONG_NUMBER, CallOutcome.INTERESTED, CallOutcome.NOT_INTERESTED,
+})
+
+
+class ExclusionReason(StrEnum):
+    """Why the audience policy left a segment member out of a campaign channel (checked in this order)."""
+
+    MERGED = "merged"
+    NO_CONSENT = "no_consent"
+    UNSUBSCRIBED = "unsubscribed"
+    NO_ADDRESS = "no_address"
+    SUPPRESSED = "suppressed"
+    INACTIVE = "inactive"
+    OPEN_NEGOTIATION = "open_negotiation"
+    DUPLICATE = "duplicate"
+
+
 # -- money and probability ------------------------------------------------------------------------------
 
 #: Active ISO 4217 alpha-3 currency codes.
