@@ -22,6 +22,7 @@ from eventsourcing.utils import Environment, get_topic
 
 from crmcore import _bulk
 from crmcore._nearmatch import IdentityIndex, record_of_row
+from crmcore.aggregates.campaign import Campaign
 from crmcore.aggregates.catalog import CATALOG_ID, FieldCatalog
 from crmcore.aggregates.claim import IdentityClaim, claim_id
 from crmcore.aggregates.opportunity import Opportunity
@@ -73,6 +74,7 @@ from crmcore.commands import (
     validate,
 )
 from crmcore.exceptions import (
+    CampaignNotFound,
     ConcurrentUpdateError,
     DuplicateParty,
     FieldNotDefined,
@@ -93,6 +95,8 @@ from crmcore.matching import Detector, DuplicateCandidate, MatchRecord
 from crmcore.models import (
     Agenda,
     Backtest,
+    CampaignAudience,
+    CampaignView,
     Change,
     ConsentEntry,
     ContactDecision,
@@ -100,6 +104,7 @@ from crmcore.models import (
     Deliverability,
     DeliveryEntry,
     DuplicateMatch,
+    Exclusion,
     FieldChange,
     FieldScanFinding,
     FieldValueView,
@@ -116,12 +121,14 @@ from crmcore.models import (
     PartySummary,
     PartyView,
     Qualification,
+    Recipient,
     Registration,
     ScoringBacktest,
     SegmentChange,
     SegmentMember,
     SegmentMembers,
     SegmentView,
+    SendWave,
     TaskAnalysis,
     TaskView,
     TimelineEntry,
@@ -138,6 +145,14 @@ from crmcore.policies import (
     ranking,
     scoring,
     tasks,
+)
+from crmcore.policies.audience import (
+    DEFAULT_AUDIENCE,
+    Audience,
+    AudiencePolicy,
+    Candidate,
+    address_key,
+    select_audience,
 )
 from crmcore.policies.consent import BouncePolicy
 from crmcore.policies.conversion import PartyFacts
@@ -191,7 +206,19 @@ from crmcore.projections.tasks import TasksView, agenda_of, task_analysis_of, wo
 from crmcore.projections.winloss import DEFAULT_STALE_AFTER, win_loss_of
 from crmcore.segments import Context, Criterion, Facts, parse_criteria, referenced_segments
 from crmcore.stores import StoreKind, StoreSettings, existing_originators, parse_store_url
-from crmcore.values import CURRENCIES, AddressKind, ConsentChannel, Money, PartyKind, Stage, utc_now
+from crmcore.values import (
+    CURRENCIES,
+    AddressKind,
+    CampaignChannel,
+    CampaignStatus,
+    ConsentChannel,
+    ConsentStatus,
+    ExclusionReason,
+    Money,
+    PartyKind,
+    Stage,
+    utc_now,
+)
 
 __all__ = ["CONVERSION_POLICY", "CRM", "ChangeListener"]
 
@@ -2550,6 +2577,240 @@ class CRM:
             return ScoringModels.start(actor=or_new)
         return cast(ScoringModels, models)
 
+    # ------------------------------------------------------------------ campaigns
+
+    def plan_campaign(
+        self,
+        *,
+        name: str,
+        channels: Sequence[CampaignChannel | str],
+        segment_id: UUID | str,
+        budget: Money | Mapping[str, Any],
+        actor: str,
+        description: str | None = None,
+        include_inactive: bool = False,
+        exclude_open_negotiations: bool = True,
+        effective_at: datetime | None = None,
+    ) -> UUID:
+        """Draft a campaign over ``channels`` (``newsletter``, ``telemarketing``, or both in the order they
+        run) to the members of a live segment, with a ``budget`` (:class:`Money`, or a mapping with
+        ``amount`` and ``currency``).
+
+        ``include_inactive`` lets the newsletter reach parties the engagement policy finds inactive;
+        ``exclude_open_negotiations`` (default) leaves out parties in the middle of an open opportunity.
+        Returns the campaign's id. See ``docs/campaigns.md``.
+        """
+        who = _name(actor, "actor")
+        sid = self._live_segment(segment_id)
+        at = _aware(effective_at, "effective_at") if effective_at is not None else None
+        campaign = Campaign.draft(
+            name=name, channels=channels, segment_id=sid, budget=_money(budget, "budget"), actor=who,
+            description=description, include_inactive=_flag(include_inactive, "include_inactive"),
+            exclude_open_negotiations=_flag(exclude_open_negotiations, "exclude_open_negotiations"),
+            effective_at=at,
+        )
+        self._save(campaign)
+        return campaign.id
+
+    def revise_campaign(
+        self, campaign_id: UUID | str, *, actor: str, effective_at: datetime | None = None,
+        expected_version: int | None = None, **changes: Any,
+    ) -> CampaignView:
+        """Change a draft or scheduled campaign's settings (those :meth:`plan_campaign` takes); the same
+        values record nothing."""
+        if "segment_id" in changes:
+            changes["segment_id"] = self._live_segment(changes["segment_id"])
+        if "budget" in changes:
+            changes["budget"] = _money(changes["budget"], "budget")
+        return self._run_campaign(campaign_id, actor, effective_at, expected_version,
+                                  lambda c, who, at: c.revise(actor=who, effective_at=at, **changes))
+
+    def schedule_campaign(
+        self, campaign_id: UUID | str, *, start_at: datetime, actor: str,
+        effective_at: datetime | None = None, expected_version: int | None = None,
+    ) -> CampaignView:
+        """Schedule a draft to start at ``start_at``."""
+        start = _aware(start_at, "start_at")
+        return self._run_campaign(campaign_id, actor, effective_at, expected_version,
+                                  lambda c, who, at: c.schedule(start_at=start, actor=who, effective_at=at))
+
+    def launch_campaign(
+        self, campaign_id: UUID | str, *, actor: str, policy: AudiencePolicy | None = None,
+        effective_at: datetime | None = None, expected_version: int | None = None,
+    ) -> CampaignAudience:
+        """Start a scheduled campaign: its audience is frozen now (or at ``effective_at``, read as of then).
+
+        The segment's members are checked per channel by the audience policy (``policy``, default
+        :data:`~crmcore.policies.audience.DEFAULT_AUDIENCE`): consent, address, suppression, engagement,
+        open negotiations, duplicates; every exclusion is recorded with its reason. Returns the audience.
+        """
+        rules = policy if policy is not None else DEFAULT_AUDIENCE
+        if not isinstance(rules, AudiencePolicy):
+            raise InvalidInput("policy: give an AudiencePolicy",
+                               [{"loc": ("policy",), "msg": "not an AudiencePolicy",
+                                 "type": "is_instance_of"}])
+        cid = _id_of(campaign_id, "campaign_id")
+        moment = _aware(effective_at, "effective_at") if effective_at is not None else None
+        campaign = self._load_campaign(cid)
+        if campaign.status is not CampaignStatus.SCHEDULED:
+            raise IllegalTransition(f"cannot launch campaign {cid}: it is {campaign.status.value}")
+        audience_at = moment or utc_now()
+        audience = self._audience(campaign, rules, moment)
+
+        def launch(c: Campaign, who: str, at: datetime | None) -> None:
+            c.launch(audience_at=audience_at, recipients=audience.recipients, exclusions=audience.exclusions,
+                     policy=rules.record(), actor=who, effective_at=at or audience_at)
+
+        self._run_campaign(cid, actor, moment, expected_version, launch)
+        return self.campaign_audience(cid)
+
+    def send_campaign(
+        self, campaign_id: UUID | str, *, actor: str, effective_at: datetime | None = None,
+    ) -> SendWave:
+        """Release the next newsletter wave: every recipient not yet sent, re-checked at this moment.
+
+        A recipient unsubscribed from the newsletter or whose address was suppressed since launch is held
+        back (``skipped``, with the reason) and never sent; the rest are recorded as sent and returned for
+        the mail tool. Sending to an unsubscribed party or a suppressed address is impossible through here.
+        """
+        cid = _id_of(campaign_id, "campaign_id")
+        moment = _aware(effective_at, "effective_at") if effective_at is not None else None
+        released: list[Any] = []
+
+        def send(c: Campaign, who: str, at: datetime | None) -> None:
+            if c.status is not CampaignStatus.RUNNING:
+                raise IllegalTransition(f"cannot send campaign {cid}: it is {c.status.value}")
+            if CampaignChannel.NEWSLETTER.value not in c.channels:
+                raise IllegalTransition(f"campaign {cid} has no newsletter to send")
+            now = at or utc_now()
+            audience = c.recipients[CampaignChannel.NEWSLETTER.value]
+            pending = {p: a for p, a in audience.items() if p not in c.sent}
+            blocked = self._send_blocks(pending, now)
+            chosen = [(p, a) for p, a in sorted(pending.items()) if p not in blocked]
+            skipped = [(p, blocked[p]) for p in sorted(blocked)]
+            wave = c.send(recipients=chosen, skipped=skipped, actor=who, effective_at=now)
+            released[:] = [wave, chosen, skipped]
+
+        self._run_campaign(cid, actor, moment, None, send)
+        wave, chosen, skipped = released
+        return SendWave(campaign_id=cid, wave=wave,
+                        recipients=[Recipient(party_id=UUID(p), address=a) for p, a in chosen],
+                        skipped=[(UUID(p), r) for p, r in skipped])
+
+    def record_campaign_cost(
+        self, campaign_id: UUID | str, *, amount: Money | Mapping[str, Any], actor: str,
+        note: str | None = None, effective_at: datetime | None = None,
+    ) -> CampaignView:
+        """Add a cost to a campaign (in its budget's currency); costs add up, and ROI is read against them."""
+        money = _money(amount, "amount")
+        return self._run_campaign(campaign_id, actor, effective_at, None, lambda c, who, at: c.record_cost(
+            amount=money, note=note, actor=who, effective_at=at))
+
+    def complete_campaign(
+        self, campaign_id: UUID | str, *, actor: str, effective_at: datetime | None = None,
+        expected_version: int | None = None,
+    ) -> CampaignView:
+        """Close a running campaign (its results stay readable; late reports about it are still ingested)."""
+        return self._run_campaign(campaign_id, actor, effective_at, expected_version,
+                                  lambda c, who, at: c.complete(actor=who, effective_at=at))
+
+    def cancel_campaign(
+        self, campaign_id: UUID | str, *, reason: str, actor: str, effective_at: datetime | None = None,
+        expected_version: int | None = None,
+    ) -> CampaignView:
+        """Cancel a draft, scheduled or running campaign, saying why."""
+        return self._run_campaign(campaign_id, actor, effective_at, expected_version,
+                                  lambda c, who, at: c.cancel(reason=reason, actor=who, effective_at=at))
+
+    def get_campaign(self, campaign_id: UUID | str, *, version: int | None = None) -> CampaignView:
+        """A campaign as it stands (or stood at ``version``)."""
+        return _campaign_view(self._load_campaign(_id_of(campaign_id, "campaign_id"), version=version))
+
+    def campaign_timeline(self, campaign_id: UUID | str) -> list[TimelineEntry]:
+        """Every event of a campaign, oldest first, with who did it, when, and what it changed."""
+        cid = _id_of(campaign_id, "campaign_id")
+        self._load_campaign(cid)
+        return self._timeline_of(cid)
+
+    def campaign_audience(self, campaign_id: UUID | str) -> CampaignAudience:
+        """The audience frozen at launch: recipients per channel and every exclusion with its reason."""
+        cid = _id_of(campaign_id, "campaign_id")
+        campaign = self._load_campaign(cid)
+        if campaign.audience_at is None:
+            raise IllegalTransition(f"campaign {cid} has not been launched: it has no audience yet")
+        return CampaignAudience(
+            campaign_id=cid, audience_at=campaign.audience_at,
+            policy=dict(campaign.launch_policy),
+            recipients={c: [Recipient(party_id=UUID(p), address=a) for p, a in sorted(r.items())]
+                        for c, r in campaign.recipients.items()},
+            exclusions=[Exclusion(party_id=UUID(p), channel=CampaignChannel(c), reason=ExclusionReason(r),
+                                  detail=d) for p, c, r, d in campaign.exclusions],
+        )
+
+    def _audience(self, campaign: Campaign, rules: AudiencePolicy, at: datetime | None) -> Audience:
+        """Compute a campaign's audience from its segment's members at ``at`` (None: now)."""
+        members = {str(m) for m in self.segment_members(campaign.segment_id, at=at).ids}
+        facts = self.party_facts(at=at) if at is not None else self.party_facts()
+        candidates = [_candidate(facts[p]) for p in sorted(members) if p in facts]
+        keys = [address_key(CampaignChannel(channel), address)
+                for candidate in candidates for channel in campaign.channels
+                if (address := candidate.address(CampaignChannel(channel)))]
+        duplicates: list[tuple[str, str, float]] = []
+        if rules.check_duplicates and len(candidates) > 1:
+            records = [r for r in self._identity_records() if r.id in members]
+            detector = _detector(rules.duplicate_threshold).fitted(records)
+            duplicates = [(c.a, c.b, c.score) for c in detector.find(records)]
+        return select_audience(
+            candidates, campaign.channels,
+            suppressed=self._suppressed(keys, at),
+            inactive=self._inactive([c.party_id for c in candidates], at),
+            duplicates=duplicates, include_inactive=campaign.include_inactive,
+            exclude_open_negotiations=campaign.exclude_open_negotiations,
+        )
+
+    def _send_blocks(self, pending: Mapping[str, str], at: datetime) -> dict[str, str]:
+        """Which of ``pending`` (party id -> address) may not be sent the newsletter at ``at``, and why."""
+        blocked: dict[str, str] = {}
+        keyed = {p: address_key(CampaignChannel.NEWSLETTER, a) for p, a in pending.items()}
+        suppressed = self._suppressed(list(keyed.values()), at)
+        for party_id in sorted(pending):
+            party = self._load(self.resolve(party_id))
+            entry = consent.consent_at(party.consents, ConsentChannel.NEWSLETTER, at)
+            if entry is None or entry.status is not ConsentStatus.SUBSCRIBED:
+                blocked[party_id] = ExclusionReason.UNSUBSCRIBED.value
+            elif keyed[party_id] in suppressed:
+                blocked[party_id] = ExclusionReason.SUPPRESSED.value
+        return blocked
+
+    def _live_segment(self, segment_id: Any) -> UUID:
+        sid = _id_of(segment_id, "segment_id")
+        segment = self._load_of(Segment, sid, None, SegmentNotFound)
+        if segment.retired:
+            raise IllegalTransition(f"segment {sid} is retired: a campaign needs a live segment")
+        return sid
+
+    def _load_campaign(self, campaign_id: UUID, *, version: int | None = None) -> Campaign:
+        return self._load_of(Campaign, campaign_id, version, CampaignNotFound)
+
+    def _run_campaign(
+        self, campaign_id: UUID | str, actor: str, effective_at: datetime | None,
+        expected_version: int | None, action: Callable[[Campaign, str, datetime | None], Any],
+    ) -> CampaignView:
+        cid = _id_of(campaign_id, "campaign_id")
+        who = _name(actor, "actor")
+        at = _aware(effective_at, "effective_at") if effective_at is not None else None
+        if expected_version is not None and (isinstance(expected_version, bool)
+                                             or not isinstance(expected_version, int)):
+            raise InvalidInput("expected_version: give a whole number",
+                               [{"loc": ("expected_version",), "msg": "not an int", "type": "int_type"}])
+
+        def act(campaign: Campaign) -> list[Any]:
+            action(campaign, who, at)
+            return []
+
+        campaign = self._load_act_save(lambda: self._load_campaign(cid), expected_version, act)
+        return _campaign_view(campaign)
+
     # ------------------------------------------------------------------ party facts
 
     def party_facts(
@@ -2878,6 +3139,33 @@ def _moment(value: datetime | date | None, zone: tzinfo, field: str) -> datetime
         return datetime(value.year, value.month, value.day, tzinfo=zone)
     raise InvalidInput(f"{field}: give a date or a timezone-aware datetime",
                        [{"loc": (field,), "msg": "not a date", "type": "date_type"}])
+
+
+def _money(value: Any, field: str) -> Money:
+    """``value`` as Money: Money itself, or a mapping with ``amount`` and ``currency``."""
+    if isinstance(value, Money):
+        return value
+    if not isinstance(value, Mapping):
+        raise InvalidInput(f"{field}: give Money or {{'amount': ..., 'currency': ...}}",
+                           [{"loc": (field,), "msg": "not money", "type": "model_type"}])
+    try:
+        return Money.model_validate(dict(value))
+    except pydantic.ValidationError as error:
+        raise invalid_input(error, prefix=f"{field}: ") from None
+
+
+def _candidate(facts: Mapping[str, Any]) -> Candidate:
+    """What the audience policy reads about a party, from its facts row."""
+    emails, phones = facts.get("emails") or [], facts.get("phones") or []
+    return Candidate(party_id=facts["party_id"], consent=dict(facts.get("consent") or {}),
+                     email=emails[0] if emails else None, phone=phones[0] if phones else None,
+                     open_opportunities=int(facts.get("open_opportunities") or 0))
+
+
+def _campaign_view(campaign: Campaign) -> CampaignView:
+    state = campaign.state()
+    return CampaignView.model_validate({**state, "budget": Money.model_validate(state["budget"]),
+                                        "cost": Money.model_validate(state["cost"])})
 
 
 def _aware(value: datetime, field: str) -> datetime:

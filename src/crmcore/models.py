@@ -16,10 +16,13 @@ from crmcore.policies.qualification import Recommendation
 from crmcore.policies.tasks import TaskPriority, TaskStatus
 from crmcore.values import (
     AddressKind,
+    CampaignChannel,
+    CampaignStatus,
     Channel,
     ConsentChannel,
     ConsentStatus,
     DeliveryOutcome,
+    ExclusionReason,
     LawfulBasis,
     Money,
     PartyKind,
@@ -914,3 +917,76 @@ class ScoringBacktest(_ReadModel):
     until: datetime
     cutoffs: list[ScoringCutoff]
     overall: ScoringFigures
+
+
+# -- campaigns ------------------------------------------------------------------------------------------
+
+
+class CampaignView(_ReadModel):
+    """A campaign as it stands (or stood at a version): settings, status, counts of its frozen audience
+    (per channel), exclusions and sends, cost so far and its operators."""
+
+    id: UUID
+    version: int
+    name: str
+    description: str | None
+    channels: list[CampaignChannel]
+    segment_id: UUID
+    budget: Money
+    include_inactive: bool
+    exclude_open_negotiations: bool
+    status: CampaignStatus
+    start_at: datetime | None
+    launched_at: datetime | None
+    audience_at: datetime | None
+    cost: Money
+    recipients: dict[str, int]
+    excluded: int
+    sent: int
+    waves: int
+    operators: list[str]
+    cancel_reason: str | None
+    drafted_at: datetime
+    last_effective_at: datetime
+
+
+class Recipient(_ReadModel):
+    """One recipient of a campaign channel: the party and the address it is reached at."""
+
+    party_id: UUID
+    address: str
+
+
+class Exclusion(_ReadModel):
+    """A segment member the audience policy left out of a channel, and why."""
+
+    party_id: UUID
+    channel: CampaignChannel
+    reason: ExclusionReason
+    detail: str
+
+
+class CampaignAudience(_ReadModel):
+    """The audience frozen at launch (``audience_at``) under ``policy``: recipients per channel, and every
+    exclusion with its reason."""
+
+    campaign_id: UUID
+    audience_at: datetime
+    policy: dict[str, Any]
+    recipients: dict[str, list[Recipient]]
+    exclusions: list[Exclusion]
+
+    def excluded(self, reason: ExclusionReason | str) -> list[UUID]:
+        """The parties excluded for ``reason`` (any channel)."""
+        wanted = ExclusionReason(reason)
+        return [e.party_id for e in self.exclusions if e.reason is wanted]
+
+
+class SendWave(_ReadModel):
+    """A newsletter wave released by ``send_campaign``: who to send to now (hand this list to the mail tool)
+    and who was held back, with the reason (unsubscribed or suppressed since launch)."""
+
+    campaign_id: UUID
+    wave: int
+    recipients: list[Recipient]
+    skipped: list[tuple[UUID, str]]

@@ -285,7 +285,6 @@ FINAL_CALL_OUTCOMES = frozenset({
 class ExclusionReason(StrEnum):
     """Why the audience policy left a segment member out of a campaign channel (checked in this order)."""
 
-    MERGED = "merged"
     NO_CONSENT = "no_consent"
     UNSUBSCRIBED = "unsubscribed"
     NO_ADDRESS = "no_address"

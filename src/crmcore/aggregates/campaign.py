@@ -324,6 +324,8 @@ class Campaign(Aggregate):
         #: channel -> {party id text: address}
         self.recipients: dict[str, dict[str, str]] = {}
         self.exclusions: list[list[str]] = []
+        #: the audience policy's name and version the launch recorded
+        self.launch_policy: dict[str, Any] = {}
         #: newsletter: party id text -> the wave it was sent in
         self.sent: dict[str, int] = {}
         self.waves = 0
@@ -360,6 +362,7 @@ class Campaign(Aggregate):
         self.status, self.launched_at, self.audience_at = CampaignStatus.RUNNING, effective_at, audience_at
         self.recipients = {channel: {p: a for p, a in pairs} for channel, pairs in recipients.items()}
         self.exclusions = [list(e) for e in exclusions]
+        self.launch_policy = dict(policy)
         self.last_effective_at = effective_at
 
     @event(Sent)
