@@ -40,7 +40,9 @@ def everyone(crm: CRM) -> UUID:
                               actor="ann", effective_at=DAY)
 
 
-def running(crm: CRM, segment: UUID, *, channels: tuple[str, ...] = ("newsletter",), **options: object) -> UUID:
+def running(
+    crm: CRM, segment: UUID, *, channels: tuple[str, ...] = ("newsletter",), **options: object,
+) -> UUID:
     campaign = crm.plan_campaign(name="Spring offer", channels=list(channels), segment_id=segment,
                                  budget={"amount": "1000", "currency": "EUR"}, actor="mkt", **options)
     crm.schedule_campaign(campaign, start_at=DAY + timedelta(days=10), actor="mkt")
@@ -108,7 +110,7 @@ def test_bad_input_is_refused_and_nothing_stored(crm: CRM) -> None:
         ({"name": ""}, InvalidInput),
         ({"name": "x" * 101}, InvalidInput),
         ({"actor": ""}, InvalidInput),
-        ({"effective_at": datetime(2025, 1, 1)}, InvalidInput),  # noqa: DTZ001 - naive on purpose
+        ({"effective_at": datetime(2025, 1, 1)}, InvalidInput),
     ]
     for change, error in bad:
         with pytest.raises(error):
@@ -170,7 +172,8 @@ def test_the_audience_is_frozen_with_every_exclusion_and_its_reason(crm: CRM) ->
                                                                                         bounced])
     by_reason = {(e.party_id, e.channel.value): e.reason for e in audience.exclusions}
     assert by_reason == {
-        (never, "newsletter"): ExclusionReason.NO_CONSENT, (never, "telemarketing"): ExclusionReason.NO_CONSENT,
+        (never, "newsletter"): ExclusionReason.NO_CONSENT,
+        (never, "telemarketing"): ExclusionReason.NO_CONSENT,
         (gone, "newsletter"): ExclusionReason.UNSUBSCRIBED, (mute, "newsletter"): ExclusionReason.NO_ADDRESS,
         (bounced, "newsletter"): ExclusionReason.SUPPRESSED,
         (busy, "newsletter"): ExclusionReason.OPEN_NEGOTIATION,
