@@ -35,7 +35,7 @@ from _baseline import replay_baseline
 
 from crmcore import CRM
 from crmcore.projections.campaigns import CampaignRecipientsView, PartyEngagementView
-from crmcore.testing.campaigns import running_campaign, simulate_engagement, store_reports
+from crmcore.testing.campaigns import running_campaign, simulate_engagement, store
 
 SEED = 1
 EVENTS_PER_RECIPIENT = 1.87  # what simulate_engagement reports per recipient, on average
@@ -51,7 +51,7 @@ def build(path: Path, events: int) -> None:
     with CRM(f"sqlite:///{path}") as crm:
         campaign = running_campaign(newsletter=recipients, at=start, name="Benchmark")
         crm._save(campaign)
-        stored = store_reports(crm, simulate_engagement(campaign.id, recipients, start=start, seed=SEED))
+        stored = store(crm, simulate_engagement(campaign.id, recipients, start=start, seed=SEED))
     print(f"wrote {stored:,} reports about {len(recipients):,} recipients in "
           f"{time.perf_counter() - started:.0f} s to {path}")
 

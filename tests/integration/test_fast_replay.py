@@ -187,12 +187,12 @@ def test_several_processes_fold_the_same_rows_as_one(store_url: str, store_kind:
 def _a_campaign_with_reports(crm: CRM, parties: list[UUID]) -> None:
     """A newsletter and telemarketing campaign with simulated reports on the sent recipients and calls;
     the first of ``parties`` merged into a fresh party afterwards."""
-    from crmcore.testing.campaigns import running_campaign, simulate_engagement, store_reports
+    from crmcore.testing.campaigns import running_campaign, simulate_engagement, store
 
     recipients = [*parties, *(crm.register_party(kind="person", name=f"R{i}", actor="u") for i in range(30))]
     campaign = running_campaign(newsletter=recipients, telemarketing=recipients[:10], at=T0 - 40 * DAY)
     crm._save(campaign)
-    store_reports(crm, simulate_engagement(campaign.id, recipients, called=recipients[:10],
+    store(crm, simulate_engagement(campaign.id, recipients, called=recipients[:10],
                                            start=T0 - 40 * DAY, seed=3), batch_size=7)
     survivor = crm.register_party(kind="person", name="Survivor", actor="u")
     crm.merge(survivor, recipients[-1], actor="u", reason="duplicate")

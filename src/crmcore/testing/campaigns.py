@@ -3,8 +3,8 @@
 :func:`running_campaign` drafts, schedules, launches (audience given) and sends a campaign in one go;
 :func:`engagement_report` builds one report with every kind's fields filled; :func:`simulate_engagement`
 plans a seeded, plausible set of reports about a campaign's recipients (deliveries, opens, clicks, bounces,
-unsubscribes, complaints, calls), late and out of order; :func:`store_reports` saves reports in large
-batches. The same seed always gives the same reports.
+unsubscribes, complaints, calls), late and out of order; :func:`store` saves them (and campaigns) in
+large batches. The same seed always gives the same reports.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
+from eventsourcing.domain import Aggregate
+
 from crmcore.aggregates.campaign import Campaign
 from crmcore.aggregates.engagement import Engagement
 from crmcore.values import CallOutcome, CampaignChannel, EngagementKind, Money
@@ -22,7 +24,7 @@ from crmcore.values import CallOutcome, CampaignChannel, EngagementKind, Money
 if TYPE_CHECKING:
     from crmcore.application import CRM
 
-__all__ = ["engagement_report", "running_campaign", "simulate_engagement", "store_reports"]
+__all__ = ["engagement_report", "running_campaign", "simulate_engagement", "store"]
 
 #: The fields each kind of report has besides the common ones, with their defaults.
 _KIND_FIELDS: dict[EngagementKind, dict[str, Any]] = {
@@ -159,12 +161,12 @@ def _later(rng: random.Random, after: datetime, start: datetime, span: int) -> d
     return after + timedelta(seconds=rng.randrange(left) if left > 0 else 0)
 
 
-def store_reports(crm: CRM, reports: Iterable[Engagement], *, batch_size: int = 5000) -> int:
-    """Save ``reports``, ``batch_size`` per transaction; returns how many were saved."""
-    batch: list[Engagement] = []
+def store(crm: CRM, aggregates: Iterable[Aggregate], *, batch_size: int = 5000) -> int:
+    """Save new ``aggregates`` (a campaign, reports), ``batch_size`` per transaction; returns how many."""
+    batch: list[Aggregate] = []
     saved = 0
-    for report in reports:
-        batch.append(report)
+    for aggregate in aggregates:
+        batch.append(aggregate)
         if len(batch) >= batch_size:
             crm._save(*batch)
             saved += len(batch)
