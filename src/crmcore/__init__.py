@@ -10,6 +10,7 @@ from typing import Any
 
 from crmcore.application import CRM, ChangeListener
 from crmcore.exceptions import (
+    CampaignNotFound,
     ConcurrentUpdateError,
     CrmError,
     CurrencyMismatch,
@@ -46,9 +47,16 @@ from crmcore.models import (
     Agenda,
     AgendaItem,
     AssigneeAnalysis,
+    AttributedOpportunity,
+    AttributionFigures,
+    AttributionTotals,
     Backtest,
     BacktestFigures,
     BacktestPeriod,
+    CampaignFigures,
+    CampaignPeriodResults,
+    CampaignResults,
+    CampaignTotals,
     Change,
     CloseDateMove,
     ClosedFigures,
@@ -103,6 +111,7 @@ from crmcore.models import (
     WorkloadEntry,
 )
 from crmcore.policies.consent import BouncePolicy
+from crmcore.policies.engagement import DEFAULT_ENGAGEMENT, EngagementPolicy
 from crmcore.policies.pipelines import (
     DEFAULT_LOST_REASONS,
     DEFAULT_PIPELINE,
@@ -123,10 +132,14 @@ from crmcore.policies.targeting import DEFAULT_WEIGHTS, ScoreWeights
 from crmcore.policies.tasks import DEFAULT_TASK_KINDS, INTERACTION_KINDS, TaskPriority, TaskStatus
 from crmcore.stores import StoreKind, StoreSettings, create_cipher_key, parse_store_url
 from crmcore.values import (
+    CallOutcome,
+    CampaignChannel,
+    CampaignStatus,
     Channel,
     ConsentChannel,
     ConsentStatus,
     DeliveryOutcome,
+    EngagementKind,
     LawfulBasis,
     Money,
     PartyKind,
@@ -135,6 +148,7 @@ from crmcore.values import (
 
 __all__ = [
     "CRM",
+    "DEFAULT_ENGAGEMENT",
     "DEFAULT_LOST_REASONS",
     "DEFAULT_PIPELINE",
     "DEFAULT_QUALIFICATION",
@@ -146,11 +160,22 @@ __all__ = [
     "Agenda",
     "AgendaItem",
     "AssigneeAnalysis",
+    "AttributedOpportunity",
+    "AttributionFigures",
+    "AttributionTotals",
     "Backtest",
     "BacktestFigures",
     "BacktestPeriod",
     "BirthDate",
     "BouncePolicy",
+    "CallOutcome",
+    "CampaignChannel",
+    "CampaignFigures",
+    "CampaignNotFound",
+    "CampaignPeriodResults",
+    "CampaignResults",
+    "CampaignStatus",
+    "CampaignTotals",
     "Change",
     "ChangeListener",
     "Channel",
@@ -176,6 +201,8 @@ __all__ = [
     "DuplicateParty",
     "EffectiveTimeOutOfOrder",
     "EmailAddress",
+    "EngagementKind",
+    "EngagementPolicy",
     "FieldAlreadyDefined",
     "FieldChange",
     "FieldDefinition",

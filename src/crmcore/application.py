@@ -96,6 +96,8 @@ from crmcore.models import (
     Agenda,
     Backtest,
     CampaignAudience,
+    CampaignPeriodResults,
+    CampaignResults,
     CampaignView,
     Change,
     ConsentEntry,
@@ -156,6 +158,7 @@ from crmcore.policies.audience import (
 )
 from crmcore.policies.consent import BouncePolicy
 from crmcore.policies.conversion import PartyFacts
+from crmcore.policies.engagement import DEFAULT_ENGAGEMENT, EngagementPolicy, is_inactive
 from crmcore.policies.pipelines import DEFAULT_LOST_REASONS, DEFAULT_PIPELINE, OpportunityStatus, Pipeline
 from crmcore.policies.qualification import (
     DEFAULT_QUALIFICATION,
@@ -181,6 +184,8 @@ from crmcore.projections import (
 )
 from crmcore.projections.asof import utc_text
 from crmcore.projections.backtest import EVERY, backtest_of, period_boundaries
+from crmcore.projections.campaign_results import CampaignReader, campaign_as_of, campaign_totals_of
+from crmcore.projections.campaigns import CampaignRecipientsView, CampaignsView, PartyEngagementView
 from crmcore.projections.facts import PartyFactsView, facts_of, survivor_of
 from crmcore.projections.identity import IdentityView, MembershipsView
 from crmcore.projections.opportunities import OpportunitiesView
@@ -306,7 +311,8 @@ class CRM:
     processes, each over its share of the aggregates (SQLite and PostgreSQL stores; a memory store always
     uses one). ``qualification_policy`` is the policy :meth:`assess_lead` and ``qualify(require_policy=True)``
     use unless given another (default: :data:`~crmcore.policies.qualification.DEFAULT_QUALIFICATION`).
-    Close it (or use ``with``) when done.
+    ``engagement_policy`` says which parties are inactive (:meth:`inactive_parties`; default: inactive after
+    365 days without an open or a click). Close it (or use ``with``) when done.
     """
 
     def __init__(
@@ -322,6 +328,7 @@ class CRM:
         task_kinds: Sequence[str] = DEFAULT_TASK_KINDS,
         interaction_kinds: Sequence[str] | None = None,
         qualification_policy: QualificationPolicy = DEFAULT_QUALIFICATION,
+        engagement_policy: EngagementPolicy = DEFAULT_ENGAGEMENT,
     ) -> None:
         self.settings = store if isinstance(store, StoreSettings) else parse_store_url(store)
         if isinstance(replay_workers, bool) or not isinstance(replay_workers, int) or replay_workers < 1:
@@ -342,15 +349,23 @@ class CRM:
                                  "type": "is_instance_of"}])
         #: The qualification policy leads are assessed under unless a call names another.
         self.qualification_policy = qualification_policy
+        if not isinstance(engagement_policy, EngagementPolicy):
+            raise InvalidInput("engagement_policy: give an EngagementPolicy",
+                               [{"loc": ("engagement_policy",), "msg": "not an EngagementPolicy",
+                                 "type": "is_instance_of"}])
+        #: The engagement policy that says which parties are inactive, unless a call names another.
+        self.engagement_policy = engagement_policy
         self._app = _Ledger(self.settings)
         self._views_storage = self._make_view_storage()
         self._runner = ViewRunner(
             self._app.recorder, self._app.mapper, self._views_storage,
             [PartiesView(), IdentityView(), MembershipsView(), MailingExclusionsView(), OpportunitiesView(),
-             PipelineView(), TasksView(), PartyFactsView(), SegmentsView(), *views],
+             PipelineView(), TasksView(), PartyFactsView(), SegmentsView(), CampaignRecipientsView(),
+             PartyEngagementView(), CampaignsView(), *views],
             shared=SharedReplay(self.settings, replay_workers) if replay_workers > 1 else None,
         )
         self._segments = SegmentMembership(self._runner.reader, self._views_storage)
+        self._campaign_reader = CampaignReader(self._runner, self._views_storage)
         self._listeners: list[ChangeListener] = []
         self._listeners_lock = threading.Lock()
         self._identity = IdentityIndex()
@@ -1559,6 +1574,7 @@ class CRM:
         pipeline: str | None = None,
         stage: str | None = None,
         effective_at: datetime | None = None,
+        campaign_id: UUID | str | None = None,
     ) -> UUID:
         """Open an opportunity for a prospect, target or customer; returns its id.
 
@@ -1566,12 +1582,16 @@ class CRM:
         (default: the first configured pipeline and its first stage) with that stage's probability and
         forecast category. A suspect, lead or disqualified party is refused with :class:`IllegalTransition`;
         a party merged into another with :class:`PartyMerged` (open it on ``resolve(party_id)``).
+        ``campaign_id`` links it to the campaign it came from (:class:`CampaignNotFound` if there is none):
+        the campaign's results count it, and credit it to that campaign under last-touch attribution.
         """
         cmd = validate(OpenOpportunity, {
             "party_id": party_id, "title": title, "value": value, "currency": currency,
             "expected_close": expected_close, "owner": owner, "pipeline": pipeline, "stage": stage,
-            "actor": actor, "effective_at": effective_at,
+            "actor": actor, "effective_at": effective_at, "campaign_id": campaign_id,
         })
+        if cmd.campaign_id is not None:
+            self._load_of(Campaign, cmd.campaign_id, None, CampaignNotFound)
         chosen = self.pipelines[0] if cmd.pipeline is None else pipelines.pipeline_named(cmd.pipeline,
                                                                                          self.pipelines)
         party = self._load(cmd.party_id)
@@ -1581,7 +1601,7 @@ class CRM:
         opportunity = Opportunity.open(
             party_id=party.id, title=cmd.title, owner=cmd.owner, value=cmd.value, pipeline=chosen,
             stage=cmd.stage, expected_close=cmd.expected_close, actor=cmd.actor,
-            effective_at=cmd.effective_at,
+            effective_at=cmd.effective_at, campaign_id=cmd.campaign_id,
         )
         self._save(opportunity)
         return opportunity.id
@@ -2810,6 +2830,112 @@ class CRM:
 
         campaign = self._load_act_save(lambda: self._load_campaign(cid), expected_version, act)
         return _campaign_view(campaign)
+    # ------------------------------------------------------------------ campaign results
+
+    def campaign_results(
+        self,
+        campaign_id: UUID | str,
+        *,
+        at: datetime | None = None,
+        known_at: datetime | None = None,
+        attribution_window_days: int = 90,
+    ) -> CampaignResults:
+        """A campaign's results, redemption and return (design 05 § 4; see :class:`CampaignResults` and
+        :mod:`crmcore.projections.campaign_results` for every definition).
+
+        Now by default. With ``at`` (timezone-aware), as it stood then: the campaign's acts, the engagement
+        reports and the opportunities effective by then; with ``known_at`` as well, only those recorded by
+        then (``known_at`` alone: as it stood and was known at that moment). Opportunities are credited by
+        first-touch and last-touch attribution over the touches in the ``attribution_window_days`` (1 to
+        3650) before each opened. :class:`CampaignNotFound` when there is no such campaign (or it was not
+        drafted by ``at``).
+        """
+        cid = _id_of(campaign_id, "campaign")
+        window = _attribution_window(attribution_window_days)
+        moment, known = _results_moment(at, known_at)
+        campaign = self._campaign_as_of(cid, moment, known)
+        inputs = self._campaign_reader.inputs([str(cid)], moment, known)
+        return inputs.results(campaign, window, moment, known)
+
+    def campaign_results_over(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        at: datetime | None = None,
+        known_at: datetime | None = None,
+        attribution_window_days: int = 90,
+    ) -> CampaignPeriodResults:
+        """The results of every campaign launched in [``since``, ``until``) (aware moments), each and summed
+        (:class:`CampaignPeriodResults`), in launch order; ``at``, ``known_at`` and the window as in
+        :meth:`campaign_results`."""
+        start, end = _aware(since, "since"), _aware(until, "until")
+        if end <= start:
+            raise InvalidInput("until: give a moment after since",
+                               [{"loc": ("until",), "msg": "not after since", "type": "range"}])
+        window = _attribution_window(attribution_window_days)
+        moment, known = _results_moment(at, known_at)
+        if moment is None:
+            self._runner.catch_up(CampaignsView.name)
+            rows = self._views_storage.rows(CampaignsView.name, {})
+        else:
+            rows = list(self._runner.fold_as_of(CampaignsView.name, moment, known).values())
+        first, last = utc_text(start), utc_text(end)
+        chosen = sorted((r["launched_at"], r["campaign_id"]) for r in rows
+                        if r["launched_at"] is not None and first <= r["launched_at"] < last)
+        inputs = self._campaign_reader.inputs([c for _, c in chosen], moment, known)
+        results = [inputs.results(self._campaign_as_of(UUID(c), moment, known), window, moment, known)
+                   for _, c in chosen]
+        return CampaignPeriodResults(
+            since=start, until=end, at=moment, known_at=known, attribution_window_days=window.days,
+            campaigns=results, totals=campaign_totals_of(results),
+        )
+
+    def inactive_parties(
+        self,
+        *,
+        at: datetime | None = None,
+        known_at: datetime | None = None,
+        policy: EngagementPolicy | None = None,
+    ) -> set[UUID]:
+        """The parties inactive now (or at ``at``, as known at ``known_at``) under ``policy`` (default: the
+        CRM's engagement policy): mailed ``inactive_after_days`` ago or more and no open or click since (see
+        :mod:`crmcore.policies.engagement`). A party's engagement includes that of parties merged into it;
+        parties merged away are not listed."""
+        moment, known = _results_moment(at, known_at)
+        return {UUID(p) for p in self._inactive(None, moment, known_at=known, policy=policy)}
+
+    def _inactive(
+        self,
+        party_ids: Iterable[str] | None,
+        at: datetime | None = None,
+        *,
+        known_at: datetime | None = None,
+        policy: EngagementPolicy | None = None,
+    ) -> set[str]:
+        """Which of ``party_ids`` (id text; None: every party standing) are inactive at ``at`` (None: now),
+        from the engagement effective by then (recorded by ``known_at``)."""
+        chosen = self.engagement_policy if policy is None else policy
+        if not isinstance(chosen, EngagementPolicy):
+            raise InvalidInput("policy: give an EngagementPolicy", [
+                {"loc": ("policy",), "msg": "not an EngagementPolicy", "type": "is_instance_of"}])
+        rows = self._campaign_reader.engagement(party_ids, at, known_at)
+        moment = utc_now() if at is None else at
+        return {p for p, row in rows.items() if is_inactive(row, moment, chosen)}
+
+    def _campaign_as_of(self, campaign_id: UUID, at: datetime | None, known_at: datetime | None) -> Campaign:
+        """The campaign as it stood at ``at`` as known at ``known_at`` (None: now)."""
+        if at is None and known_at is None:
+            return self._load_of(Campaign, campaign_id, None, CampaignNotFound)
+        events = list(self._app.events.get(campaign_id))
+        if not events or not isinstance(events[0], Campaign.Drafted):
+            raise CampaignNotFound(campaign_id)
+        campaign = campaign_as_of(events, at, known_at)
+        if campaign is None:
+            moment = at or known_at
+            assert moment is not None
+            raise CampaignNotFound(campaign_id, f"not drafted by {moment.isoformat()}")
+        return campaign
 
     # ------------------------------------------------------------------ party facts
 
@@ -3175,6 +3301,22 @@ def _aware(value: datetime, field: str) -> datetime:
             [{"loc": (field,), "msg": "naive or not a datetime", "type": "timezone_aware"}],
         )
     return value
+
+
+def _attribution_window(days: Any) -> timedelta:
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650:
+        raise InvalidInput("attribution_window_days: give a whole number of days from 1 to 3650", [
+            {"loc": ("attribution_window_days",), "msg": "out of range", "type": "int_range"}])
+    return timedelta(days=days)
+
+
+def _results_moment(
+    at: datetime | None, known_at: datetime | None,
+) -> tuple[datetime | None, datetime | None]:
+    """``at`` and ``known_at`` checked; ``known_at`` alone stands for both."""
+    known = _aware(known_at, "known_at") if known_at is not None else None
+    moment = _aware(at, "at") if at is not None else known
+    return moment, known
 
 
 def _flag(value: Any, field: str) -> bool:

@@ -484,6 +484,7 @@ class OpenOpportunity(Command, _Valued):
     expected_close: date
     pipeline: ConfiguredName | None = None
     stage: ConfiguredName | None = None
+    campaign_id: UUID | None = None
 
 
 class OpportunityCommand(Command):

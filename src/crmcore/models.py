@@ -33,9 +33,16 @@ __all__ = [
     "Agenda",
     "AgendaItem",
     "AssigneeAnalysis",
+    "AttributedOpportunity",
+    "AttributionFigures",
+    "AttributionTotals",
     "Backtest",
     "BacktestFigures",
     "BacktestPeriod",
+    "CampaignFigures",
+    "CampaignPeriodResults",
+    "CampaignResults",
+    "CampaignTotals",
     "Change",
     "CloseDateMove",
     "ClosedFigures",
@@ -376,10 +383,12 @@ class CloseDateMove(_ReadModel):
 
 
 class OpportunitySummary(_ReadModel):
-    """An opportunity's row in the ``opportunities`` view."""
+    """An opportunity's row in the ``opportunities`` view; ``campaign_id`` is the campaign it was opened
+    from (None: none), ``opened_at`` when it was opened (effective time)."""
 
     id: UUID
     party_id: UUID
+    campaign_id: UUID | None = None
     title: str
     owner: str
     value: Money
@@ -389,6 +398,7 @@ class OpportunitySummary(_ReadModel):
     category: ForecastCategory
     expected_close: date
     status: OpportunityStatus
+    opened_at: datetime | None = None
 
 
 class OpportunityView(OpportunitySummary):
@@ -990,3 +1000,126 @@ class SendWave(_ReadModel):
     wave: int
     recipients: list[Recipient]
     skipped: list[tuple[UUID, str]]
+
+# ------------------------------------------------------------------ campaign results
+
+
+class AttributedOpportunity(_ReadModel):
+    """An opportunity a campaign's results count: opened from the campaign (``linked``: its
+    ``campaign_id``), or credited to it by first-touch or last-touch attribution; as it stood then."""
+
+    opportunity_id: UUID
+    party_id: UUID
+    opened_at: datetime
+    status: OpportunityStatus
+    value: Money
+    linked: bool
+    first_touch: bool
+    last_touch: bool
+
+
+class AttributionFigures(_ReadModel):
+    """What one attribution model credits a campaign with: ``opportunities`` opened, ``sales`` (of those,
+    won), ``won_value`` per currency, ``sales_rate`` (sales per recipient of the audience) and ``roi``
+    ((won value - cost) / cost, in the budget's currency; None when nothing was spent)."""
+
+    opportunities: int
+    sales: int
+    won_value: dict[str, Decimal]
+    sales_rate: Decimal | None
+    roi: Decimal | None
+
+
+class AttributionTotals(_ReadModel):
+    """:class:`AttributionFigures` summed over campaigns: ``roi`` per currency of their budgets."""
+
+    opportunities: int
+    sales: int
+    won_value: dict[str, Decimal]
+    sales_rate: Decimal | None
+    roi: dict[str, Decimal | None]
+
+
+class CampaignFigures(_ReadModel):
+    """The figures of a campaign's results (or of their sum over campaigns). Unique counts are of
+    recipients; rates are fractions rounded to 4 places (0.1234 = 12.34 %), None when their denominator is 0.
+
+    ``recipients`` per channel (the frozen audience) and ``audience`` (distinct parties over the channels);
+    ``sent`` (released in a wave); ``delivered`` (sent, with a delivery, open, click, unsubscribe or complaint
+    reported); ``opened`` (with an open or a click) and ``opens`` (opens reported); ``clicked`` and
+    ``clicks``; ``hard_bounced``; ``soft_bounced`` (soft-bounced and never delivered); ``unsubscribed`` and
+    ``complained`` (on the newsletter). Rates: ``open_rate`` and ``click_rate`` (of delivered),
+    ``click_to_open_rate`` (clicked / opened), ``hard_bounce_rate`` and ``soft_bounce_rate`` (of sent),
+    ``unsubscribe_rate`` and ``complaint_rate`` (of delivered). ``called`` (telemarketing recipients with a
+    call), ``calls`` (operator -> outcome -> calls); ``responses`` (recipients who clicked or were
+    interested on a call) and ``response_rate`` (responses / audience); ``linked_opportunities`` (opened
+    from the campaign).
+    """
+
+    recipients: dict[CampaignChannel, int]
+    audience: int
+    sent: int
+    delivered: int
+    opened: int
+    opens: int
+    clicked: int
+    clicks: int
+    hard_bounced: int
+    soft_bounced: int
+    unsubscribed: int
+    complained: int
+    open_rate: Decimal | None
+    click_rate: Decimal | None
+    click_to_open_rate: Decimal | None
+    hard_bounce_rate: Decimal | None
+    soft_bounce_rate: Decimal | None
+    unsubscribe_rate: Decimal | None
+    complaint_rate: Decimal | None
+    called: int
+    calls: dict[str, dict[str, int]]
+    responses: int
+    response_rate: Decimal | None
+    linked_opportunities: int
+
+
+class CampaignResults(CampaignFigures):
+    """A campaign's results, redemption and return, as it stood at ``at`` as known at ``known_at`` (None:
+    now): its :class:`CampaignFigures`, its budget and cost, and what first-touch and last-touch
+    attribution (touches within ``attribution_window_days`` before an opportunity opened) credit it with;
+    ``opportunities`` lists every opportunity linked or credited."""
+
+    campaign_id: UUID
+    name: str
+    status: CampaignStatus
+    channels: list[CampaignChannel]
+    launched_at: datetime | None
+    at: datetime | None
+    known_at: datetime | None
+    attribution_window_days: int
+    budget: Money
+    cost: Money
+    first_touch: AttributionFigures
+    last_touch: AttributionFigures
+    opportunities: list[AttributedOpportunity]
+
+
+class CampaignTotals(CampaignFigures):
+    """The sum of several campaigns' results: counts added (a party in two campaigns counts in each), rates
+    of the sums, ``cost`` per currency."""
+
+    campaigns: int
+    cost: dict[str, Decimal]
+    first_touch: AttributionTotals
+    last_touch: AttributionTotals
+
+
+class CampaignPeriodResults(_ReadModel):
+    """The results of the campaigns launched in [``since``, ``until``), each and in total."""
+
+    since: datetime
+    until: datetime
+    at: datetime | None
+    known_at: datetime | None
+    attribution_window_days: int
+    campaigns: list[CampaignResults]
+    totals: CampaignTotals

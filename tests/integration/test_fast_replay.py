@@ -184,6 +184,20 @@ def test_several_processes_fold_the_same_rows_as_one(store_url: str, store_kind:
         assert two.backtest(periods=4, until=until).calibration  # the simulated deals are in it
 
 
+def _a_campaign_with_reports(crm: CRM, parties: list[UUID]) -> None:
+    """A newsletter and telemarketing campaign with simulated reports on the sent recipients and calls;
+    the first of ``parties`` merged into a fresh party afterwards."""
+    from crmcore.testing.campaigns import running_campaign, simulate_engagement, store
+
+    recipients = [*parties, *(crm.register_party(kind="person", name=f"R{i}", actor="u") for i in range(30))]
+    campaign = running_campaign(newsletter=recipients, telemarketing=recipients[:10], at=T0 - 40 * DAY)
+    crm._save(campaign)
+    store(crm, simulate_engagement(campaign.id, recipients, called=recipients[:10],
+                                           start=T0 - 40 * DAY, seed=3), batch_size=7)
+    survivor = crm.register_party(kind="person", name="Survivor", actor="u")
+    crm.merge(survivor, recipients[-1], actor="u", reason="duplicate")
+
+
 def test_a_small_log_is_folded_in_one_process(tmp_path: os.PathLike[str]) -> None:
     with CRM(f"sqlite:///{os.fspath(tmp_path)}/small.db", replay_workers=2) as crm:
         _a_simulated_quarter(crm)
@@ -193,7 +207,8 @@ def test_a_small_log_is_folded_in_one_process(tmp_path: os.PathLike[str]) -> Non
         assert crm._runner._share_up_to(crm._runner.view(PipelineView.name)) == crm.position
 
 
-def test_only_views_keyed_by_aggregate_are_shared_between_processes() -> None:
+def test_only_views_keyed_by_aggregate_or_combining_rows_are_shared_between_processes() -> None:
+    from crmcore.projections.campaigns import CampaignRecipientsView, PartyEngagementView
     from crmcore.projections.parallel import can_share
     from crmcore.projections.parties import PartiesView
 
@@ -204,6 +219,8 @@ def test_only_views_keyed_by_aggregate_are_shared_between_processes() -> None:
     assert can_share(PipelineView())
     assert not can_share(ByTopic())
     assert not can_share(PartiesView())
+    assert can_share(CampaignRecipientsView())
+    assert can_share(PartyEngagementView())
 
 
 @pytest.mark.parametrize("workers", [0, -1, True, 1.5, "2"])
@@ -234,8 +251,10 @@ def test_every_record_view_of_a_crm_rebuilds_the_same_on_several_processes(
         one.define_segment(name="Leads", criteria={"stage": "lead"}, actor="u")
         one.plan_task(kind="call", subject="Call", assignees=["ann"], party_id=ada, actor="u",
                       deadline="2031-01-31")
+        _a_campaign_with_reports(one, [ada, twin])
         shared = [v for v in one._runner.views.values() if isinstance(v, RecordView) and can_share(v)]
-        assert {v.name for v in shared} >= {"pipeline", "party_facts", "tasks", "segments"}
+        assert {v.name for v in shared} >= {"pipeline", "party_facts", "tasks", "segments", "campaigns",
+                                            "campaign_recipients", "party_engagement"}
         for view in shared:
             assert two.rebuild_view(view.name) == one.rebuild_view(view.name) > 0, view.name
             assert two.view_rows(view.name) == one.view_rows(view.name), view.name

@@ -35,3 +35,44 @@ def test_a_registration_and_a_conversion_stored_before_version_2_read_with_empty
     assert rebuilt is not None
     assert rebuilt.stage.value == "customer"
     assert rebuilt.conversion_causes == []
+
+
+def test_an_opportunity_opened_before_campaigns_existed_reads_as_opened_from_none() -> None:
+    from datetime import date
+
+    from crmcore.aggregates.opportunity import Opportunity
+    from crmcore.projections.pipeline import PipelineView
+    from crmcore.projections.records import RecordReader
+
+    with CRM("memory:") as crm:
+        party = crm.register_party(kind="person", name="Ada", stage="prospect", actor="u")
+        deal = crm.open_opportunity(party, title="Deal", value="10", currency="EUR",
+                                    expected_close=date(2026, 12, 31), owner="ann", actor="u")
+        (opened,) = crm._app.recorder.select_events(deal)
+        old = crm._app.mapper.to_domain_event(_stored_as_version_1(opened, "campaign_id"))
+        assert isinstance(old, Opportunity.Opened)
+        assert old.campaign_id is None
+        assert old.mutate(None).state()["campaign_id"] is None
+        # the fast reader hands the old form to the mapper, which upcasts it
+        reader = RecordReader(crm._app.recorder, crm._app.mapper)
+        stored = _stored_as_version_1(opened, "campaign_id")
+        (record,) = reader._decode([(1, str(deal), 1, stored.topic, stored.state)])
+        assert record.data["campaign_id"] is None
+        assert record.topic in PipelineView.topics()
+
+
+def test_an_opportunity_snapshot_taken_before_campaigns_existed_reads_as_opened_from_none() -> None:
+    from datetime import date
+
+    from crmcore.aggregates.opportunity import Opportunity
+
+    with CRM("memory:") as crm:
+        party = crm.register_party(kind="person", name="Ada", stage="prospect", actor="u")
+        deal = crm.open_opportunity(party, title="Deal", value="10", currency="EUR",
+                                    expected_close=date(2026, 12, 31), owner="ann", actor="u")
+        opportunity = crm._load_opportunity(deal)
+        snapshot = Opportunity.Snapshot.take(opportunity)
+        del snapshot.state["campaign_id"]
+        restored = snapshot.mutate(None)
+        assert restored.campaign_id is None
+        assert restored.state()["campaign_id"] is None

@@ -49,7 +49,8 @@ def test_an_opened_opportunity_becomes_an_open_row_with_its_odds_value_and_times
     o = opened("1234.5")
     (only,) = rows_of(o).values()
     assert only == {
-        "id": str(o.id), "party_id": str(o.party_id), "owner": "ann", "pipeline": "default",
+        "id": str(o.id), "party_id": str(o.party_id), "campaign_id": None, "owner": "ann",
+        "pipeline": "default",
         "stage": "first contact", "category": "pipeline", "probability": 10, "amount": "1234.50",
         "currency": "EUR", "expected_close": "2026-02-27", "status": "open", "opened_at": T0.isoformat(),
         "closed_at": None, "lost_reasons": [], "stage_at_loss": None, "last_event_at": T0.isoformat(),

@@ -36,6 +36,10 @@ class Opportunity(Aggregate):
         effective_at: datetime
 
     class Opened(Event, Aggregate.Created):
+        """An opportunity opened; ``campaign_id`` names the campaign it came from (None: no campaign)."""
+
+        class_version = 2
+
         party_id: UUID
         title: str
         owner: str
@@ -45,6 +49,12 @@ class Opportunity(Aggregate):
         probability: int
         category: str
         expected_close: str
+        campaign_id: UUID | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Opportunities opened before campaigns existed came from none."""
+            state["campaign_id"] = None
 
     class StageMoved(Event):
         stage: str
@@ -91,6 +101,8 @@ class Opportunity(Aggregate):
             opportunity.status = OpportunityStatus(opportunity.status)
             opportunity.category = ForecastCategory(opportunity.category)
             opportunity.amount = Decimal(opportunity.amount)
+            if not hasattr(opportunity, "campaign_id"):  # snapshots taken before campaigns existed
+                opportunity.campaign_id = None
             return opportunity
 
     # ------------------------------------------------------------------ creation
@@ -115,8 +127,10 @@ class Opportunity(Aggregate):
         expected_close: str,
         actor: str,
         effective_at: datetime,
+        campaign_id: UUID | None = None,
     ) -> None:
         self.party_id = party_id
+        self.campaign_id = campaign_id
         self.title = title
         self.owner = owner
         self.amount = Decimal(value["amount"])
@@ -147,14 +161,16 @@ class Opportunity(Aggregate):
         expected_close: date,
         actor: str,
         effective_at: datetime | None = None,
+        campaign_id: UUID | None = None,
     ) -> Opportunity:
-        """Open an opportunity at an open stage of ``pipeline`` (default: its first), at the stage's odds."""
+        """Open an opportunity at an open stage of ``pipeline`` (default: its first), at the stage's odds;
+        ``campaign_id`` links it to the campaign it came from (checked by the caller)."""
         chosen = pipeline.open_stage(stage) if stage is not None else pipeline.open_stages[0]
         at = _check_not_future(effective_at or utc_now())
         return cls(
             party_id=party_id, title=title, owner=owner, value=value.stored(), pipeline=pipeline.name,
             stage=chosen.name, probability=chosen.probability, category=chosen.category.value,
-            expected_close=expected_close.isoformat(), actor=actor, effective_at=at,
+            expected_close=expected_close.isoformat(), actor=actor, effective_at=at, campaign_id=campaign_id,
         )
 
     # ------------------------------------------------------------------ reading
@@ -175,6 +191,7 @@ class Opportunity(Aggregate):
             "id": self.id,
             "version": self.version,
             "party_id": self.party_id,
+            "campaign_id": self.campaign_id,
             "title": self.title,
             "owner": self.owner,
             "value": self.value,

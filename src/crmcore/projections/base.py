@@ -11,7 +11,7 @@ from eventsourcing.utils import get_topic
 
 from crmcore.projections.records import StoredRecord, record_of
 
-__all__ = ["RecordView", "Row", "View", "apply_records", "fold", "fold_records", "matches"]
+__all__ = ["RecordView", "Row", "View", "apply_records", "combine_parts", "fold", "fold_records", "matches"]
 
 #: A view's row: JSON-native data (str, int, bool, None, lists and dicts of those).
 Row = dict[str, Any]
@@ -67,6 +67,21 @@ class RecordView(View):
     def evolve_record(self, row: Row | None, record: StoredRecord) -> Row | None:
         """The row after ``record`` (``row`` is the caller's own copy: it may be changed and returned)."""
 
+    def combine(self, first: Row, second: Row) -> Row:
+        """The row folded from the records of two rows of the same key, each folded from its own records.
+
+        Only views whose rows gather the records of several aggregates (a ``record_key`` other than the
+        originator id) and whose fold is commutative define it; such a view can then be folded share by
+        share on several processes, the rows of one key put together with this. Must not change its
+        inputs.
+        """
+        raise NotImplementedError(f"view {self.name!r} cannot combine rows")
+
+    @classmethod
+    def combines(cls) -> bool:
+        """Whether the view defines :meth:`combine`."""
+        return cls.combine is not RecordView.combine
+
 
 def fold(
     view: View,
@@ -90,6 +105,21 @@ def fold(
             result.pop(key, None)
         else:
             result[key] = new
+    return result
+
+
+def combine_parts(view: View, parts: Iterable[Mapping[str, Row]]) -> dict[str, Row]:
+    """The rows of ``view`` folded share by share, put together: a key found in several shares has its
+    rows combined (:meth:`RecordView.combine`); otherwise a key belongs to one share only."""
+    result: dict[str, Row] = {}
+    combine = view.combine if isinstance(view, RecordView) and view.combines() else None
+    for part in parts:
+        if combine is None or not result:
+            result.update(part)
+            continue
+        for key, row in part.items():
+            held = result.get(key)
+            result[key] = row if held is None else combine(held, row)
     return result
 
 

@@ -1,4 +1,4 @@
-"""``opportunities``: one row per opportunity with its party, owner, value, stage and status."""
+"""``opportunities``: one row per opportunity with its party, campaign, owner, value, stage and status."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class OpportunitiesView(View):
     """Opportunities by party, owner, stage and status. Every event carries what the row needs."""
 
     name: ClassVar[str] = "opportunities"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     event_classes: ClassVar[tuple[type[Any], ...]] = OPPORTUNITY_EVENTS
 
 
@@ -27,6 +27,7 @@ class OpportunitiesView(View):
             return {
                 "id": str(event.originator_id),
                 "party_id": str(event.party_id),
+                "campaign_id": None if event.campaign_id is None else str(event.campaign_id),
                 "title": event.title,
                 "owner": event.owner,
                 "value": dict(event.value),
@@ -36,6 +37,7 @@ class OpportunitiesView(View):
                 "category": event.category,
                 "expected_close": event.expected_close,
                 "status": "open",
+                "opened_at": event.effective_at.isoformat(),
             }
         if row is None:
             return None

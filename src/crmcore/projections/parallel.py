@@ -3,11 +3,14 @@
 A view whose rows are keyed by the aggregate id (a :class:`RecordView` that keeps the default
 ``record_key``) can be folded share by share: the events of one aggregate only ever change that
 aggregate's row, so folding the aggregates whose ids end in one set of characters, then another, and
-putting the rows together gives exactly the fold of the whole log. :class:`SharedReplay` runs the shares
-at once: this process folds the first while ``workers - 1`` freshly started processes (``spawn``: no state
-is inherited) each open the same store and fold one more. Every share reads the log up to the same
-position, so the result stands at one position. Only SQLite and PostgreSQL stores can be shared; decoding
-is the cost that grows with the log, and it is what the processes split.
+putting the rows together gives exactly the fold of the whole log. A view whose rows gather several
+aggregates' events can too when its fold is commutative and it says how to combine two rows of one key
+(:meth:`RecordView.combine`): the rows of a key folded in different shares are then combined.
+:class:`SharedReplay` runs the shares at once: this process folds the first while ``workers - 1`` freshly
+started processes (``spawn``: no state is inherited) each open the same store and fold one more. Every
+share reads the log up to the same position, so the result stands at one position. Only SQLite and
+PostgreSQL stores can be shared; decoding is the cost that grows with the log, and it is what the
+processes split.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ __all__ = ["SHARE_FROM", "FoldTask", "SharedReplay", "can_share"]
 
 
 def can_share(view: object) -> bool:
-    """Whether ``view`` can be folded share by share: a record view keyed by the aggregate id."""
-    return isinstance(view, RecordView) and type(view).record_key is RecordView.record_key
+    """Whether ``view`` can be folded share by share: a record view keyed by the aggregate id, or one whose
+    rows of a key folded in different shares can be combined (:meth:`RecordView.combine`)."""
+    return isinstance(view, RecordView) and (
+        type(view).record_key is RecordView.record_key or view.combines())
 
 
 @dataclass(frozen=True)

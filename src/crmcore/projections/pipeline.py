@@ -34,7 +34,8 @@ _CYCLE_PLACES = Decimal("0.01")
 
 
 class PipelineView(RecordView):
-    """Every opportunity with its party, owner, pipeline, stage, odds, value, close date, status and times.
+    """Every opportunity with its party, campaign (None: none), owner, pipeline, stage, odds, value, close
+    date, status and times.
 
     ``opened_at``, ``closed_at`` and ``last_event_at`` (the latest change) are effective times; a lost row
     keeps its ``lost_reasons`` and the open stage it was lost from (``stage_at_loss``). Reopening clears the
@@ -42,7 +43,7 @@ class PipelineView(RecordView):
     """
 
     name: ClassVar[str] = "pipeline"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
     event_classes: ClassVar[tuple[type[Any], ...]] = OPPORTUNITY_EVENTS
 
     def __init__(self) -> None:
@@ -68,6 +69,7 @@ class PipelineView(RecordView):
             return {
                 "id": originator_id,
                 "party_id": data["party_id"],
+                "campaign_id": data["campaign_id"],
                 "owner": data["owner"],
                 "pipeline": data["pipeline"],
                 "stage": data["stage"],

@@ -15,6 +15,7 @@ paths always agree (:func:`record_of` is that conversion, and the tests hold the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -39,6 +40,11 @@ __all__ = ["RecordReader", "StoredRecord", "native", "record_of"]
 
 #: Records read per page: big enough to amortise each round trip, small enough to bound memory.
 RECORD_PAGE_SIZE = 10_000
+
+#: An id in the form ``str(UUID)`` writes: lower-case hex digits, hyphenated 8-4-4-4-12.
+_CANONICAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+#: An id as 32 lower-case hex digits (as ``UUID.hex`` writes it).
+_HEX_ID = re.compile(r"[0-9a-f]{32}")
 
 #: The standard transcodings whose stored text already is the JSON-native form (UUIDs are re-hyphenated).
 _STANDARD = {"datetime_iso": DatetimeAsISO, "decimal_str": DecimalAsStr, "uuid_hex": UUIDAsHex}
@@ -166,6 +172,11 @@ class RecordReader:
         return records
 
     def _id_text(self, originator_id: Any) -> str:
+        if type(originator_id) is str:  # SQLite stores 32 hex digits; PostgreSQL's text is str(UUID)'s form
+            if _HEX_ID.fullmatch(originator_id):
+                return _hyphenated(originator_id)
+            if _CANONICAL_ID.fullmatch(originator_id):
+                return originator_id
         if len(self._ids) >= 1_000_000:
             self._ids.clear()
         text = self._ids[originator_id] = str(UUID(str(originator_id)))

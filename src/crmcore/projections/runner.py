@@ -12,7 +12,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from crmcore.projections.asof import events_effective_by, fold_at_moments, records_effective_by
-from crmcore.projections.base import RecordView, Row, View, apply_records, fold
+from crmcore.projections.base import RecordView, Row, View, apply_records, combine_parts, fold
 from crmcore.projections.parallel import FoldTask, SharedReplay, can_share
 from crmcore.projections.records import RECORD_PAGE_SIZE, RecordReader
 from crmcore.projections.storage import PositionMoved, ViewStorage
@@ -110,7 +110,7 @@ class ViewRunner:
         stop = self._share_up_to(view)
         if stop and self.shared is not None:
             parts = self._run_shared(view, FoldTask(), stop)
-            rows = {k: r for _, part in parts for k, r in part.items()}
+            rows = combine_parts(view, (part for _, part in parts))
             try:
                 self.storage.commit_page(view.name, 0, stop, rows)
                 applied = sum(count for count, _ in parts)
@@ -125,7 +125,7 @@ class ViewRunner:
         stop = self._share_up_to(view)
         if stop and isinstance(view, RecordView):
             parts = self._run_shared(view, FoldTask(at=at, known_at=known_at), stop)
-            return {k: r for _, part in parts for k, r in part.items()}
+            return combine_parts(view, (part for _, part in parts))
         if isinstance(view, RecordView):
             rows: dict[str, Row] = {}
             accept = records_effective_by(at, known_at)
@@ -151,7 +151,7 @@ class ViewRunner:
         stop = self._share_up_to(view)
         if stop:
             parts = self._run_shared(view, FoldTask(moments=tuple(moments), as_known=as_known), stop)
-            return [{k: r for part in parts for k, r in part[index].items()} for index in range(len(moments))]
+            return [combine_parts(view, (part[index] for part in parts)) for index in range(len(moments))]
         with paused_gc():
             return fold_at_moments(view, lambda: self.reader.pages(view.topics()), moments, as_known=as_known)
 

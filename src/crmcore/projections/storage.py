@@ -218,7 +218,9 @@ class SQLiteViewStorage(ViewStorage):
             found = c.fetchone()
             if found is None or found[0] != expected:
                 raise PositionMoved(view)
-            upserts = [(view, k, orjson.dumps(r).decode()) for k, r in changes.items() if r is not None]
+            # in key order: the rows' B-tree is then written page after page, not at random
+            upserts = [(view, k, orjson.dumps(r).decode())
+                       for k, r in sorted(changes.items()) if r is not None]
             deletes = [(view, k) for k, r in changes.items() if r is None]
             if upserts:
                 c.executemany(

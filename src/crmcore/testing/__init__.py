@@ -20,6 +20,8 @@
 - :mod:`crmcore.testing.sales`: a seeded simulated sales history (``simulate_sales``) to play through a
   CRM or load in bulk, for demonstrations, benchmarks and backtests; :mod:`crmcore.testing.scoring`
   registers its deals' parties with traits that predict how the deals end (``sales_parties``).
+- :mod:`crmcore.testing.campaigns`: running campaigns built on the aggregate (``running_campaign``) and
+  seeded engagement reports about their recipients (``simulate_engagement``), saved in batches.
 
 The machines and strategies need ``hypothesis`` (``pip install 'crmcore[testing]'``); they are imported on
 first use, so :mod:`crmcore.testing.sales` and :mod:`crmcore.testing.synthetic` work without it.

@@ -1,169 +1,177 @@
-"""A seeded synthetic campaign audience, and what mail tools and call centres would report about it.
+"""Campaigns and engagement reports for tests, examples and benchmarks, built straight on the aggregates.
 
-:func:`seed_audience` registers parties (persons at every stage, with an e-mail address and a phone
-number) and records their newsletter and phone consent: most subscribed, some unsubscribed, some never
-asked. :func:`newsletter_reports` plays what a mail tool reports after a newsletter wave - deliveries,
-opens, clicks, soft and hard bounces, unsubscribes, complaints - late, repeated and out of order, as
-provider events ready for ``crm.ingest``; :func:`call_reports` does the same for a call centre working a
-call list. The same seed always gives the same parties and the same reports. The default rates are the
-practitioners' example of DOMAIN.md: about 30 % of a list opens and about 8 % clicks.
+:func:`running_campaign` drafts, schedules, launches (audience given) and sends a campaign in one go;
+:func:`engagement_report` builds one report with every kind's fields filled; :func:`simulate_engagement`
+plans a seeded, plausible set of reports about a campaign's recipients (deliveries, opens, clicks, bounces,
+unsubscribes, complaints, calls), late and out of order; :func:`store` saves them (and campaigns) in
+large batches. The same seed always gives the same reports.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import Aggregate
+
+from crmcore.aggregates.campaign import Campaign
+from crmcore.aggregates.engagement import Engagement
+from crmcore.values import CallOutcome, CampaignChannel, EngagementKind, Money
 
 if TYPE_CHECKING:
     from crmcore.application import CRM
 
-__all__ = ["EmailRates", "call_reports", "newsletter_reports", "seed_audience"]
+__all__ = ["engagement_report", "running_campaign", "simulate_engagement", "store"]
 
-_GIVEN = ("Ada", "Bruno", "Carla", "Dario", "Elena", "Fabio", "Giulia", "Luca", "Marta", "Nicola", "Olga",
-          "Paolo", "Rita", "Sergio", "Tina", "Ugo", "Vera", "Walter", "Zoe", "Irene")
-_FAMILY = ("Rossi", "Bianchi", "Verdi", "Neri", "Gallo", "Costa", "Fontana", "Conti", "Greco", "Marino",
-           "Ricci", "Bruno", "Romano", "Colombo", "Moretti", "Barbieri", "Lombardi", "Giordano", "Rinaldi")
-_REGIONS = ("North", "Centre", "South")
-_LINKS = ("https://example.com/offer", "https://example.com/webinar", "https://example.com/pricing")
+#: The fields each kind of report has besides the common ones, with their defaults.
+_KIND_FIELDS: dict[EngagementKind, dict[str, Any]] = {
+    EngagementKind.CLICKED: {"link": None},
+    EngagementKind.SOFT_BOUNCE: {"raw_code": None},
+    EngagementKind.HARD_BOUNCE: {"raw_code": None},
+    EngagementKind.CALLED: {"operator": "operator", "outcome": CallOutcome.REACHED.value, "notes": None,
+                            "call_back_on": None, "opportunity_id": None},
+}
 
 
-def seed_audience(
-    crm: CRM,
-    count: int,
+def running_campaign(
     *,
-    seed: int = 0,
-    start: datetime,
-    newsletter_share: float = 0.85,
-    phone_share: float = 0.6,
-    unsubscribed_share: float = 0.05,
-    actor: str = "simulation",
-) -> list[UUID]:
-    """Register ``count`` persons (leads and customers, with a ``region`` profile trait) at ``start``
-    and record consent a day later: ``newsletter_share`` subscribed to the newsletter, ``phone_share`` to
-    phone calls, ``unsubscribed_share`` of the subscribers unsubscribing again after a week. Returns the ids.
-    """
-    rng = random.Random(seed)
-    rows = []
-    for index in range(count):
-        given, family = rng.choice(_GIVEN), rng.choice(_FAMILY)
-        rows.append({
-            "kind": "person", "given_name": given, "family_name": family,
-            "stage": rng.choices(("lead", "customer"), (70, 30))[0],
-            "emails": [f"{given}.{family}.{seed}.{index}@example.com".lower()],
-            "phones": [f"+39 06 {4000000 + seed * 100003 + index:08d}"],
-            "profile": {"region": rng.choice(_REGIONS)},
-            "owner": rng.choice(("giulia", "marco")), "actor": actor, "effective_at": start,
-        })
-    ids = crm.bulk_register(rows)
-    consented = start + timedelta(days=1)
-    for party_id in ids:
-        for channel, share in (("newsletter", newsletter_share), ("phone", phone_share)):
-            if rng.random() >= share:
-                continue
-            crm.subscribe_to(party_id, channel=channel, source="web form", lawful_basis="consent",
-                             actor=actor, effective_at=consented)
-            if rng.random() < unsubscribed_share:
-                crm.unsubscribe_from(party_id, channel=channel, source="preference centre", actor=actor,
-                                     effective_at=consented + timedelta(days=7))
-    return ids
+    newsletter: Sequence[UUID] = (),
+    telemarketing: Sequence[UUID] = (),
+    at: datetime,
+    sent: Sequence[UUID] | None = None,
+    name: str = "Campaign",
+    budget: Money | None = None,
+    cost: Money | None = None,
+    segment_id: UUID | None = None,
+    actor: str = "marketing",
+) -> Campaign:
+    """A campaign drafted, scheduled and launched at ``at`` to ``newsletter`` and/or ``telemarketing``
+    recipients (its channels are those given), its newsletter ``sent`` (default: every newsletter
+    recipient) in one wave at ``at``, and ``cost`` recorded. Not saved."""
+    channels = [c for c, given in ((CampaignChannel.NEWSLETTER, newsletter),
+                                   (CampaignChannel.TELEMARKETING, telemarketing)) if given]
+    campaign = Campaign.draft(name=name, channels=channels or [CampaignChannel.NEWSLETTER],
+                              segment_id=segment_id or uuid4(), budget=budget or Money.of("1000", "EUR"),
+                              actor=actor, effective_at=at)
+    campaign.schedule(start_at=at, actor=actor, effective_at=at)
+    recipients = {CampaignChannel.NEWSLETTER.value: [[str(p), f"{p}@example.com"] for p in newsletter],
+                  CampaignChannel.TELEMARKETING.value: [[str(p), "+39 02 0000 0000"] for p in telemarketing]}
+    campaign.launch(audience_at=at, recipients={c: recipients[c] for c in campaign.channels}, exclusions=[],
+                    policy={"name": "audience", "version": 1}, actor=actor, effective_at=at)
+    released = list(newsletter) if sent is None else list(sent)
+    if released:
+        campaign.send(recipients=[[str(p), f"{p}@example.com"] for p in released], skipped=[], actor=actor,
+                      effective_at=at)
+    if cost is not None:
+        campaign.record_cost(amount=cost, actor=actor, effective_at=at)
+    return campaign
 
 
-@dataclass(frozen=True)
-class EmailRates:
-    """The share of a wave's recipients each thing happens to (DOMAIN.md's example by default)."""
-
-    hard_bounce: float = 0.02
-    soft_bounce: float = 0.03
-    open: float = 0.30
-    click: float = 0.08
-    unsubscribe: float = 0.005
-    complaint: float = 0.001
-    #: how many of the reports arrive a second time
-    duplicates: float = 0.10
-
-
-def newsletter_reports(
-    campaign_id: UUID,
-    recipients: Sequence[tuple[UUID, str]],
+def engagement_report(
+    kind: EngagementKind | str,
     *,
-    sent_at: datetime,
-    seed: int = 0,
-    rates: EmailRates | None = None,
-    prefix: str = "mt",
-) -> list[dict[str, Any]]:
-    """What a mail tool reports about a wave sent at ``sent_at`` to ``recipients`` (party, address): each
-    recipient bounces (hard or soft) or is delivered; delivered ones may open (a few opening again), click
-    (having opened), unsubscribe or complain. Reports come within two weeks, shuffled, ``rates.duplicates``
-    of them twice. Each is a provider event for ``crm.ingest``."""
-    rng = random.Random(seed)
-    rates = rates or EmailRates()
-    reports: list[dict[str, Any]] = []
-
-    def report(kind: str, party_id: UUID, address: str, after_hours: float, **extra: Any) -> None:
-        reports.append({
-            "external_id": f"{prefix}-{campaign_id.hex[:8]}-{len(reports)}",
-            "campaign_id": str(campaign_id), "party_id": str(party_id), "address": address, "kind": kind,
-            "occurred_at": sent_at + timedelta(hours=after_hours), **extra,
-        })
-
-    for party_id, address in recipients:
-        draw = rng.random()
-        if draw < rates.hard_bounce:
-            report("hard_bounce", party_id, address, rng.uniform(0, 1), raw_code="550 5.1.1 user unknown")
-            continue
-        if draw < rates.hard_bounce + rates.soft_bounce:
-            report("soft_bounce", party_id, address, rng.uniform(0, 6), raw_code="452 4.2.2 mailbox full")
-            continue
-        report("delivered", party_id, address, rng.uniform(0, 1))
-        opened = rng.random() < rates.open / (1 - rates.hard_bounce - rates.soft_bounce)
-        if opened:
-            for _ in range(rng.choice((1, 1, 1, 2, 3))):
-                report("opened", party_id, address, rng.uniform(1, 240))
-            if rng.random() < rates.click / rates.open:
-                report("clicked", party_id, address, rng.uniform(1, 240), link=rng.choice(_LINKS))
-        if rng.random() < rates.unsubscribe:
-            report("unsubscribed", party_id, address, rng.uniform(1, 300))
-        elif rng.random() < rates.complaint:
-            report("complaint", party_id, address, rng.uniform(1, 300))
-    repeated = [dict(r) for r in reports if rng.random() < rates.duplicates]
-    out = reports + repeated
-    rng.shuffle(out)
-    return out
-
-
-def call_reports(
     campaign_id: UUID,
-    call_list: Sequence[tuple[UUID, str]],
+    party_id: UUID,
+    at: datetime,
+    external_id: str | None = None,
+    source: str = "mailer",
+    channel: str | None = None,
+    address: str | None = None,
+    actor: str = "mailer",
+    **fields: Any,
+) -> Engagement:
+    """One report of ``kind`` about ``party_id`` in ``campaign_id``, effective ``at``; fields the kind has
+    and ``fields`` does not give take their defaults (no link, no raw code, a call ``reached``)."""
+    chosen = EngagementKind(kind)
+    if channel is None:
+        channel = (CampaignChannel.TELEMARKETING if chosen is EngagementKind.CALLED
+                   else CampaignChannel.NEWSLETTER).value
+    return Engagement.report(
+        chosen, source=source, external_id=external_id or uuid4().hex, campaign_id=campaign_id,
+        party_id=party_id, channel=channel, address=address, actor=actor, effective_at=at,
+        **{**_KIND_FIELDS.get(chosen, {}), **fields},
+    )
+
+
+def simulate_engagement(
+    campaign_id: UUID,
+    sent: Sequence[UUID],
     *,
     start: datetime,
+    days: int = 30,
     seed: int = 0,
-    prefix: str = "cc",
-) -> list[dict[str, Any]]:
-    """What a call centre reports after working ``call_list`` (party, operator) from ``start``: each party
-    is called once or twice (a no-answer is tried again) by its operator, outcomes drawn with the odds of
-    a warm list. Provider events of kind ``called`` for ``crm.ingest``."""
+    called: Sequence[UUID] = (),
+    operators: Sequence[str] = ("anna", "bruno", "carla"),
+    links: Sequence[str] = ("https://example.com/offer", "https://example.com/shop", "https://example.com/"),
+    source: str = "mailer",
+) -> list[Engagement]:
+    """Seeded reports about a campaign's ``sent`` newsletter recipients and ``called`` telemarketing ones,
+    effective within ``days`` of ``start``, in shuffled order. About nine in ten recipients are delivered
+    (the others bounce, mostly soft), two in five of those open (1 to 3 times), a third of the openers
+    click; a few unsubscribe or complain. Each called party gets one to three calls."""
     rng = random.Random(seed)
-    odds = {"reached": 30, "no_answer": 25, "wrong_number": 5, "call_back": 10, "interested": 12,
-            "not_interested": 18}
-    reports: list[dict[str, Any]] = []
-    for party_id, operator in call_list:
-        at = start + timedelta(hours=rng.uniform(1, 100))
-        for _ in range(2):
-            outcome = rng.choices(list(odds), list(odds.values()))[0]
-            extra: dict[str, Any] = {}
-            if outcome == "call_back":
-                extra["call_back_on"] = (at + timedelta(days=7)).date().isoformat()
-            reports.append({
-                "external_id": f"{prefix}-{campaign_id.hex[:8]}-{len(reports)}",
-                "campaign_id": str(campaign_id), "party_id": str(party_id), "kind": "called",
-                "operator": operator, "outcome": outcome,
-                "occurred_at": at, **extra,
-            })
-            if outcome != "no_answer":
-                break
-            at += timedelta(days=1)
+    span = days * 86400
+    reports: list[Engagement] = []
+    number = 0
+
+    def add(kind: EngagementKind, party: UUID, at: datetime, **fields: Any) -> None:
+        nonlocal number
+        number += 1
+        reports.append(engagement_report(kind, campaign_id=campaign_id, party_id=party, at=at, source=source,
+                                         external_id=f"{campaign_id}-{number}", **fields))
+
+    for party in sent:
+        sent_at = start + timedelta(seconds=rng.randrange(span // 10 or 1))
+        roll = rng.random()
+        if roll < 0.07:
+            add(EngagementKind.SOFT_BOUNCE, party, sent_at, raw_code="421 4.2.2")
+            continue
+        if roll < 0.1:
+            add(EngagementKind.HARD_BOUNCE, party, sent_at, raw_code="550 5.1.1")
+            continue
+        add(EngagementKind.DELIVERED, party, sent_at)
+        if rng.random() < 0.4:
+            for _ in range(rng.randint(1, 3)):
+                add(EngagementKind.OPENED, party, _later(rng, sent_at, start, span))
+            if rng.random() < 0.33:
+                add(EngagementKind.CLICKED, party, _later(rng, sent_at, start, span), link=rng.choice(links))
+        roll = rng.random()
+        if roll < 0.02:
+            add(EngagementKind.UNSUBSCRIBED, party, _later(rng, sent_at, start, span))
+        elif roll < 0.025:
+            add(EngagementKind.COMPLAINT, party, _later(rng, sent_at, start, span))
+    outcomes = [o.value for o in CallOutcome]
+    for party in called:
+        at = start + timedelta(seconds=rng.randrange(span))
+        for _ in range(rng.randint(1, 3)):
+            outcome = rng.choice(outcomes)
+            add(EngagementKind.CALLED, party, at, operator=rng.choice(operators), outcome=outcome,
+                call_back_on=(at + timedelta(days=3)).date().isoformat() if outcome == "call_back" else None)
+            at = _later(rng, at, start, span)
+    rng.shuffle(reports)
     return reports
+
+
+def _later(rng: random.Random, after: datetime, start: datetime, span: int) -> datetime:
+    """A moment after ``after`` and within ``span`` seconds of ``start`` (``after`` when none is left)."""
+    left = int((start + timedelta(seconds=span) - after).total_seconds())
+    return after + timedelta(seconds=rng.randrange(left) if left > 0 else 0)
+
+
+def store(crm: CRM, aggregates: Iterable[Aggregate], *, batch_size: int = 5000) -> int:
+    """Save new ``aggregates`` (a campaign, reports), ``batch_size`` per transaction; returns how many."""
+    batch: list[Aggregate] = []
+    saved = 0
+    for aggregate in aggregates:
+        batch.append(aggregate)
+        if len(batch) >= batch_size:
+            crm._save(*batch)
+            saved += len(batch)
+            batch = []
+    if batch:
+        crm._save(*batch)
+        saved += len(batch)
+    return saved
