@@ -161,6 +161,7 @@ class AddressStatus(Aggregate):
     @event(Tracked)
     def __init__(self, *, address_key: str, address: str, actor: str, effective_at: datetime) -> None:
         self.address_key, self.address = address_key, address
+        #: whether the decision in force after every decision (in effective-time order) suppresses it
         self.suppressed = False
         #: every decision in recording order: (suppressed?, effective_at, rule, reason, policy, evidence)
         self.decisions: list[dict[str, Any]] = []
@@ -174,9 +175,22 @@ class AddressStatus(Aggregate):
         method(rule=rule, reason=reason, policy=dict(policy), evidence=list(evidence), actor=actor,
                effective_at=effective_at)
 
+    def suppressed_at(self, at: datetime | None = None) -> bool:
+        """Whether the decision in force at ``at`` (None: after every decision) suppresses the address.
+
+        Decisions are read in effective-time order, those effective at the same moment in recording order:
+        a decision recorded late for an earlier moment changes the past, not what was decided after it.
+        """
+        in_force = None
+        for decision in sorted(self.decisions, key=lambda d: d["effective_at"]):  # stable: recording order
+            if at is not None and decision["effective_at"] > at:
+                break
+            in_force = decision
+        return bool(in_force is not None and in_force["suppressed"])
+
     def _note(self, suppress: bool, data: dict[str, Any]) -> None:
         self.decisions.append({"suppressed": suppress, **data})
-        self.suppressed = suppress
+        self.suppressed = self.suppressed_at()
 
     @event(Suppressed)
     def _suppressed(
