@@ -26,7 +26,13 @@ from crmcore._nearmatch import IdentityIndex, record_of_row
 from crmcore.aggregates.campaign import Campaign
 from crmcore.aggregates.catalog import CATALOG_ID, FieldCatalog
 from crmcore.aggregates.claim import IdentityClaim, claim_id
-from crmcore.aggregates.engagement import KIND_OF_EVENT, AddressStatus, Engagement, address_status_id
+from crmcore.aggregates.engagement import (
+    EVENT_OF_KIND,
+    KIND_OF_EVENT,
+    AddressStatus,
+    Engagement,
+    address_status_id,
+)
 from crmcore.aggregates.opportunity import Opportunity
 from crmcore.aggregates.party import Party
 from crmcore.aggregates.scoring import SCORING_MODELS_ID, ScoringModels
@@ -172,7 +178,7 @@ from crmcore.projections import (
     matches,
     read_events,
 )
-from crmcore.projections.addresses import REPORT_EVENTS, AddressReportsView, report_of_record, row_key
+from crmcore.projections.addresses import REPORT_EVENTS, AddressReportsView, report_of_record
 from crmcore.projections.asof import utc_text
 from crmcore.projections.backtest import EVERY, backtest_of, period_boundaries
 from crmcore.projections.facts import PartyFactsView, facts_of, survivor_of
@@ -180,6 +186,8 @@ from crmcore.projections.identity import IdentityView, MembershipsView
 from crmcore.projections.opportunities import OpportunitiesView
 from crmcore.projections.parallel import SharedReplay
 from crmcore.projections.pipeline import PipelineView, forecast_of
+from crmcore.projections.records import StoredRecord
+from crmcore.projections.runner import paused_gc
 from crmcore.projections.scoring import (
     cutoff_label,
     decisions_in,
@@ -200,7 +208,16 @@ from crmcore.projections.tasks import TasksView, agenda_of, task_analysis_of, wo
 from crmcore.projections.winloss import DEFAULT_STALE_AFTER, win_loss_of
 from crmcore.segments import Context, Criterion, Facts, parse_criteria, referenced_segments
 from crmcore.stores import StoreKind, StoreSettings, existing_originators, parse_store_url
-from crmcore.values import CURRENCIES, AddressKind, ConsentChannel, Money, PartyKind, Stage, utc_now
+from crmcore.values import (
+    CURRENCIES,
+    AddressKind,
+    ConsentChannel,
+    EngagementKind,
+    Money,
+    PartyKind,
+    Stage,
+    utc_now,
+)
 
 __all__ = ["CONVERSION_POLICY", "CRM", "ENGAGEMENT_POLICY", "ChangeListener"]
 
@@ -216,6 +233,10 @@ ENGAGEMENT_PAGE = 10_000
 _ENGAGEMENT_TOPICS = [get_topic(Party.DeliveryRecorded), get_topic(Engagement.Unsubscribed),
                       *(get_topic(c) for c in REPORT_EVENTS)]
 _DECISION_TOPICS = [get_topic(AddressStatus.Suppressed), get_topic(AddressStatus.Reinstated)]
+#: Reports that prove a delivery: the process reads only their address (they never suppress).
+_PROOF_KINDS = {get_topic(EVENT_OF_KIND[k]): k.value
+                for k in (EngagementKind.DELIVERED, EngagementKind.OPENED, EngagementKind.CLICKED)}
+_PROOF_TOPICS = frozenset(_PROOF_KINDS)
 #: How many address-status aggregates one save writes.
 _DECISIONS_PER_SAVE = 200
 
@@ -355,8 +376,8 @@ class CRM:
         self._listeners_lock = threading.Lock()
         self._identity = IdentityIndex()
         self._catalog_versions: dict[int, FieldSet] = {}
-        #: Rows of ``address_reports`` that may be suppressed (a superset), and the log position up to which
-        #: decisions were read into it: the engagement policy process skips deliveries to other addresses.
+        #: Addresses that may be suppressed (a superset, by key), and the log position up to which decisions
+        #: were read into it: the engagement policy process skips deliveries to other addresses.
         self._maybe_suppressed: set[str] | None = None
         self._decisions_seen = 0
         self._suppressed_lock = threading.Lock()
@@ -1095,8 +1116,7 @@ class CRM:
         for kind in AddressKind:
             keys.update(a.key for a in _addresses(party, kind))
         rows = self._address_rows(keys)
-        return [self._address_state(party, key, moment, policy, rows.get(row_key(key)))
-                for key in sorted(keys)]
+        return [self._address_state(party, key, moment, policy, rows.get(key)) for key in sorted(keys)]
 
     def _address_state(
         self, party: Party, key: str, at: datetime | None, policy: BouncePolicy | None,
@@ -1105,7 +1125,7 @@ class CRM:
         """The deliverability of the address ``key`` at ``at``: recorded, or under ``policy`` (see
         :meth:`may_contact`); ``row`` is its ``address_reports`` row if already read (False: read it)."""
         if row is False:
-            row = self._address_rows([key]).get(row_key(key))
+            row = self._address_rows([key]).get(key)
         relevant = [e for e in party.deliveries if e["address_key"] == key
                     and (at is None or e["effective_at"] <= at)]
         last = max(relevant, key=consent.entry_order) if relevant else None
@@ -2697,9 +2717,10 @@ class CRM:
         who = _name(actor, "actor")
         self._runner.catch_up(AddressReportsView.name)
         recorded = 0
-        for prefix in "0123456789abcdef":  # row keys are ids: sixteen slices bound the rows held at once
-            rows = self._views_storage.with_prefix(AddressReportsView.name, prefix)
-            recorded += self._decide(rows, policy, who)
+        rows = self._views_storage.rows(AddressReportsView.name, {})
+        for start in range(0, len(rows), _DECISIONS_PER_SAVE):
+            chunk = rows[start : start + _DECISIONS_PER_SAVE]
+            recorded += self._decide({r["address_key"]: r for r in chunk}, policy, who)
         self.bounce_policy = policy
         return recorded
 
@@ -2721,7 +2742,7 @@ class CRM:
         effective-time order (ties in recording order); ``suppressed``: the decision in force now."""
         text = address.strip() if isinstance(address, str) else ""
         reach = _read_address(text, AddressKind.EMAIL if "@" in text else AddressKind.PHONE)
-        row = self._address_rows([reach.key]).get(row_key(reach.key))
+        row = self._address_rows([reach.key]).get(reach.key)
         decisions = list(row["decisions"]) if row is not None else []
         ordered = sorted(decisions, key=lambda d: (utc_text(d["effective_at"]), d["position"]))
         return AddressStatusView(address_key=reach.key, address=row["address"] if row else str(reach),
@@ -2734,7 +2755,7 @@ class CRM:
         rows = self._address_rows(keys)
         found = set()
         for key in keys:
-            row = rows.get(row_key(key))
+            row = rows.get(key)
             if row is None or not row["decided"]:
                 continue
             index = suppression.in_force(suppression.recorded_of_row(row), at)
@@ -2743,9 +2764,9 @@ class CRM:
         return found
 
     def _address_rows(self, address_keys: Iterable[str]) -> dict[str, Row]:
-        """The ``address_reports`` rows of these address keys (caught up first), by row key."""
+        """The ``address_reports`` rows of these address keys (caught up first), by address key."""
         self._runner.catch_up(AddressReportsView.name)
-        return self._views_storage.load(AddressReportsView.name, {row_key(k) for k in address_keys})
+        return self._views_storage.load(AddressReportsView.name, set(address_keys))
 
     def _run_engagement_policies(self) -> int:
         """The engagement policy process: every report after its tracked position, a page at a time.
@@ -2755,65 +2776,92 @@ class CRM:
         :attr:`bounce_policy` and the differences recorded. Idempotent: a page handled twice (two processes
         at once) records nothing twice.
         """
-        storage, handled = self._views_storage, 0
-        while True:
-            position = storage.position(ENGAGEMENT_POLICY, 1)
-            pages = self._runner.reader.pages(_ENGAGEMENT_TOPICS, after=position, page_size=ENGAGEMENT_PAGE)
-            page = next(pages, [])
-            if not page:
-                return handled
-            touched: list[tuple[str, str]] = []
-            for record in page:
-                kind = _REPORT_KINDS.get(record.topic)
-                if kind is not None:
-                    unsubscribe = suppression.when_engagement_reported_unsubscribe_party(kind, record.data)
-                    if unsubscribe is not None:
-                        self._unsubscribe_reported(unsubscribe)
-                found = report_of_record(record)
-                if found is not None:
-                    touched.append((row_key(found[0]), found[2][2]))
-            candidates = suppression.screen(touched, self._known_suppressed()) if touched else set()
-            if candidates:
-                policy = self.bounce_policy
-                self._runner.catch_up(AddressReportsView.name)
-                rows = self._views_storage.load(AddressReportsView.name, candidates)
-                self._decide(rows, policy, f"policy:{policy.name}")
-            try:
-                storage.commit_page(ENGAGEMENT_POLICY, position, page[-1].position, {})
-            except PositionMoved:
-                continue  # another process handled this page first
-            handled += len(page)
-            if len(page) < ENGAGEMENT_PAGE:
-                return handled
+        storage, reader, handled = self._views_storage, self._runner.reader, 0
+        with paused_gc():
+            while True:
+                position = storage.position(ENGAGEMENT_POLICY, 1)
+                page = next(reader.skimmed_pages(_ENGAGEMENT_TOPICS, _PROOF_TOPICS, after=position,
+                                                 page_size=ENGAGEMENT_PAGE), [])
+                if not page:
+                    return handled
+                self._apply_engagement_policies(page)
+                try:
+                    storage.commit_page(ENGAGEMENT_POLICY, position, page[-1].position, {})
+                except PositionMoved:
+                    continue  # another process handled this page first
+                handled += len(page)
+                if len(page) < ENGAGEMENT_PAGE:
+                    return handled
 
-    def _unsubscribe_reported(self, decision: suppression.UnsubscribeParty) -> None:
-        """Record a reported unsubscription on the party (its survivor if merged); a known one records
-        nothing."""
+    def _apply_engagement_policies(self, page: Sequence[StoredRecord]) -> None:
+        """One page of the engagement policy process: unsubscriptions, then the addresses to decide."""
+        touched: list[tuple[str, str]] = []
+        unsubscriptions = []
+        for record in page:
+            proof = _PROOF_KINDS.get(record.topic)
+            if proof is not None:  # skimmed: only its address is read
+                address = record.data.get("address")
+                if address:
+                    touched.append((suppression.address_key_of(address), proof))
+                continue
+            kind = _REPORT_KINDS.get(record.topic)
+            if kind is not None:
+                unsubscribe = suppression.when_engagement_reported_unsubscribe_party(kind, record.data)
+                if unsubscribe is not None:
+                    unsubscriptions.append(unsubscribe)
+            found = report_of_record(record)
+            if found is not None:
+                touched.append((found[0], found[2][2]))
+        if unsubscriptions:
+            self._unsubscribe_reported(unsubscriptions)
+        candidates = suppression.screen(touched, self._known_suppressed()) if touched else set()
+        if candidates:
+            policy = self.bounce_policy
+            self._runner.catch_up(AddressReportsView.name)
+            rows = self._views_storage.load(AddressReportsView.name, candidates)
+            self._decide(rows, policy, f"policy:{policy.name}")
 
-        def unsubscribe(party: Party) -> list[Any]:
-            party.unsubscribe_from(channel=decision.channel, source=decision.source, actor=decision.actor,
-                                   evidence=decision.evidence, external_id=decision.external_id,
-                                   effective_at=decision.effective_at)
-            return []
-
+    def _unsubscribe_reported(self, decisions: Sequence[suppression.UnsubscribeParty]) -> None:
+        """Record reported unsubscriptions on their parties (survivors if merged), in one save; known ones
+        record nothing. On a conflict with another writer, one party at a time on fresh state."""
+        parties: dict[UUID, Party] = {}
         try:
-            self._load_act_save(lambda: self._load(self.resolve(decision.party_id)), None, unsubscribe)
-        except PartyNotFound:
-            log.warning("an unsubscription was reported for party %s, which does not exist",
-                        decision.party_id)
+            for decision in decisions:
+                party = parties.get(_uuid(decision.party_id))
+                if party is None:
+                    party = self._load(self.resolve(decision.party_id))
+                parties[_uuid(decision.party_id)] = party
+                _unsubscribe(party, decision)
+            self._save(*{id(p): p for p in parties.values()}.values())
+            return
+        except (ConcurrentUpdateError, PartyNotFound):
+            pass
+        for decision in decisions:
+            def load(d: suppression.UnsubscribeParty = decision) -> Party:
+                return self._load(self.resolve(d.party_id))
+
+            def act(party: Party, d: suppression.UnsubscribeParty = decision) -> list[Any]:
+                _unsubscribe(party, d)
+                return []
+
+            try:
+                self._load_act_save(load, None, act)
+            except PartyNotFound:
+                log.warning("an unsubscription was reported for party %s, which does not exist",
+                            decision.party_id)
 
     def _known_suppressed(self) -> set[str]:
-        """The ``address_reports`` rows that may be suppressed now: read from the view once, then kept up to
-        date with the decisions recorded since (by any process; a row decided by another is kept in)."""
+        """The address keys that may be suppressed now: read from the view once, then kept up to date with
+        the decisions recorded since (by any process; an address decided by another is kept in)."""
         with self._suppressed_lock:
             if self._maybe_suppressed is None:
                 self._runner.catch_up(AddressReportsView.name)
                 seen = self._views_storage.position(AddressReportsView.name, AddressReportsView.version)
                 rows = self._views_storage.rows(AddressReportsView.name, {"suppressed": True})
-                self._maybe_suppressed = {row_key(r["address_key"]) for r in rows if r["address_key"]}
+                self._maybe_suppressed = {r["address_key"] for r in rows}
                 self._decisions_seen = seen
             for page in self._runner.reader.pages(_DECISION_TOPICS, after=self._decisions_seen):
-                self._maybe_suppressed.update(r.originator_id for r in page)
+                self._maybe_suppressed.update(r.data["address_key"] for r in page)
                 self._decisions_seen = page[-1].position
             return set(self._maybe_suppressed)
 
@@ -3366,3 +3414,10 @@ def _address_decision(decision: Mapping[str, Any]) -> AddressDecision:
         recorded_at=decision["recorded_at"], rule=decision["rule"], reason=decision["reason"],
         policy=dict(decision["policy"]), evidence=list(decision["evidence"]), actor=decision["actor"],
     )
+
+
+def _unsubscribe(party: Party, decision: suppression.UnsubscribeParty) -> None:
+    """Unsubscribe ``party`` as a reported unsubscription says (a known external id records nothing)."""
+    party.unsubscribe_from(channel=decision.channel, source=decision.source, actor=decision.actor,
+                           evidence=decision.evidence, external_id=decision.external_id,
+                           effective_at=decision.effective_at)

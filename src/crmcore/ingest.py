@@ -30,9 +30,10 @@ from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mappe
 from eventsourcing.utils import get_topic
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, TypeAdapter
 
-from crmcore._bulk import _bulk_error, _fast_json
+from crmcore._bulk import _bulk_error, _fast_json, _row_schema
+from crmcore._validation import invalid_input
 from crmcore.aggregates.campaign import Campaign
-from crmcore.aggregates.engagement import EVENT_OF_KIND, Engagement, engagement_id
+from crmcore.aggregates.engagement import _ENGAGEMENT_PREFIX, EVENT_OF_KIND, Engagement, _uuid5
 from crmcore.aggregates.party import CLOCK_SKEW_SECONDS
 from crmcore.exceptions import InvalidInput
 from crmcore.policies.suppression import address_key_of
@@ -110,20 +111,27 @@ class _Options(BaseModel):
     batch_size: Annotated[int, pydantic.Field(ge=1)]
 
 
-_EVENTS: TypeAdapter[list[ProviderEvent]] = TypeAdapter(list[ProviderEvent])
+#: Events are validated into plain dicts with exactly ProviderEvent's fields and rules (no model objects).
+_ROW = _row_schema(ProviderEvent)
+_ROWS: TypeAdapter[list[Any]] = TypeAdapter(list[_ROW] if _ROW is not None else list[ProviderEvent])  # type: ignore[valid-type]
 
 
 @dataclass(frozen=True, slots=True)
 class ResolvedReport:
-    """A valid event resolved against its campaign: the aggregate id, kind and the event's fields."""
+    """A valid event resolved against its campaign: the aggregate id, the kind and the ``Engagement``
+    event's fields (``party_id`` as text)."""
 
     id: UUID
     kind: EngagementKind
     facts: dict[str, Any]
 
+    def event_fields(self) -> dict[str, Any]:
+        """The event's fields, ids as UUIDs."""
+        return {**self.facts, "party_id": UUID(self.facts["party_id"])}
+
     def aggregate(self) -> Engagement:
         """The new ``Engagement`` aggregate for this report (its one event pending)."""
-        facts = dict(self.facts)
+        facts = self.event_fields()
         return Engagement.report(self.kind, source=facts.pop("source"), external_id=facts.pop("external_id"),
                                  **facts)
 
@@ -133,8 +141,6 @@ def check_options(source: Any, actor: Any, batch_size: Any) -> tuple[str, str, i
     try:
         options = _Options(source=source, actor=actor, batch_size=batch_size)
     except pydantic.ValidationError as error:
-        from crmcore._validation import invalid_input
-
         raise invalid_input(error) from None
     return options.source, options.actor, options.batch_size
 
@@ -151,78 +157,104 @@ def resolve_events(
     ``load_campaign`` is asked once per campaign id (None: there is no such campaign). Raises
     :class:`InvalidInput` listing every problem with ``loc`` = (index, field); nothing is resolved then.
     """
-    given = list(events)
-    validated, errors = _validated(given)
+    validated, errors = _validated(list(events))
     latest = utc_now() + timedelta(seconds=CLOCK_SKEW_SECONDS)
     campaigns: dict[UUID, _Campaign | None] = {}
     resolved: list[ResolvedReport] = []
+    append, prefix = resolved.append, f"{source}\x1f"
     for index, event in enumerate(validated):
         if event is None:
             continue
         problems: list[tuple[str, str]] = []
-        if event.occurred_at > latest:
-            problems.append(("occurred_at", f"{event.occurred_at.isoformat()} is in the future"))
-        problems += _kind_problems(event)
-        campaign = campaigns.get(event.campaign_id, _MISSING)
+        get = event.get
+        kind = event["kind"]
+        if event["occurred_at"] > latest:
+            problems.append(("occurred_at", f"{event['occurred_at'].isoformat()} is in the future"))
+        if (kind is not EngagementKind.DELIVERED and kind is not EngagementKind.OPENED) or len(event) > 5:
+            _kind_problems(event, problems)
+        campaign_id = event["campaign_id"]
+        campaign = campaigns.get(campaign_id, _MISSING)
         if campaign is _MISSING:
-            loaded = load_campaign(event.campaign_id)
-            campaign = campaigns[event.campaign_id] = _Campaign(loaded) if loaded is not None else None
-        facts = None
+            loaded = load_campaign(campaign_id)
+            campaign = campaigns[campaign_id] = _Campaign(loaded) if loaded is not None else None
+        found = None
         if campaign is None:
-            problems.append(("campaign_id", f"no campaign {event.campaign_id}"))
+            problems.append(("campaign_id", f"no campaign {campaign_id}"))
         else:
-            facts = campaign.recipient(event, problems)
+            found = campaign.recipient(kind, get("party_id"), get("address"), problems)
         if problems:
             errors += [{"loc": (index, field), "msg": msg, "type": "ingest"} for field, msg in problems]
             continue
-        assert facts is not None
-        party_id, channel, address = facts
-        resolved.append(ResolvedReport(engagement_id(source, event.external_id), event.kind,
-                                       _facts(event, party_id, channel, address, source, actor)))
+        assert found is not None
+        party, channel, address = found
+        facts = {
+            "actor": actor, "effective_at": event["occurred_at"], "campaign_id": campaign_id,
+            "party_id": party, "channel": channel, "address": address, "source": source,
+            "external_id": event["external_id"],
+        }
+        if kind is EngagementKind.CLICKED:
+            facts["link"] = get("link")
+        elif kind in _BOUNCES:
+            facts["raw_code"] = get("raw_code")
+        elif kind is EngagementKind.CALLED:
+            call_back_on = get("call_back_on")
+            facts.update(operator=event["operator"], outcome=event["outcome"].value, notes=get("notes"),
+                         call_back_on=call_back_on.isoformat() if call_back_on else None, opportunity_id=None)
+        append(ResolvedReport(_uuid5(_ENGAGEMENT_PREFIX, prefix + event["external_id"]), kind, facts))
     if errors:
         errors.sort(key=lambda e: e["loc"][0] if e["loc"] and isinstance(e["loc"][0], int) else -1)
         raise _bulk_error(errors)
     return resolved
 
 
-def _validated(given: list[Any]) -> tuple[list[ProviderEvent | None], list[dict[str, Any]]]:
-    """The events validated (None for a bad one) and the problems, by index and field."""
+def _validated(given: list[Any]) -> tuple[list[dict[str, Any] | None], list[dict[str, Any]]]:
+    """The events validated as dicts of the fields given (None for a bad one), and the problems, by index
+    and field."""
+    given = [_plain_event(e) if isinstance(e, ProviderEvent) else e for e in given]
     try:
-        return list(_EVENTS.validate_python(given)), []
-    except pydantic.ValidationError:
-        pass
-    validated: list[ProviderEvent | None] = []
-    errors: list[dict[str, Any]] = []
+        return [_as_dict(e) for e in _ROWS.validate_python(given)], []
+    except pydantic.ValidationError as error:
+        errors = [{"loc": tuple(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()]
+    bad = {e["loc"][0] for e in errors if e["loc"] and isinstance(e["loc"][0], int)}
+    validated: list[dict[str, Any] | None] = [None] * len(given)
     for index, item in enumerate(given):
-        try:
-            validated.append(ProviderEvent.model_validate(item))
-        except pydantic.ValidationError as error:
-            validated.append(None)
-            errors += [{"loc": (index, *e["loc"]), "msg": e["msg"], "type": e["type"]}
-                       for e in error.errors()]
+        if index not in bad:
+            validated[index] = _as_dict(_ROWS.validate_python([item])[0])
     return validated, errors
 
 
-def _kind_problems(event: ProviderEvent) -> list[tuple[str, str]]:
-    """What the event's kind refuses: fields it does not carry, fields it needs."""
-    kind, problems = event.kind, []
-    if event.link is not None and kind is not EngagementKind.CLICKED:
+def _plain_event(event: ProviderEvent) -> dict[str, Any]:
+    return {k: getattr(event, k) for k in event.model_fields_set | _REQUIRED}
+
+
+def _as_dict(event: Any) -> dict[str, Any]:
+    if isinstance(event, ProviderEvent):  # without a row schema, validated as the model
+        return {k: getattr(event, k) for k in event.model_fields_set | _REQUIRED}
+    return event  # type: ignore[no-any-return]
+
+
+_REQUIRED = frozenset(name for name, info in ProviderEvent.model_fields.items() if info.is_required())
+
+
+def _kind_problems(event: Mapping[str, Any], problems: list[tuple[str, str]]) -> None:
+    """What the event's kind refuses (fields it does not carry, fields it needs), added to ``problems``."""
+    kind, get = event["kind"], event.get
+    if get("link") is not None and kind is not EngagementKind.CLICKED:
         problems.append(("link", f"a {kind.value} report has no link"))
-    if event.raw_code is not None and kind not in _BOUNCES:
+    if get("raw_code") is not None and kind not in _BOUNCES:
         problems.append(("raw_code", f"a {kind.value} report has no raw code (bounces have)"))
     if kind is EngagementKind.CALLED:
         for field in ("operator", "outcome"):
-            if getattr(event, field) is None:
+            if get(field) is None:
                 problems.append((field, f"a call needs its {field}"))
-        if event.outcome is CallOutcome.CALL_BACK and event.call_back_on is None:
+        if get("outcome") is CallOutcome.CALL_BACK and get("call_back_on") is None:
             problems.append(("call_back_on", "a call_back outcome needs the date to call back on"))
-        elif event.call_back_on is not None and event.outcome is not CallOutcome.CALL_BACK:
+        elif get("call_back_on") is not None and get("outcome") is not CallOutcome.CALL_BACK:
             problems.append(("call_back_on", "a date to call back on goes with a call_back outcome"))
     else:
         for field in _CALL_FIELDS:
-            if getattr(event, field) is not None:
+            if get(field) is not None:
                 problems.append((field, f"a {kind.value} report has no {field} (calls have)"))
-    return problems
 
 
 _MISSING: Any = object()
@@ -231,47 +263,53 @@ _MISSING: Any = object()
 class _Campaign:
     """A campaign's send list and call list, indexed by party and by address key (built when first used)."""
 
-    __slots__ = ("by_address", "campaign", "id")
+    __slots__ = ("by_address", "calls", "emails", "id", "sent")
 
     def __init__(self, campaign: Campaign) -> None:
-        self.campaign = campaign
         self.id = campaign.id
+        channels = campaign.channels
+        #: the newsletter's recipients that a wave was sent to, and the call list: party id text -> address
+        self.emails: dict[str, str] | None = None
+        self.calls: dict[str, str] | None = None
+        if CampaignChannel.NEWSLETTER.value in channels:
+            listed = campaign.recipients.get(CampaignChannel.NEWSLETTER.value, {})
+            self.emails = {p: listed[p] for p in campaign.sent if p in listed}
+        if CampaignChannel.TELEMARKETING.value in channels:
+            self.calls = dict(campaign.recipients.get(CampaignChannel.TELEMARKETING.value, {}))
         self.by_address: dict[str, dict[str, str]] = {}
 
     def recipient(
-        self, event: ProviderEvent, problems: list[tuple[str, str]],
-    ) -> tuple[UUID, str, str] | None:
-        """(party id, campaign channel, address) of the event's recipient; problems are appended."""
-        calls = event.kind is EngagementKind.CALLED
-        channel = (CampaignChannel.TELEMARKETING if calls else CampaignChannel.NEWSLETTER).value
-        campaign = self.campaign
-        if channel not in campaign.channels:
+        self, kind: EngagementKind, party_id: UUID | None, address: str | None,
+        problems: list[tuple[str, str]],
+    ) -> tuple[str, str, str] | None:
+        """(party id text, campaign channel, address) of an event's recipient; problems are appended."""
+        calls = kind is EngagementKind.CALLED
+        channel = _TELEMARKETING if calls else _NEWSLETTER
+        listed = self.calls if calls else self.emails
+        if listed is None:
             problems.append(("kind", f"campaign {self.id} has no {channel}"))
             return None
-        listed = campaign.recipients.get(channel, {})
-        party = str(event.party_id) if event.party_id is not None else None
-        if event.address is not None:
-            found = self._by_address(channel, listed).get(_key(event.address))
+        party = str(party_id) if party_id is not None else None
+        if address is not None:
+            found = self._by_address(channel, listed).get(_key(address))
             if found is None:
-                problems.append(("address", f"{event.address} is not on the campaign's "
-                                            f"{'call list' if calls else 'send list'}"))
+                where = "call list" if calls else "send list"
+                problems.append(("address", f"{address} is not on the {where} of campaign {self.id}"))
                 return None
             if party is not None and found != party:
-                problems.append(("address", f"{event.address} is the address of party {found}, "
-                                            f"not of party {party}, in campaign {self.id}"))
+                problems.append(("address", f"{address} is the address of party {found}, not of party "
+                                            f"{party}, in campaign {self.id}"))
                 return None
             party = found
         if party is None:
             problems.append(("party_id", "give the recipient: party_id or address"))
             return None
-        if calls:
-            if party not in listed:
-                problems.append(("party_id", f"party {party} is not on the call list of campaign {self.id}"))
-                return None
-        elif party not in campaign.sent:
-            problems.append(("party_id", f"campaign {self.id} sent nothing to party {party}"))
+        reached = listed.get(party)
+        if reached is None:
+            problems.append(("party_id", f"party {party} is not on the call list of campaign {self.id}"
+                             if calls else f"campaign {self.id} sent nothing to party {party}"))
             return None
-        return UUID(party), channel, listed[party]
+        return party, channel, reached
 
     def _by_address(self, channel: str, listed: Mapping[str, str]) -> dict[str, str]:
         index = self.by_address.get(channel)
@@ -282,33 +320,15 @@ class _Campaign:
         return index
 
 
+_NEWSLETTER = CampaignChannel.NEWSLETTER.value
+_TELEMARKETING = CampaignChannel.TELEMARKETING.value
+
+
 def _key(address: str) -> str:
     try:
         return address_key_of(address.strip())
     except InvalidInput:
         return address.strip()  # matches no recipient: reported as not on the list
-
-
-def _facts(
-    event: ProviderEvent, party_id: UUID, channel: str, address: str, source: str, actor: str,
-) -> dict[str, Any]:
-    """The ``Engagement`` event's fields for a resolved event."""
-    facts: dict[str, Any] = {
-        "actor": actor, "effective_at": event.occurred_at, "campaign_id": event.campaign_id,
-        "party_id": party_id, "channel": channel, "address": address, "source": source,
-        "external_id": event.external_id,
-    }
-    kind = event.kind
-    if kind is EngagementKind.CLICKED:
-        facts["link"] = event.link
-    elif kind in _BOUNCES:
-        facts["raw_code"] = event.raw_code
-    elif kind is EngagementKind.CALLED:
-        assert event.outcome is not None
-        facts.update(operator=event.operator, outcome=event.outcome.value, notes=event.notes,
-                     call_back_on=event.call_back_on.isoformat() if event.call_back_on else None,
-                     opportunity_id=None)
-    return facts
 
 
 # ---------------------------------------------------------------------- writing
@@ -336,9 +356,9 @@ def write_reports(
 ) -> WriteResult:
     """Store the reports not yet stored, ``batch_size`` per transaction; skip (and count) the others.
 
-    Reports repeated in ``reports`` are stored once. Which ids exist is asked of the store in batches; a
-    batch that still collides (another process stored one of its reports meanwhile) is written again
-    without the reports that exist now.
+    Reports repeated in ``reports`` are stored once (the first); each batch is written in id order. Which
+    ids exist is asked of the store a batch at a time; a batch that still collides (another process stored
+    one of its reports meanwhile) is written again without the reports that exist now.
     """
     result = WriteResult(positions=[])
     unique: dict[UUID, ResolvedReport] = {}
@@ -352,7 +372,8 @@ def write_reports(
     for start in range(0, len(pending), batch_size):
         batch = pending[start : start + batch_size]
         present = existing_originators(recorder, [r.id for r in batch])
-        fresh = [r for r in batch if r.id not in present]
+        # in id order: neighbouring ids share index pages, so each page is written once per transaction
+        fresh = sorted((r for r in batch if r.id not in present), key=_id_of)
         result.duplicates += len(batch) - len(fresh)
         stored = encode(fresh)
         while stored:
@@ -376,6 +397,10 @@ def write_reports(
     return result
 
 
+def _id_of(report: ResolvedReport) -> UUID:
+    return report.id
+
+
 def _encoder(mapper: Mapper[Any]) -> Callable[[Sequence[ResolvedReport]], list[StoredEvent]]:
     """A function building the stored events of reports as ``mapper`` would store them."""
     compressor, cipher = mapper.compressor, mapper.cipher
@@ -387,7 +412,7 @@ def _encoder(mapper: Mapper[Any]) -> Callable[[Sequence[ResolvedReport]], list[S
             return [
                 mapper.to_stored_event(EVENT_OF_KIND[r.kind](
                     originator_id=r.id, originator_version=1, timestamp=now,
-                    originator_topic=_ENGAGEMENT_TOPIC, **r.facts))
+                    originator_topic=_ENGAGEMENT_TOPIC, **r.event_fields()))
                 for r in reports
             ]
 
@@ -404,7 +429,7 @@ def _encoder(mapper: Mapper[Any]) -> Callable[[Sequence[ResolvedReport]], list[S
                 "originator_topic": _ENGAGEMENT_TOPIC,
                 "effective_at": {"_type_": _DATETIME, "_data_": facts["effective_at"]},
                 "campaign_id": {"_type_": "uuid_hex", "_data_": facts["campaign_id"].hex},
-                "party_id": {"_type_": "uuid_hex", "_data_": facts["party_id"].hex},
+                "party_id": {"_type_": "uuid_hex", "_data_": facts["party_id"].replace("-", "")},
             }
             payload = dumps(state)
             if compressor:

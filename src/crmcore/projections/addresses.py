@@ -1,8 +1,7 @@
 """``address_reports``: per address, every report the bounce policy reads and every decision recorded on it.
 
-One row per address, keyed by the id of its ``AddressStatus`` aggregate (derived from the address's
-matching key, :func:`~crmcore.aggregates.engagement.address_status_id`), so that the reports about an
-address and the decisions about it land in the same row. It folds:
+One row per address, keyed by its matching key (a lower-cased e-mail address, an E.164 phone number), so
+that the reports about an address and the decisions about it land in the same row. It folds:
 
 - the party's delivery ledger (``Party.DeliveryRecorded``: delivered, soft and hard bounces with their raw
   codes), each report named ``party:<party id>:<version>``;
@@ -22,14 +21,14 @@ from typing import Any, ClassVar
 
 from eventsourcing.utils import get_topic
 
-from crmcore.aggregates.engagement import EVENT_OF_KIND, AddressStatus, address_status_id
+from crmcore.aggregates.engagement import EVENT_OF_KIND, AddressStatus
 from crmcore.aggregates.party import Party
 from crmcore.policies.suppression import BOUNCE_KINDS, address_key_of, in_force, recorded_of_row
 from crmcore.projections.asof import utc_text
 from crmcore.projections.base import RecordView, Row
 from crmcore.projections.records import StoredRecord
 
-__all__ = ["REPORT_EVENTS", "AddressReportsView", "report_of_record", "row_key"]
+__all__ = ["REPORT_EVENTS", "AddressReportsView", "report_of_record"]
 
 #: The engagement events the view reads (what proves a delivery, bounces, complaints).
 REPORT_EVENTS: tuple[type[Any], ...] = tuple(EVENT_OF_KIND[k] for k in sorted(BOUNCE_KINDS))
@@ -37,17 +36,6 @@ _KIND_OF_TOPIC = {get_topic(EVENT_OF_KIND[k]): k.value for k in BOUNCE_KINDS}
 _DELIVERY_TOPIC = get_topic(Party.DeliveryRecorded)
 _TRACKED = get_topic(AddressStatus.Tracked)
 _DECISIONS = {get_topic(AddressStatus.Suppressed): True, get_topic(AddressStatus.Reinstated): False}
-_KEYS: dict[str, str] = {}
-
-
-def row_key(address_key: str) -> str:
-    """The key of the row of the address with matching key ``address_key``."""
-    key = _KEYS.get(address_key)
-    if key is None:
-        if len(_KEYS) > 500_000:
-            _KEYS.clear()
-        key = _KEYS[address_key] = str(address_status_id(address_key))
-    return key
 
 
 def report_of_record(record: StoredRecord) -> tuple[str, str, list[Any]] | None:
@@ -75,11 +63,23 @@ class AddressReportsView(RecordView):
         AddressStatus.Reinstated,
     )
 
+    def __init__(self) -> None:
+        #: the last record read by :meth:`record_key` and its report, which :meth:`evolve_record` reuses
+        self._last: tuple[StoredRecord | None, tuple[str, str, list[Any]] | None] = (None, None)
+
     def record_key(self, record: StoredRecord) -> str:
         if record.topic in _DECISIONS or record.topic == _TRACKED:
-            return record.originator_id
+            return str(record.data["address_key"])
         found = report_of_record(record)
-        return row_key(found[0]) if found is not None else record.originator_id
+        self._last = (record, found)
+        return found[0] if found is not None else record.originator_id
+
+    def _report(self, record: StoredRecord) -> tuple[str, str, list[Any]] | None:
+        last, found = self._last
+        if last is not record:
+            return report_of_record(record)
+        self._last = (None, None)
+        return found
 
     def evolve_record(self, row: Row | None, record: StoredRecord) -> Row | None:
         data = record.data
@@ -89,7 +89,7 @@ class AddressReportsView(RecordView):
             return row
         suppress = _DECISIONS.get(record.topic)
         if suppress is not None:
-            row = row or _empty(None, None)
+            row = row or _empty(data["address_key"], None)
             decision = {
                 "suppressed": suppress, "effective_at": utc_text(data["effective_at"]),
                 "recorded_at": utc_text(data["timestamp"]), "position": record.position, "rule": data["rule"],
@@ -101,7 +101,7 @@ class AddressReportsView(RecordView):
             row["suppressed"] = index is not None and row["decisions"][index]["suppressed"]
             row["decided"] = True
             return row
-        found = report_of_record(record)
+        found = self._report(record)
         if found is None:
             return row
         key, address, report = found
