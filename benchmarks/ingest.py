@@ -75,8 +75,8 @@ def seed(crm: CRM, recipients: int, start: datetime) -> tuple[Campaign, list[tup
     sent = [(str(p), f"person{i}@example.com") for i, p in enumerate(ids)]
     calls = [str(p) for p in ids[: max(1, recipients // 10)]]
     campaign = Campaign.draft(name="Spring offer", channels=["newsletter", "telemarketing"],
-                              segment_id=uuid4(), budget=Money(amount="5000", currency="EUR"), actor="marketing",
-                              effective_at=start - timedelta(days=3))
+                              segment_id=uuid4(), budget=Money(amount="5000", currency="EUR"),
+                              actor="marketing", effective_at=start - timedelta(days=3))
     campaign.schedule(start_at=start, actor="marketing", effective_at=start - timedelta(days=2))
     campaign.launch(audience_at=start - timedelta(days=1),
                     recipients={"newsletter": sent,
@@ -99,7 +99,7 @@ def provider_events(
         events.append({"external_id": f"evt-{len(events)}", "campaign_id": campaign, "party_id": party,
                        "kind": kind, "occurred_at": start + timedelta(hours=hours), **extra})
 
-    for party, address in sent:
+    for party, _ in sent:
         if len(events) >= count:
             break
         roll = rng.random()
@@ -259,7 +259,8 @@ def one_round(directory: Path, number: int, args: argparse.Namespace) -> dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000, help="distinct provider events (100000)")
     parser.add_argument("--duplicates", type=float, default=0.1, help="share sent again (0.1)")
     parser.add_argument("--batch", type=int, default=5000, help="events per transaction (5000)")
