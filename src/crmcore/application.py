@@ -2867,11 +2867,15 @@ class CRM:
 
     def _decide(self, rows: Mapping[str, Row], policy: BouncePolicy, actor: str) -> int:
         """Decide the addresses of ``rows`` (``address_reports`` rows by key) under ``policy`` and record the
-        differences with the decisions recorded; returns how many decisions were recorded."""
+        differences with the decisions recorded; returns how many decisions were recorded.
+
+        A timeline may be recorded only if it was read from a row holding every decision the aggregate
+        holds (the row then holds every report those decisions rested on): otherwise, or when another
+        process records at the same moment, the address is decided again on fresh state
+        (:meth:`_decide_one`), so a process never overrules newer decisions with older knowledge.
+        """
         wanted: dict[str, tuple[Row, list[consent.BounceDecision]]] = {}
         for key, row in rows.items():
-            if not row.get("address_key"):
-                continue
             timeline = consent.decision_timeline(suppression.reports_of_row(row), policy)
             if suppression.reconcile(timeline, suppression.recorded_of_row(row), policy):
                 wanted[key] = (row, timeline)
@@ -2881,28 +2885,36 @@ class CRM:
         items = list(wanted.items())
         for start in range(0, len(items), _DECISIONS_PER_SAVE):
             chunk = items[start : start + _DECISIONS_PER_SAVE]
-            statuses, count = [], 0
-            for _, (row, timeline) in chunk:
-                status = self._address_status_of(row["address_key"]) if row["decided"] else None
+            statuses, afresh, count = [], [], 0
+            for key, (row, timeline) in chunk:
+                status = self._address_status_of(key) if row["decided"] else None
+                if len(status.decisions if status is not None else ()) != len(row["decisions"]):
+                    afresh.append(key)  # decided meanwhile by another process: read again
+                    continue
                 status, made = _decided(status, row, timeline, policy, actor)
                 if made:
                     statuses.append(status)
                     count += made
+                    self._note_suppressed(key, bool(timeline) and timeline[-1].suppressed)
             try:
                 self._save(*statuses)
-            except ConcurrentUpdateError:  # another process decided some of these: one at a time, afresh
-                count = sum(self._decide_one(row, timeline, policy, actor) for _, (row, timeline) in chunk)
-            recorded += count
-            for key, (_, timeline) in chunk:
-                self._note_suppressed(key, bool(timeline) and timeline[-1].suppressed)
+            except ConcurrentUpdateError:  # another process decided some of these at the same moment
+                afresh = [key for key, _ in chunk]
+                count = 0
+            recorded += count + sum(self._decide_one(key, policy, actor) for key in afresh)
         return recorded
 
-    def _decide_one(
-        self, row: Row, timeline: list[consent.BounceDecision], policy: BouncePolicy, actor: str,
-    ) -> int:
-        """Record what one address needs on fresh state, re-run on conflicts; the decisions recorded."""
+    def _decide_one(self, key: str, policy: BouncePolicy, actor: str) -> int:
+        """Decide one address on fresh state - its aggregate, then the view caught up - and record what it
+        lacks; re-run on conflicts. Returns the decisions recorded."""
         for attempt in range(self.conflict_retries + 1):
-            status, made = _decided(self._address_status_of(row["address_key"]), row, timeline, policy, actor)
+            status = self._address_status_of(key)
+            row = self._address_rows([key]).get(key)  # caught up: holds every decision of ``status``
+            if row is None:
+                return 0
+            timeline = consent.decision_timeline(suppression.reports_of_row(row), policy)
+            status, made = _decided(status, row, timeline, policy, actor)
+            self._note_suppressed(key, bool(timeline) and timeline[-1].suppressed)
             if not made:
                 return 0
             try:

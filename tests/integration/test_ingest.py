@@ -422,3 +422,24 @@ def test_an_address_with_no_decision_has_an_empty_history(setup: Any) -> None:
     status = crm.address_status("Nobody@Example.com")
     assert (status.address_key, status.suppressed, status.decisions) == ("nobody@example.com", False, [])
     assert crm.address_status("+39 06 1234 0001").address_key == "+390612340001"
+
+
+def test_a_batch_colliding_with_reports_stored_meanwhile_is_written_again_without_them(
+    setup: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    crm, campaign, (ada, bob, cy, _) = setup
+    events = [event(f"o{n}", campaign, [ada, bob, cy][n % 3], "opened", n) for n in range(6)]
+    ingest(crm, events[:2])
+    asked: list[int] = []
+    real = ingestion.existing_originators
+
+    def late(recorder: Any, ids: list[UUID]) -> set[UUID]:
+        asked.append(len(ids))
+        # the first question is answered before another process stored the first two reports
+        return set() if len(asked) == 1 else real(recorder, ids)
+
+    monkeypatch.setattr(ingestion, "existing_originators", late)
+    report = ingest(crm, events)
+    assert len(asked) == 2  # asked again after the collision
+    assert (report.stored, report.duplicates) == (4, 2)
+    assert stored_reports(crm) == {engagement_id(SOURCE, f"o{n}") for n in range(6)}
