@@ -21,10 +21,18 @@ from eventsourcing.persistence import ApplicationRecorder, EventStore, Integrity
 from eventsourcing.utils import Environment, get_topic
 
 from crmcore import _bulk
+from crmcore import ingest as ingestion
 from crmcore._nearmatch import IdentityIndex, record_of_row
 from crmcore.aggregates.campaign import Campaign
 from crmcore.aggregates.catalog import CATALOG_ID, FieldCatalog
 from crmcore.aggregates.claim import IdentityClaim, claim_id
+from crmcore.aggregates.engagement import (
+    EVENT_OF_KIND,
+    KIND_OF_EVENT,
+    AddressStatus,
+    Engagement,
+    address_status_id,
+)
 from crmcore.aggregates.opportunity import Opportunity
 from crmcore.aggregates.party import Party
 from crmcore.aggregates.scoring import SCORING_MODELS_ID, ScoringModels
@@ -93,6 +101,8 @@ from crmcore.fields import STANDARD_PROFILE, FieldDefinition, FieldKind, FieldSe
 from crmcore.identity import EmailAddress, PhoneNumber
 from crmcore.matching import Detector, DuplicateCandidate, MatchRecord
 from crmcore.models import (
+    AddressDecision,
+    AddressStatusView,
     Agenda,
     Backtest,
     CampaignAudience,
@@ -111,6 +121,7 @@ from crmcore.models import (
     FieldScanFinding,
     FieldValueView,
     Forecast,
+    IngestReport,
     LeadAssessment,
     LeadScore,
     MailingExclusion,
@@ -131,6 +142,7 @@ from crmcore.models import (
     SegmentMembers,
     SegmentView,
     SendWave,
+    Suppression,
     TaskAnalysis,
     TaskView,
     TimelineEntry,
@@ -146,6 +158,7 @@ from crmcore.policies import (
     pipelines,
     ranking,
     scoring,
+    suppression,
     tasks,
 )
 from crmcore.policies.audience import (
@@ -182,6 +195,7 @@ from crmcore.projections import (
     matches,
     read_events,
 )
+from crmcore.projections.addresses import REPORT_EVENTS, AddressReportsView, report_of_record
 from crmcore.projections.asof import utc_text
 from crmcore.projections.backtest import EVERY, backtest_of, period_boundaries
 from crmcore.projections.campaign_results import CampaignReader, campaign_as_of, campaign_totals_of
@@ -191,6 +205,8 @@ from crmcore.projections.identity import IdentityView, MembershipsView
 from crmcore.projections.opportunities import OpportunitiesView
 from crmcore.projections.parallel import SharedReplay
 from crmcore.projections.pipeline import PipelineView, forecast_of
+from crmcore.projections.records import StoredRecord
+from crmcore.projections.runner import paused_gc
 from crmcore.projections.scoring import (
     cutoff_label,
     decisions_in,
@@ -218,6 +234,7 @@ from crmcore.values import (
     CampaignStatus,
     ConsentChannel,
     ConsentStatus,
+    EngagementKind,
     ExclusionReason,
     Money,
     PartyKind,
@@ -225,12 +242,26 @@ from crmcore.values import (
     utc_now,
 )
 
-__all__ = ["CONVERSION_POLICY", "CRM", "ChangeListener"]
+__all__ = ["CONVERSION_POLICY", "CRM", "ENGAGEMENT_POLICY", "ChangeListener"]
 
 #: The tracked name of the conversion-on-a-won-deal process (its position lives with the views').
 CONVERSION_POLICY = "policy:conversion-on-win"
+#: The tracked name of the engagement policy process (suppressions and unsubscriptions from reports).
+ENGAGEMENT_POLICY = "policy:engagement"
 #: Events a policy process reads per page.
 POLICY_PAGE = 500
+#: Records the engagement policy process reads per page (most need nothing: deliveries and opens).
+ENGAGEMENT_PAGE = 10_000
+#: What the engagement policy process reads: reports on addresses, unsubscriptions, the party's ledger.
+_ENGAGEMENT_TOPICS = [get_topic(Party.DeliveryRecorded), get_topic(Engagement.Unsubscribed),
+                      *(get_topic(c) for c in REPORT_EVENTS)]
+_DECISION_TOPICS = [get_topic(AddressStatus.Suppressed), get_topic(AddressStatus.Reinstated)]
+#: Reports that prove a delivery: the process reads only their address (they never suppress).
+_PROOF_KINDS = {get_topic(EVENT_OF_KIND[k]): k.value
+                for k in (EngagementKind.DELIVERED, EngagementKind.OPENED, EngagementKind.CLICKED)}
+_PROOF_TOPICS = frozenset(_PROOF_KINDS)
+#: How many address-status aggregates one save writes.
+_DECISIONS_PER_SAVE = 200
 
 log = logging.getLogger("crmcore")
 
@@ -329,6 +360,7 @@ class CRM:
         interaction_kinds: Sequence[str] | None = None,
         qualification_policy: QualificationPolicy = DEFAULT_QUALIFICATION,
         engagement_policy: EngagementPolicy = DEFAULT_ENGAGEMENT,
+        bounce_policy: BouncePolicy | None = None,
     ) -> None:
         self.settings = store if isinstance(store, StoreSettings) else parse_store_url(store)
         if isinstance(replay_workers, bool) or not isinstance(replay_workers, int) or replay_workers < 1:
@@ -355,13 +387,21 @@ class CRM:
                                  "type": "is_instance_of"}])
         #: The engagement policy that says which parties are inactive, unless a call names another.
         self.engagement_policy = engagement_policy
+        if bounce_policy is not None and not isinstance(bounce_policy, BouncePolicy):
+            raise InvalidInput("bounce_policy: give a BouncePolicy",
+                               [{"loc": ("bounce_policy",), "msg": "not a BouncePolicy",
+                                 "type": "is_instance_of"}])
+        #: The bounce policy the engagement policy process applies (every process writing to a store
+        #: should be given the same; :meth:`reapply_bounce_policy` changes it).
+        self.bounce_policy = bounce_policy or BouncePolicy()
         self._app = _Ledger(self.settings)
         self._views_storage = self._make_view_storage()
         self._runner = ViewRunner(
             self._app.recorder, self._app.mapper, self._views_storage,
             [PartiesView(), IdentityView(), MembershipsView(), MailingExclusionsView(), OpportunitiesView(),
              PipelineView(), TasksView(), PartyFactsView(), SegmentsView(), CampaignRecipientsView(),
-             PartyEngagementView(), CampaignsView(), *views],
+             PartyEngagementView(), CampaignsView(), AddressReportsView(),
+             *views],
             shared=SharedReplay(self.settings, replay_workers) if replay_workers > 1 else None,
         )
         self._segments = SegmentMembership(self._runner.reader, self._views_storage)
@@ -370,6 +410,11 @@ class CRM:
         self._listeners_lock = threading.Lock()
         self._identity = IdentityIndex()
         self._catalog_versions: dict[int, FieldSet] = {}
+        #: Addresses that may be suppressed (a superset, by key), and the log position up to which decisions
+        #: were read into it: the engagement policy process skips deliveries to other addresses.
+        self._maybe_suppressed: set[str] | None = None
+        self._decisions_seen = 0
+        self._suppressed_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle of the object
 
@@ -1030,7 +1075,8 @@ class CRM:
 
         A raw code alone is classified by ``policy`` (default :class:`BouncePolicy`); both must agree
         when the policy reads the code. Returns the new entry, or None for an already known
-        ``external_id``. See :class:`RecordDelivery`.
+        ``external_id``. See :class:`RecordDelivery`. The engagement policy process then runs (see
+        :meth:`run_policies`): a bounce may suppress the address, a delivery reinstate it.
         """
         cmd = validate(RecordDelivery, {**fields, "party_id": self.resolve(party_id)})
 
@@ -1043,7 +1089,10 @@ class CRM:
             return party.deliveries[-1:] if recorded else []
 
         entries = self._record_entries(cmd, record)
-        return DeliveryEntry.model_validate(entries[0]) if entries else None
+        if not entries:
+            return None
+        self.run_policies()
+        return DeliveryEntry.model_validate(entries[0])
 
     def consent_history(self, party_id: UUID | str) -> list[ConsentEntry]:
         """The party's consent ledger in effective-time order (ties in recording order)."""
@@ -1068,7 +1117,10 @@ class CRM:
 
         Answered from the party's history as now known, entries recorded late included. ``address``
         defaults to the party's primary address for the channel (e-mail for email and newsletter, phone
-        for phone and sms); with none, the answer is no, and says why.
+        for phone and sms); with none, the answer is no, and says why. An address whose recorded
+        decision in force at ``at`` is "suppressed" (``AddressStatus``: hard bounce, soft bounces,
+        complaint) is refused; with ``policy``, the answer is what that policy decides from every report on
+        the address (the delivery ledgers and the campaigns' reports) - nothing is recorded.
         """
         wanted = _consent_channel(channel)
         moment = _aware(at, "at") if at is not None else utc_now()
@@ -1078,23 +1130,43 @@ class CRM:
             reach: EmailAddress | PhoneNumber | None = _read_address(address, kind)
         else:
             reach = _primary_address(party, kind)
+        state = self._address_state(party, reach.key, moment, policy) if reach is not None else None
         return consent.may_contact(party.consents, party.deliveries, wanted, moment, address=reach,
-                                   policy=policy)
+                                   policy=policy, deliverability=state)
 
     def deliverability(
         self, party_id: UUID | str, *, at: datetime | None = None, policy: BouncePolicy | None = None,
     ) -> list[Deliverability]:
         """Each of the party's addresses with its deliverability at ``at`` (default: every report).
 
-        The raw codes are read again under ``policy``: pass another policy to see what it would decide.
-        Addresses are those with delivery reports and those the party carries, ordered by key.
+        As recorded (the decision in force then; the counts under :attr:`bounce_policy`), or, with
+        ``policy``, as that policy reads every report on the address again (raw codes included): pass
+        another policy to see what it would decide. Addresses are those with delivery reports and those
+        the party carries, ordered by key.
         """
         moment = _aware(at, "at") if at is not None else None
         party = self._load(_uuid(party_id))
         keys = {e["address_key"] for e in party.deliveries}
         for kind in AddressKind:
             keys.update(a.key for a in _addresses(party, kind))
-        return [consent.deliverability_at(party.deliveries, key, moment, policy) for key in sorted(keys)]
+        rows = self._address_rows(keys)
+        return [self._address_state(party, key, moment, policy, rows.get(key)) for key in sorted(keys)]
+
+    def _address_state(
+        self, party: Party, key: str, at: datetime | None, policy: BouncePolicy | None,
+        row: Row | Literal[False] | None = False,
+    ) -> Deliverability:
+        """The deliverability of the address ``key`` at ``at``: recorded, or under ``policy`` (see
+        :meth:`may_contact`); ``row`` is its ``address_reports`` row if already read (False: read it)."""
+        if row is False:
+            row = self._address_rows([key]).get(key)
+        relevant = [e for e in party.deliveries if e["address_key"] == key
+                    and (at is None or e["effective_at"] <= at)]
+        last = max(relevant, key=consent.entry_order) if relevant else None
+        if policy is not None:
+            reports = suppression.reports_of_row(row or {})
+            return consent.deliverability_of(reports, key, at, policy, last=last)
+        return suppression.recorded_deliverability(row, key, at, self.bounce_policy, last=last)
 
     def mailing_exclusions(self) -> list[MailingExclusion]:
         """Parties unsubscribed from e-mail or the newsletter, or with a bounced e-mail address, by id.
@@ -1650,11 +1722,20 @@ class CRM:
     def run_policies(self) -> int:
         """Apply the business rules that follow from recorded events, up to now; returns events handled.
 
-        Today: conversion on a won deal (``crmcore.policies.conversion``) — every ``Opportunity.Won`` not yet
-        applied converts its party (and a won target's prospects), each conversion naming the win. Wins
-        recorded by other processes are applied too. Idempotent: replaying a win converts nothing twice.
+        Conversion on a won deal (``crmcore.policies.conversion``): every ``Opportunity.Won`` not yet
+        applied converts its party (and a won target's prospects), each conversion naming the win.
+
+        The engagement policies (``crmcore.policies.suppression``): bounces, complaints and deliveries -
+        campaign reports and the parties' delivery ledgers alike - decide each address under
+        :attr:`bounce_policy`, and where the decision differs from the one recorded, ``AddressStatus``
+        records ``Suppressed`` or ``Reinstated`` (effective when the report that tipped it happened,
+        naming the policy and the reports); an ``unsubscribed`` or ``complaint`` report unsubscribes its
+        recipient (its survivor if merged) from the campaign channel's consent channel.
+
+        Events recorded by other processes are applied too. Idempotent: nothing is decided twice.
         """
-        return self._follow(CONVERSION_POLICY, (Opportunity.Won,), self._apply_win)
+        converted = self._follow(CONVERSION_POLICY, (Opportunity.Won,), self._apply_win)
+        return converted + self._run_engagement_policies()
 
     def _apply_win(self, event: DomainEventProtocol[Any]) -> None:
         won = cast(Opportunity.Won, event)
@@ -2936,6 +3017,309 @@ class CRM:
             assert moment is not None
             raise CampaignNotFound(campaign_id, f"not drafted by {moment.isoformat()}")
         return campaign
+    # ------------------------------------------------------------------ campaign engagement: ingestion and policies  # noqa: E501
+
+    def ingest(
+        self,
+        events: Iterable[Mapping[str, Any] | ingestion.ProviderEvent],
+        *,
+        source: str,
+        actor: str,
+        batch_size: int = 5000,
+    ) -> IngestReport:
+        """Record what a mail tool or telephone system reported about campaigns' recipients, idempotently.
+
+        Each event (:class:`~crmcore.ingest.ProviderEvent` fields, as mappings or models) becomes one
+        ``Engagement`` fact whose id derives from ``source`` and its ``external_id``: events already stored,
+        or repeated in the call, are skipped and counted as duplicates, also when another process ingests
+        them at the same moment. Every event is validated and resolved against its campaign's send list
+        (or call list) first: a bad one raises :class:`InvalidInput` naming each bad event's index and
+        field, and nothing is stored. Events are then written ``batch_size`` per transaction, and the
+        engagement policy process runs (:meth:`run_policies`: suppressions, unsubscriptions).
+        """
+        source, actor, batch_size = ingestion.check_options(source, actor, batch_size)
+        given = events if isinstance(events, Sequence) else list(events)
+        with _bulk._gc_paused():
+            resolved = ingestion.resolve_events(given, self._campaign_or_none, source=source, actor=actor)
+            written = ingestion.write_reports(self._app.recorder, self._app.mapper, resolved, batch_size,
+                                              self._tell_bulk if self._listeners else None)
+        self.run_policies()
+        return IngestReport(received=len(given), stored=written.stored, duplicates=written.duplicates,
+                            positions=written.positions)
+
+    def _store_reports(self, reports: Sequence[Engagement], *others: Aggregate) -> list[Engagement]:
+        """Save new, validated report aggregates (``ingestion.ResolvedReport.aggregate()``) that are not
+        stored yet, with ``others`` in the same transaction; then run the policies. Returns the reports
+        stored: none (and nothing saved) when all were stored already, by this or another process."""
+        events = {r.id: list(r.collect_events()) for r in reports}
+        extra = [e for o in others for e in o.collect_events()]
+        while events:
+            present = existing_originators(self._app.recorder, list(events))
+            for known in present:
+                del events[known]
+            if not events:
+                return []
+            try:
+                recordings = self._app.save(*(e for listed in events.values() for e in listed), *extra)
+            except IntegrityError:
+                if not existing_originators(self._app.recorder, list(events)):
+                    raise ConcurrentUpdateError(None) from None
+                continue
+            if self._listeners and recordings:
+                self._tell([_change(r.notification.id, r.domain_event) for r in recordings])
+            break
+        self.run_policies()
+        return [r for r in reports if r.id in events]
+
+    def _campaign_or_none(self, campaign_id: UUID) -> Campaign | None:
+        try:
+            found: Any = self._app.repository.get(campaign_id)
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, Campaign) else None
+
+    def reapply_bounce_policy(self, policy: BouncePolicy, *, actor: str) -> int:
+        """Decide every known address again under ``policy`` and record where it differs ("unbounce").
+
+        Every address with reports or decisions is read (its decision timeline under ``policy``, see
+        :func:`~crmcore.policies.consent.decision_timeline`) against the decisions recorded, and the
+        differences are recorded with ``policy``'s name and version: an address suppressed before but not
+        under ``policy`` is reinstated from its old suppression, one ``policy`` suppresses is suppressed from
+        its tipping report. Earlier decisions stay in the history (as-known-at reads still show them). The
+        CRM applies ``policy`` from then on (:attr:`bounce_policy`); give it to every process writing to
+        the store. Returns how many decisions were recorded.
+        """
+        if not isinstance(policy, BouncePolicy):
+            raise InvalidInput("policy: give a BouncePolicy",
+                               [{"loc": ("policy",), "msg": "not a BouncePolicy", "type": "is_instance_of"}])
+        who = _name(actor, "actor")
+        self._runner.catch_up(AddressReportsView.name)
+        recorded = 0
+        rows = self._views_storage.rows(AddressReportsView.name, {})
+        for start in range(0, len(rows), _DECISIONS_PER_SAVE):
+            chunk = rows[start : start + _DECISIONS_PER_SAVE]
+            recorded += self._decide({r["address_key"]: r for r in chunk}, policy, who)
+        self.bounce_policy = policy
+        return recorded
+
+    def suppressions(self, at: datetime | None = None) -> list[Suppression]:
+        """The addresses suppressed at effective time ``at`` (default: now, after every decision), each with
+        the decision in force, ordered by address key."""
+        moment = _aware(at, "at") if at is not None else None
+        self._runner.catch_up(AddressReportsView.name)
+        found = []
+        for row in self._views_storage.rows(AddressReportsView.name, {"decided": True}):
+            index = suppression.in_force(suppression.recorded_of_row(row), moment)
+            if index is not None and row["decisions"][index]["suppressed"]:
+                found.append(Suppression(address_key=row["address_key"], address=row["address"],
+                                         decision=_address_decision(row["decisions"][index])))
+        return sorted(found, key=lambda s: s.address_key)
+
+    def address_status(self, address: str) -> AddressStatusView:
+        """An address (an e-mail address or a phone number) and every decision recorded about it, in
+        effective-time order (ties in recording order); ``suppressed``: the decision in force now."""
+        text = address.strip() if isinstance(address, str) else ""
+        reach = _read_address(text, AddressKind.EMAIL if "@" in text else AddressKind.PHONE)
+        row = self._address_rows([reach.key]).get(reach.key)
+        decisions = list(row["decisions"]) if row is not None else []
+        ordered = sorted(decisions, key=lambda d: (utc_text(d["effective_at"]), d["position"]))
+        return AddressStatusView(address_key=reach.key, address=row["address"] if row else str(reach),
+                                 suppressed=bool(row and row["suppressed"]),
+                                 decisions=[_address_decision(d) for d in ordered])
+
+    def _suppressed(self, address_keys: Iterable[str], at: datetime | None = None) -> set[str]:
+        """Which of ``address_keys`` are suppressed by the decision in force at ``at`` (None: now)."""
+        keys = set(address_keys)
+        rows = self._address_rows(keys)
+        found = set()
+        for key in keys:
+            row = rows.get(key)
+            if row is None or not row["decided"]:
+                continue
+            index = suppression.in_force(suppression.recorded_of_row(row), at)
+            if index is not None and row["decisions"][index]["suppressed"]:
+                found.add(key)
+        return found
+
+    def _address_rows(self, address_keys: Iterable[str]) -> dict[str, Row]:
+        """The ``address_reports`` rows of these address keys (caught up first), by address key."""
+        self._runner.catch_up(AddressReportsView.name)
+        return self._views_storage.load(AddressReportsView.name, set(address_keys))
+
+    def _run_engagement_policies(self) -> int:
+        """The engagement policy process: every report after its tracked position, a page at a time.
+
+        Unsubscriptions and complaints unsubscribe their recipient; the addresses whose suppression may
+        change (:func:`~crmcore.policies.suppression.screen`) are decided again under
+        :attr:`bounce_policy` and the differences recorded. Idempotent: a page handled twice (two processes
+        at once) records nothing twice.
+        """
+        storage, reader, handled = self._views_storage, self._runner.reader, 0
+        with paused_gc():
+            while True:
+                position = storage.position(ENGAGEMENT_POLICY, 1)
+                page = next(reader.skimmed_pages(_ENGAGEMENT_TOPICS, _PROOF_TOPICS, after=position,
+                                                 page_size=ENGAGEMENT_PAGE), [])
+                if not page:
+                    return handled
+                self._apply_engagement_policies(page)
+                try:
+                    storage.commit_page(ENGAGEMENT_POLICY, position, page[-1].position, {})
+                except PositionMoved:
+                    continue  # another process handled this page first
+                handled += len(page)
+                if len(page) < ENGAGEMENT_PAGE:
+                    return handled
+
+    def _apply_engagement_policies(self, page: Sequence[StoredRecord]) -> None:
+        """One page of the engagement policy process: unsubscriptions, then the addresses to decide."""
+        touched: list[tuple[str, str]] = []
+        unsubscriptions = []
+        for record in page:
+            proof = _PROOF_KINDS.get(record.topic)
+            if proof is not None:  # skimmed: only its address is read
+                address = record.data.get("address")
+                if address:
+                    touched.append((suppression.address_key_of(address), proof))
+                continue
+            kind = _REPORT_KINDS.get(record.topic)
+            if kind is not None:
+                unsubscribe = suppression.when_engagement_reported_unsubscribe_party(kind, record.data)
+                if unsubscribe is not None:
+                    unsubscriptions.append(unsubscribe)
+            found = report_of_record(record)
+            if found is not None:
+                touched.append((found[0], found[2][2]))
+        if unsubscriptions:
+            self._unsubscribe_reported(unsubscriptions)
+        candidates = suppression.screen(touched, self._known_suppressed()) if touched else set()
+        if candidates:
+            policy = self.bounce_policy
+            self._runner.catch_up(AddressReportsView.name)
+            rows = self._views_storage.load(AddressReportsView.name, candidates)
+            self._decide(rows, policy, f"policy:{policy.name}")
+
+    def _unsubscribe_reported(self, decisions: Sequence[suppression.UnsubscribeParty]) -> None:
+        """Record reported unsubscriptions on their parties (survivors if merged), in one save; known ones
+        record nothing. On a conflict with another writer, one party at a time on fresh state."""
+        parties: dict[UUID, Party] = {}
+        try:
+            for decision in decisions:
+                party = parties.get(_uuid(decision.party_id))
+                if party is None:
+                    party = self._load(self.resolve(decision.party_id))
+                parties[_uuid(decision.party_id)] = party
+                _unsubscribe(party, decision)
+            self._save(*{id(p): p for p in parties.values()}.values())
+            return
+        except (ConcurrentUpdateError, PartyNotFound):
+            pass
+        for decision in decisions:
+            def load(d: suppression.UnsubscribeParty = decision) -> Party:
+                return self._load(self.resolve(d.party_id))
+
+            def act(party: Party, d: suppression.UnsubscribeParty = decision) -> list[Any]:
+                _unsubscribe(party, d)
+                return []
+
+            try:
+                self._load_act_save(load, None, act)
+            except PartyNotFound:
+                log.warning("an unsubscription was reported for party %s, which does not exist",
+                            decision.party_id)
+
+    def _known_suppressed(self) -> set[str]:
+        """The address keys that may be suppressed now: read from the view once, then kept up to date with
+        the decisions recorded since (by any process; an address decided by another is kept in)."""
+        with self._suppressed_lock:
+            if self._maybe_suppressed is None:
+                self._runner.catch_up(AddressReportsView.name)
+                seen = self._views_storage.position(AddressReportsView.name, AddressReportsView.version)
+                rows = self._views_storage.rows(AddressReportsView.name, {"suppressed": True})
+                self._maybe_suppressed = {r["address_key"] for r in rows}
+                self._decisions_seen = seen
+            for page in self._runner.reader.pages(_DECISION_TOPICS, after=self._decisions_seen):
+                self._maybe_suppressed.update(r.data["address_key"] for r in page)
+                self._decisions_seen = page[-1].position
+            return set(self._maybe_suppressed)
+
+    def _decide(self, rows: Mapping[str, Row], policy: BouncePolicy, actor: str) -> int:
+        """Decide the addresses of ``rows`` (``address_reports`` rows by key) under ``policy`` and record the
+        differences with the decisions recorded; returns how many decisions were recorded.
+
+        A timeline may be recorded only if it was read from a row holding every decision the aggregate
+        holds (the row then holds every report those decisions rested on): otherwise, or when another
+        process records at the same moment, the address is decided again on fresh state
+        (:meth:`_decide_one`), so a process never overrules newer decisions with older knowledge.
+        """
+        wanted: dict[str, tuple[Row, list[consent.BounceDecision]]] = {}
+        for key, row in rows.items():
+            timeline = consent.decision_timeline(suppression.reports_of_row(row), policy)
+            if suppression.reconcile(timeline, suppression.recorded_of_row(row), policy):
+                wanted[key] = (row, timeline)
+            else:
+                self._note_suppressed(key, bool(timeline) and timeline[-1].suppressed)
+        recorded = 0
+        items = list(wanted.items())
+        for start in range(0, len(items), _DECISIONS_PER_SAVE):
+            chunk = items[start : start + _DECISIONS_PER_SAVE]
+            statuses, afresh, count = [], [], 0
+            for key, (row, timeline) in chunk:
+                status = self._address_status_of(key) if row["decided"] else None
+                if len(status.decisions if status is not None else ()) != len(row["decisions"]):
+                    afresh.append(key)  # decided meanwhile by another process: read again
+                    continue
+                status, made = _decided(status, row, timeline, policy, actor)
+                if made:
+                    statuses.append(status)
+                    count += made
+                    self._note_suppressed(key, bool(timeline) and timeline[-1].suppressed)
+            try:
+                self._save(*statuses)
+            except ConcurrentUpdateError:  # another process decided some of these at the same moment
+                afresh = [key for key, _ in chunk]
+                count = 0
+            recorded += count + sum(self._decide_one(key, policy, actor) for key in afresh)
+        return recorded
+
+    def _decide_one(self, key: str, policy: BouncePolicy, actor: str) -> int:
+        """Decide one address on fresh state - its aggregate, then the view caught up - and record what it
+        lacks; re-run on conflicts. Returns the decisions recorded."""
+        for attempt in range(self.conflict_retries + 1):
+            status = self._address_status_of(key)
+            row = self._address_rows([key]).get(key)  # caught up: holds every decision of ``status``
+            if row is None:
+                return 0
+            timeline = consent.decision_timeline(suppression.reports_of_row(row), policy)
+            status, made = _decided(status, row, timeline, policy, actor)
+            self._note_suppressed(key, bool(timeline) and timeline[-1].suppressed)
+            if not made:
+                return 0
+            try:
+                self._save(status)
+            except ConcurrentUpdateError:
+                if attempt == self.conflict_retries:
+                    raise
+                _back_off(attempt)
+                continue
+            return made
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _address_status_of(self, address_key: str) -> AddressStatus | None:
+        try:
+            found: Any = self._app.repository.get(address_status_id(address_key))
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, AddressStatus) else None
+
+    def _note_suppressed(self, key: str, suppressed: bool) -> None:
+        with self._suppressed_lock:
+            if self._maybe_suppressed is None:
+                return
+            if suppressed:
+                self._maybe_suppressed.add(key)
+            else:
+                self._maybe_suppressed.discard(key)
 
     # ------------------------------------------------------------------ party facts
 
@@ -3430,3 +3814,43 @@ def _segment_view(row: Row) -> SegmentView:
 def _member(party_id: str, facts: Mapping[str, Any], kept: Row | None) -> SegmentMember:
     return SegmentMember(party_id=UUID(party_id), name=facts["name"], stage=facts["stage"],
                          since=kept["since"] if kept else None, cause=kept["cause"] if kept else None)
+
+
+#: The engagement kind of each engagement event topic.
+_REPORT_KINDS = {get_topic(cls): kind for cls, kind in KIND_OF_EVENT.items()}
+
+
+def _decided(
+    status: AddressStatus | None, row: Row, timeline: list[consent.BounceDecision], policy: BouncePolicy,
+    actor: str,
+) -> tuple[AddressStatus, int]:
+    """The address's status aggregate (created if None) with the decisions it lacks to read as
+    ``timeline`` under ``policy``, and how many were added (0: none needed; the aggregate is then
+    unchanged, or None was given and an unsaved one is returned)."""
+    recorded = [suppression.RecordedDecision(d["suppressed"], d["effective_at"], d["evidence"])
+                for d in (status.decisions if status is not None else [])]
+    changes = suppression.reconcile(timeline, recorded, policy)
+    if status is None:
+        first = changes[0].effective_at if changes else utc_now()
+        status = AddressStatus(address_key=row["address_key"], address=row["address"] or row["address_key"],
+                               actor=actor, effective_at=first)
+    for change in changes:
+        status.decide(suppress=change.suppressed, rule=change.rule, reason=change.reason,
+                      policy=policy.stamp(), evidence=list(change.evidence), actor=actor,
+                      effective_at=change.effective_at)
+    return status, len(changes)
+
+
+def _address_decision(decision: Mapping[str, Any]) -> AddressDecision:
+    return AddressDecision(
+        suppressed=decision["suppressed"], effective_at=decision["effective_at"],
+        recorded_at=decision["recorded_at"], rule=decision["rule"], reason=decision["reason"],
+        policy=dict(decision["policy"]), evidence=list(decision["evidence"]), actor=decision["actor"],
+    )
+
+
+def _unsubscribe(party: Party, decision: suppression.UnsubscribeParty) -> None:
+    """Unsubscribe ``party`` as a reported unsubscription says (a known external id records nothing)."""
+    party.unsubscribe_from(channel=decision.channel, source=decision.source, actor=decision.actor,
+                           evidence=decision.evidence, external_id=decision.external_id,
+                           effective_at=decision.effective_at)

@@ -30,6 +30,8 @@ from crmcore.values import (
 )
 
 __all__ = [
+    "AddressDecision",
+    "AddressStatusView",
     "Agenda",
     "AgendaItem",
     "AssigneeAnalysis",
@@ -60,6 +62,7 @@ __all__ = [
     "FieldValueView",
     "Forecast",
     "ForecastAccuracy",
+    "IngestReport",
     "InterruptedNegotiation",
     "KindTime",
     "LeadAssessment",
@@ -88,6 +91,7 @@ __all__ = [
     "SegmentMembers",
     "SegmentView",
     "StageCalibration",
+    "Suppression",
     "TaskAnalysis",
     "TaskSummary",
     "TaskView",
@@ -330,8 +334,12 @@ class DeliveryEntry(_ReadModel):
 class Deliverability(_ReadModel):
     """Whether mail (or calls and texts) may go to one address at a moment, under a bounce policy.
 
-    ``soft_bounces`` counts soft bounces since the last delivery; ``last`` is the latest delivery entry
-    considered (None when nothing was ever reported for the address).
+    ``hard_bounced``: hard-bounced, or treated as such after repeated soft bounces; ``soft_bounces`` counts
+    the soft bounces since the last delivery that count towards the limit; ``last`` is the latest delivery
+    entry of the party's ledger considered (None when it has none). When the address is not deliverable,
+    ``rule`` says why (``hard_bounce``, ``soft_bounces``, ``complaint``), ``since`` from when and
+    ``evidence`` on which reports (external ids, ``party:<id>:<version>`` for ledger entries); ``policy``
+    names the policy that decided (name and version).
     """
 
     address_key: str
@@ -341,6 +349,10 @@ class Deliverability(_ReadModel):
     hard_bounced: bool
     soft_bounces: int
     last: DeliveryEntry | None
+    rule: str | None = None
+    since: datetime | None = None
+    evidence: list[str] = []
+    policy: dict[str, Any] | None = None
 
 
 class ContactDecision(_ReadModel):
@@ -368,6 +380,51 @@ class MailingExclusion(_ReadModel):
     party_id: UUID
     unsubscribed: list[ConsentChannel]
     bounced: list[str]
+
+
+class AddressDecision(_ReadModel):
+    """One recorded decision of the bounce policy about an address: suppressed (or reinstated) from
+    ``effective_at``, by ``rule`` (``hard_bounce``, ``soft_bounces``, ``complaint``, ``delivered``,
+    ``reapplied``…) under ``policy`` (name and version), resting on the reports named in ``evidence``;
+    recorded at ``recorded_at`` by ``actor``."""
+
+    suppressed: bool
+    effective_at: datetime
+    recorded_at: datetime
+    rule: str
+    reason: str
+    policy: dict[str, Any]
+    evidence: list[str]
+    actor: str
+
+
+class AddressStatusView(_ReadModel):
+    """An address and the bounce policy's decisions about it, in effective-time order (ties in recording
+    order); ``suppressed`` is the decision in force now (False when none was recorded)."""
+
+    address_key: str
+    address: str | None
+    suppressed: bool
+    decisions: list[AddressDecision]
+
+
+class Suppression(_ReadModel):
+    """A suppressed address and the decision that suppressed it (the one in force at the moment asked)."""
+
+    address_key: str
+    address: str | None
+    decision: AddressDecision
+
+
+class IngestReport(_ReadModel):
+    """What :meth:`crmcore.CRM.ingest` did: events ``received``, ``stored``, and skipped as ``duplicates``
+    (already stored, or repeated in the call); ``positions`` are the log positions of the stored events, in
+    the order they were written (None where the store does not tell them)."""
+
+    received: int
+    stored: int
+    duplicates: int
+    positions: list[int] | None
 
 
 # -- opportunities -------------------------------------------------------------------------------------

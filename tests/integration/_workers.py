@@ -184,7 +184,24 @@ def _open_repeatedly(worker: int, url: str, times: int, barrier: Any) -> dict[st
     return {"failures": failures}
 
 
+def _ingest_reports(
+    worker: int, url: str, campaign_id: str, events: list[dict[str, Any]], calls: int, barrier: Any,
+) -> dict[str, Any]:
+    """Ingest ``events`` in ``calls`` calls of small batches, starting together with the other workers."""
+    stored = duplicates = 0
+    with CRM(url) as crm:
+        barrier.wait(BARRIER_TIMEOUT)
+        size = -(-len(events) // calls)
+        for start in range(0, len(events), size):
+            report = crm.ingest(events[start : start + size], source="mailtool", actor=f"worker-{worker}",
+                                batch_size=20)
+            stored += report.stored
+            duplicates += report.duplicates
+    return {"stored": stored, "duplicates": duplicates}
+
+
 update_with_retries = _reporting(_update_with_retries)
+ingest_reports = _reporting(_ingest_reports)
 update_expecting_version = _reporting(_update_expecting_version)
 catch_up_views = _reporting(_catch_up_views)
 write_lifecycle_events = _reporting(_write_lifecycle_events)

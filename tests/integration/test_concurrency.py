@@ -207,3 +207,48 @@ def test_processes_opening_the_same_store_at_once(shared_store: str) -> None:
 
     failures = [failure for report in reports for failure in report["failures"]]
     assert not failures, f"{len(failures)} of {workers * times} openings failed: {sorted(set(failures))}"
+
+
+def test_reports_ingested_by_several_processes_at_once_are_each_stored_once(shared_store: str) -> None:
+    """Two processes ingest the same reports in the same order (their batches collide on the store's key),
+    a third a shuffled half of them: every report is stored once, and the decisions read as one process's
+    at every moment."""
+    import random
+
+    from tests.integration._campaigns import email_of, event, people, running_campaign
+
+    with CRM(shared_store) as crm:
+        ids = people(crm, 12)
+        campaign = running_campaign(crm, ids)
+    kinds = ["delivered", "opened", "clicked", "soft_bounce", "hard_bounce", "unsubscribed", "complaint"]
+    events = [event(f"e{n}", campaign, ids[n % 12], kinds[n % 7], n / 3,
+                    **({"link": "https://example.com/"} if kinds[n % 7] == "clicked" else {}))
+              for n in range(240)]
+    half = random.Random(5).sample(events, 120)
+    barrier = CTX.Barrier(3)
+
+    reports = run_workers([(_workers.ingest_reports, (shared_store, str(campaign), events, 4, barrier)),
+                           (_workers.ingest_reports, (shared_store, str(campaign), events, 4, barrier)),
+                           (_workers.ingest_reports, (shared_store, str(campaign), half, 3, barrier))])
+
+    assert sum(r["stored"] for r in reports) == len(events)
+    assert sum(r["duplicates"] for r in reports) == 2 * len(events) + len(half) - len(events)
+    with CRM(shared_store) as crm:
+        crm.run_policies()
+        stored = Counter(c.aggregate_id for c in crm.changes() if c.aggregate_type == "Engagement")
+        assert len(stored) == len(events)
+        assert set(stored.values()) == {1}
+        suppressed = {s.address_key for s in crm.suppressions()}
+        with CRM("memory:") as alone:  # the same reports, ingested by one process
+            again = people(alone, 12)
+            same = running_campaign(alone, again)
+            remap = dict(zip(ids, again, strict=True))
+            alone.ingest([{**e, "campaign_id": same, "party_id": remap[e["party_id"]]} for e in events],
+                         source="mailtool", actor="one")
+            assert suppressed == {s.address_key for s in alone.suppressions()}
+            moments = sorted({e["occurred_at"] for e in events})
+            keys = [email_of(n) for n in range(12)]
+            for moment in moments:  # the decisions in force read the same at every moment
+                assert crm._suppressed(keys, moment) == alone._suppressed(keys, moment), moment
+        unsubscribed = [e for p in ids for e in crm.consent_history(p) if e.status.value == "unsubscribed"]
+        assert len(unsubscribed) == len({(e.party_id, e.external_id) for e in unsubscribed})

@@ -140,11 +140,18 @@ def test_a_delivery_after_a_hard_bounce_clears_it_unless_the_policy_says_otherwi
     assert not deliverability_at(entries, "ada@example.com", policy=strict).deliverable
 
 
-def test_by_default_one_soft_bounce_since_the_last_delivery_excludes_the_address() -> None:
-    entries = [delivery("soft_bounce", at=T0)]
+def test_by_default_three_soft_bounces_since_the_last_delivery_exclude_the_address() -> None:
+    entries = [delivery("soft_bounce", at=T0 + n * HOUR, version=2 + n) for n in range(3)]
+    assert deliverability_at(entries[:2], "ada@example.com").deliverable
     assert not deliverability_at(entries, "ada@example.com").deliverable
-    entries.append(delivery("delivered", at=T0 + HOUR, version=3))
+    entries.append(delivery("delivered", at=T0 + 3 * HOUR, version=5))
     assert deliverability_at(entries, "ada@example.com").deliverable
+
+
+def test_a_policy_of_one_soft_bounce_excludes_at_the_first() -> None:
+    entries = [delivery("soft_bounce", at=T0)]
+    strict = BouncePolicy(soft_bounce_limit=1)
+    assert not deliverability_at(entries, "ada@example.com", policy=strict).deliverable
 
 
 def test_a_soft_bounce_limit_tolerates_fewer_soft_bounces() -> None:

@@ -171,7 +171,9 @@ def test_the_mailing_exclusions_fold_reads_reports_in_effective_order_and_pages_
     party = Party.register(kind=PartyKind.PERSON, stage=Stage.LEAD, name="Ada", actor="u", effective_at=T0)
     subscribe(party, channel="newsletter", effective_at=T0 + 3 * DAY)
     party.unsubscribe_from(channel="newsletter", source="tool", actor="u", effective_at=T0 + DAY)
-    party.record_delivery(address="ada@example.com", raw_code="421", actor="m", effective_at=T0 + 2 * DAY)
+    for hours in range(3):  # three soft bounces: the default policy's limit
+        party.record_delivery(address="ada@example.com", raw_code="421", actor="m",
+                              effective_at=T0 + 2 * DAY + hours * timedelta(hours=1))
     party.record_delivery(address="ada@example.com", raw_code="250", actor="m", effective_at=T0 + DAY)
     events = party.collect_events()
     whole = fold(MailingExclusionsView(), events)

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, cast
 from eventsourcing.domain import DomainEventProtocol
 
 from crmcore.aggregates.party import Party
-from crmcore.policies.consent import BouncePolicy, bounce_state
+from crmcore.policies.consent import BouncePolicy, undeliverable
 from crmcore.projections.base import Row, View
 from crmcore.values import AddressKind, ConsentChannel, ConsentStatus
 
@@ -35,7 +35,7 @@ class MailingExclusionsView(View):
     """Parties unsubscribed from e-mail or the newsletter, or whose e-mail address bounced."""
 
     name: ClassVar[str] = "mailing_exclusions"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: bounce policy version 2 (soft bounces counted within a window)
     event_classes: ClassVar[tuple[type[Any], ...]] = (
         Party.Subscribed,
         Party.Unsubscribed,
@@ -67,8 +67,7 @@ class MailingExclusionsView(View):
                         if consent.get(c, {}).get("status") == ConsentStatus.UNSUBSCRIBED.value]
         bounced = []
         for address_key, listed in sorted(reports.items()):
-            hard_bounced, soft_bounces = bounce_state(listed, _DEFAULT_POLICY)
-            if hard_bounced or soft_bounces >= _DEFAULT_POLICY.soft_bounce_limit:
+            if undeliverable(listed, _DEFAULT_POLICY):
                 bounced.append(address_key)
         return {
             "id": str(event.originator_id),

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, cast
 from eventsourcing.utils import get_topic
 
 from crmcore.aggregates.party import Party, apply_list_change
-from crmcore.policies.consent import BouncePolicy, bounce_state
+from crmcore.policies.consent import BouncePolicy, undeliverable
 from crmcore.projections.asof import utc_text
 from crmcore.projections.base import RecordView, Row
 from crmcore.projections.records import StoredRecord
@@ -48,7 +48,7 @@ class PartyFactsView(RecordView):
     """Per party: what criteria read (see the module docstring); rows are JSON-native."""
 
     name: ClassVar[str] = "party_facts"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: bounce policy version 2 (soft bounces counted within a window)
     event_classes: ClassVar[tuple[type[Any], ...]] = (
         Party.Registered, Party.Engaged, Party.Qualified, Party.Disqualified, Party.Reopened, Party.Converted,
         Party.Assigned, Party.Linked, Party.ProfileUpdated, Party.SetAside, Party.Restored,
@@ -324,8 +324,7 @@ def _deliverable(emails: list[str], phones: list[str], reports: Mapping[str, lis
     for channels, addresses in ((_EMAIL_CHANNELS, emails), (_PHONE_CHANNELS, phones)):
         ok = False
         if addresses:
-            hard, soft = bounce_state(reports.get(addresses[0].lower(), ()), _BOUNCES)
-            ok = not hard and soft < _BOUNCES.soft_bounce_limit
+            ok = not undeliverable(reports.get(addresses[0].lower(), ()), _BOUNCES)
         for channel in channels:
             result[channel] = ok
     return result

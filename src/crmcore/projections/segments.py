@@ -147,7 +147,7 @@ class SegmentMembership:
     """
 
     name: ClassVar[str] = "segment_members"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: the party facts' deliverability under bounce policy version 2
 
     def __init__(self, reader: RecordReader, storage: ViewStorage, *, row_batch: int = 300_000) -> None:
         self.reader, self.storage, self.row_batch = reader, storage, row_batch

@@ -145,6 +145,10 @@ def _refuse_downgrade(view: str, stored: int | None, version: int) -> None:
         )
 
 
+def _first(item: tuple[str, Any]) -> str:
+    return item[0]
+
+
 def _chunks(keys: list[str]) -> Iterator[list[str]]:
     for i in range(0, len(keys), _IN_CHUNK):
         yield keys[i : i + _IN_CHUNK]
@@ -218,9 +222,9 @@ class SQLiteViewStorage(ViewStorage):
             found = c.fetchone()
             if found is None or found[0] != expected:
                 raise PositionMoved(view)
-            # in key order: the rows' B-tree is then written page after page, not at random
-            upserts = [(view, k, orjson.dumps(r).decode())
-                       for k, r in sorted(changes.items()) if r is not None]
+            # in key order: neighbouring keys share index pages, so each page is written once per commit
+            upserts = [(view, k, orjson.dumps(r).decode()) for k, r in sorted(changes.items(), key=_first)
+                       if r is not None]
             deletes = [(view, k) for k, r in changes.items() if r is None]
             if upserts:
                 c.executemany(
@@ -353,7 +357,7 @@ class PostgresViewStorage(ViewStorage):
             found = c.fetchone()
             if found is None or found["position"] != expected:
                 raise PositionMoved(view)
-            upserts = [(view, k, Jsonb(r)) for k, r in changes.items() if r is not None]
+            upserts = [(view, k, Jsonb(r)) for k, r in sorted(changes.items(), key=_first) if r is not None]
             deletes = [k for k, r in changes.items() if r is None]
             if upserts:
                 c.executemany(
