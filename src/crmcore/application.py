@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -22,6 +23,7 @@ from eventsourcing.utils import Environment, get_topic
 
 from crmcore import _bulk
 from crmcore import ingest as ingestion
+from crmcore._ids import new_uuid7
 from crmcore._nearmatch import IdentityIndex, record_of_row
 from crmcore.aggregates.campaign import Campaign
 from crmcore.aggregates.catalog import CATALOG_ID, FieldCatalog
@@ -84,6 +86,7 @@ from crmcore.commands import (
 from crmcore.exceptions import (
     CampaignNotFound,
     ConcurrentUpdateError,
+    ContactRefused,
     DuplicateParty,
     FieldNotDefined,
     FieldRuleViolation,
@@ -105,6 +108,8 @@ from crmcore.models import (
     AddressStatusView,
     Agenda,
     Backtest,
+    CallListEntry,
+    CallRecord,
     CampaignAudience,
     CampaignPeriodResults,
     CampaignResults,
@@ -150,6 +155,7 @@ from crmcore.models import (
     Workload,
 )
 from crmcore.policies import (
+    calllist,
     consent,
     conversion,
     leads,
@@ -229,7 +235,9 @@ from crmcore.segments import Context, Criterion, Facts, parse_criteria, referenc
 from crmcore.stores import StoreKind, StoreSettings, existing_originators, parse_store_url
 from crmcore.values import (
     CURRENCIES,
+    FINAL_CALL_OUTCOMES,
     AddressKind,
+    CallOutcome,
     CampaignChannel,
     CampaignStatus,
     ConsentChannel,
@@ -248,6 +256,8 @@ __all__ = ["CONVERSION_POLICY", "CRM", "ENGAGEMENT_POLICY", "ChangeListener"]
 CONVERSION_POLICY = "policy:conversion-on-win"
 #: The tracked name of the engagement policy process (suppressions and unsubscriptions from reports).
 ENGAGEMENT_POLICY = "policy:engagement"
+#: The source of the calls ``record_call`` records (their ids derive from it and their external ids).
+CALL_SOURCE = "crmcore:calls"
 #: Events a policy process reads per page.
 POLICY_PAGE = 500
 #: Records the engagement policy process reads per page (most need nothing: deliveries and opens).
@@ -1657,11 +1667,17 @@ class CRM:
         ``campaign_id`` links it to the campaign it came from (:class:`CampaignNotFound` if there is none):
         the campaign's results count it, and credit it to that campaign under last-touch attribution.
         """
-        cmd = validate(OpenOpportunity, {
+        opportunity = self._new_opportunity({
             "party_id": party_id, "title": title, "value": value, "currency": currency,
             "expected_close": expected_close, "owner": owner, "pipeline": pipeline, "stage": stage,
             "actor": actor, "effective_at": effective_at, "campaign_id": campaign_id,
         })
+        self._save(opportunity)
+        return opportunity.id
+
+    def _new_opportunity(self, fields: Mapping[str, Any]) -> Opportunity:
+        """A new, unsaved opportunity from :meth:`open_opportunity`'s fields, checked."""
+        cmd = validate(OpenOpportunity, dict(fields))
         if cmd.campaign_id is not None:
             self._load_of(Campaign, cmd.campaign_id, None, CampaignNotFound)
         chosen = self.pipelines[0] if cmd.pipeline is None else pipelines.pipeline_named(cmd.pipeline,
@@ -1675,8 +1691,7 @@ class CRM:
             stage=cmd.stage, expected_close=cmd.expected_close, actor=cmd.actor,
             effective_at=cmd.effective_at, campaign_id=cmd.campaign_id,
         )
-        self._save(opportunity)
-        return opportunity.id
+        return opportunity
 
     def move_stage(self, opportunity_id: UUID | str, **fields: Any) -> OpportunityView:
         """Move an open opportunity to another open stage (``stage=``); its odds replace an override."""
@@ -2848,6 +2863,119 @@ class CRM:
                                   detail=d) for p, c, r, d in campaign.exclusions],
         )
 
+    def assign_operators(
+        self, campaign_id: UUID | str, *, actor: str, add: Sequence[str] = (), remove: Sequence[str] = (),
+        effective_at: datetime | None = None,
+    ) -> list[CallListEntry]:
+        """Operators join (``add``) or leave (``remove``) a running telemarketing campaign; the call list's
+        open entries are rebalanced so that operators' open counts differ by at most one, with the fewest
+        moves (:mod:`crmcore.policies.calllist`). Returns the call list."""
+        cid = _id_of(campaign_id, "campaign_id")
+        joining, leaving = _operators(add, "add"), _operators(remove, "remove")
+
+        def change(c: Campaign, who: str, at: datetime | None) -> None:
+            unknown = [o for o in leaving if o not in c.operators]
+            if unknown:
+                raise InvalidInput(f"remove: {', '.join(unknown)} not an operator of the campaign",
+                                   [{"loc": ("remove",), "msg": "not an operator", "type": "value_error"}])
+            added = [o for o in joining if o not in c.operators and o not in leaving]
+            staff = [o for o in c.operators if o not in leaving] + added
+            calls = c.recipients.get(CampaignChannel.TELEMARKETING.value, {})
+            rows = self._campaign_recipient_rows(cid, calls)
+            open_entries = [p for p in calls if _call_open(rows.get(p))]
+            moves = calllist.rebalance(c.assigned, open_entries, staff)
+            c.change_operators(added=added, removed=leaving, moves=moves, actor=who, effective_at=at)
+
+        self._run_campaign(cid, actor, effective_at, None, change)
+        return self.call_list(cid)
+
+    def call_list(self, campaign_id: UUID | str, *, operator: str | None = None) -> list[CallListEntry]:
+        """A telemarketing campaign's call list (of ``operator``, if given): open entries first (those with a
+        call-back date in date order), then closed ones; each with its operator, calls and last outcome."""
+        cid = _id_of(campaign_id, "campaign_id")
+        campaign = self._load_campaign(cid)
+        calls = campaign.recipients.get(CampaignChannel.TELEMARKETING.value, {})
+        rows = self._campaign_recipient_rows(cid, calls)
+        entries = []
+        for party_id, phone in calls.items():
+            owner = campaign.assigned.get(party_id)
+            if operator is not None and owner != operator:
+                continue
+            row = rows.get(party_id) or {}
+            last = row.get("last_call")
+            entries.append(CallListEntry(
+                party_id=UUID(party_id), phone=phone, operator=owner, open=_call_open(row),
+                calls=sum((row.get("call_outcomes") or {}).values()),
+                last_outcome=CallOutcome(last[2]) if last else None,
+                last_called_at=datetime.fromisoformat(last[0]) if last else None,
+                call_back_on=_call_back_on(row),
+            ))
+        return sorted(entries, key=lambda e: (not e.open, e.call_back_on or date.max, str(e.party_id)))
+
+    def record_call(
+        self,
+        campaign_id: UUID | str,
+        party_id: UUID | str,
+        *,
+        operator: str,
+        outcome: CallOutcome | str,
+        actor: str,
+        notes: str | None = None,
+        call_back_on: date | str | None = None,
+        external_id: str | None = None,
+        effective_at: datetime | None = None,
+        opportunity: Mapping[str, Any] | None = None,
+    ) -> CallRecord:
+        """Record a telemarketing call to a party on the campaign's call list.
+
+        Refused with :class:`ContactRefused` (nothing stored) when the party may not be called at that
+        moment (unsubscribed from phone, no consent, suppressed number). ``call_back`` needs
+        ``call_back_on``. With ``outcome="interested"``, ``opportunity`` (``title``, ``value``,
+        ``expected_close``, ``owner``, optional ``currency``, ``pipeline``, ``stage``) opens an opportunity
+        linked to the campaign, saved in the same transaction as the call (the party must be a prospect,
+        target or customer). ``external_id`` (default: a new one) makes a repeated report change nothing.
+        """
+        cid = _id_of(campaign_id, "campaign_id")
+        who = _name(actor, "actor")
+        at = _aware(effective_at, "effective_at") if effective_at is not None else utc_now()
+        event = {"external_id": external_id or f"call-{new_uuid7()}", "campaign_id": cid,
+                 "party_id": party_id, "kind": EngagementKind.CALLED, "occurred_at": at, "operator": operator,
+                 "outcome": outcome, "notes": notes, "call_back_on": call_back_on}
+        try:
+            [report] = ingestion.resolve_events([event], self._campaign_or_none, source=CALL_SOURCE,
+                                                actor=who)
+        except InvalidInput as error:  # one event: name its fields, not its index
+            errors = [{**e, "loc": tuple(e["loc"])[1:]} for e in error.errors]
+            raise InvalidInput(str(error).replace("event 0: ", ""), errors) from None
+        pid = UUID(report.facts["party_id"])
+        decision = self.may_contact(self.resolve(pid), ConsentChannel.PHONE, at,
+                                    address=report.facts.get("address"))
+        if not decision.allowed:
+            raise ContactRefused(pid, decision.reason)
+        others: list[Opportunity] = []
+        if opportunity is not None:
+            if report.facts["outcome"] != CallOutcome.INTERESTED.value:
+                raise InvalidInput("opportunity: only an interested call opens one",
+                                   [{"loc": ("opportunity",), "msg": "outcome not interested",
+                                     "type": "value_error"}])
+            if not isinstance(opportunity, Mapping):
+                raise InvalidInput("opportunity: give the opportunity's fields",
+                                   [{"loc": ("opportunity",), "msg": "not a mapping", "type": "dict_type"}])
+            others.append(self._new_opportunity({**opportunity, "party_id": self.resolve(pid),
+                                                 "campaign_id": cid, "actor": who, "effective_at": at}))
+            report = dataclasses.replace(report, facts={**report.facts, "opportunity_id": others[0].id})
+        stored = self._store_reports([report.aggregate()], *others)
+        return CallRecord(campaign_id=cid, party_id=pid, external_id=str(event["external_id"]),
+                          outcome=CallOutcome(report.facts["outcome"]), recorded=bool(stored),
+                          opportunity_id=others[0].id if stored and others else None)
+
+    def _campaign_recipient_rows(self, campaign_id: UUID, parties: Iterable[str]) -> dict[str, Row]:
+        """The ``campaign_recipients`` rows of ``parties`` in a campaign, by party id text."""
+        self._runner.catch_up(CampaignRecipientsView.name)
+        prefix = f"{campaign_id}:"
+        loaded = self._views_storage.load(CampaignRecipientsView.name, [prefix + p for p in parties])
+        return {key[len(prefix):]: row for key, row in loaded.items()}
+
     def _audience(self, campaign: Campaign, rules: AudiencePolicy, at: datetime | None) -> Audience:
         """Compute a campaign's audience from its segment's members at ``at`` (None: now)."""
         members = {str(m) for m in self.segment_members(campaign.segment_id, at=at).ids}
@@ -3649,6 +3777,28 @@ def _moment(value: datetime | date | None, zone: tzinfo, field: str) -> datetime
         return datetime(value.year, value.month, value.day, tzinfo=zone)
     raise InvalidInput(f"{field}: give a date or a timezone-aware datetime",
                        [{"loc": (field,), "msg": "not a date", "type": "date_type"}])
+
+
+def _operators(names: Any, field: str) -> list[str]:
+    """Operator names from a list (a single name is refused: give a list)."""
+    if isinstance(names, str) or not isinstance(names, Iterable):
+        raise InvalidInput(f"{field}: give a list of operator names",
+                           [{"loc": (field,), "msg": "not a list", "type": "list_type"}])
+    return list(dict.fromkeys(_name(n, field) for n in names))
+
+
+def _call_open(row: Mapping[str, Any] | None) -> bool:
+    """Whether a call list entry is still to be worked: no call with a final outcome yet."""
+    outcomes = (row or {}).get("call_outcomes") or {}
+    return not any(outcomes.get(o.value) for o in FINAL_CALL_OUTCOMES)
+
+
+def _call_back_on(row: Mapping[str, Any]) -> date | None:
+    """The date the last call asked to be called back on, if it did."""
+    last = row.get("last_call")
+    if not last or last[2] != CallOutcome.CALL_BACK.value or not last[4]:
+        return None
+    return date.fromisoformat(last[4])
 
 
 def _money(value: Any, field: str) -> Money:

@@ -16,6 +16,7 @@ from crmcore.policies.qualification import Recommendation
 from crmcore.policies.tasks import TaskPriority, TaskStatus
 from crmcore.values import (
     AddressKind,
+    CallOutcome,
     CampaignChannel,
     CampaignStatus,
     Channel,
@@ -1047,6 +1048,33 @@ class CampaignAudience(_ReadModel):
         """The parties excluded for ``reason`` (any channel)."""
         wanted = ExclusionReason(reason)
         return [e.party_id for e in self.exclusions if e.reason is wanted]
+
+
+class CallListEntry(_ReadModel):
+    """One party on a telemarketing call list: its number, its operator (None until operators are
+    assigned), whether it is still to be worked (``open``: no call with a final outcome yet), how many
+    calls it had, the last outcome and when, and the date it asked to be called back on."""
+
+    party_id: UUID
+    phone: str
+    operator: str | None
+    open: bool
+    calls: int
+    last_outcome: CallOutcome | None
+    last_called_at: datetime | None
+    call_back_on: date | None
+
+
+class CallRecord(_ReadModel):
+    """What ``record_call`` did: the call's external id, whether it was recorded (False: already known),
+    and the opportunity it opened, if any."""
+
+    campaign_id: UUID
+    party_id: UUID
+    external_id: str
+    outcome: CallOutcome
+    recorded: bool
+    opportunity_id: UUID | None
 
 
 class SendWave(_ReadModel):

@@ -12,6 +12,7 @@ import pytest
 from crmcore import CRM
 from crmcore.exceptions import (
     CampaignNotFound,
+    ContactRefused,
     CurrencyMismatch,
     EffectiveTimeOutOfOrder,
     IllegalTransition,
@@ -220,3 +221,66 @@ def test_sends_recheck_consent_and_suppression_at_the_moment_of_sending(crm: CRM
     assert (again.wave, again.recipients) == (2, [])
     assert dict(again.skipped) == {bob: "unsubscribed", cid: "suppressed"}
     assert crm.get_campaign(campaign).sent == 1
+
+
+def test_telemarketing_operators_calls_and_an_opportunity(crm: CRM) -> None:
+    parties = [person(crm, f"Caller {n}", stage="customer" if n == 0 else "lead", newsletter=False)
+               for n in range(5)]
+    segment = everyone(crm)
+    campaign = running(crm, segment, channels=("telemarketing",))
+    crm.launch_campaign(campaign, actor="mkt")
+    listed = crm.assign_operators(campaign, add=["ann", "bob"], actor="mkt")
+    loads = sorted(sum(1 for e in listed if e.operator == op) for op in ("ann", "bob"))
+    assert loads == [2, 3]
+    first = parties[0]
+    operator = next(e.operator for e in listed if e.party_id == first)
+    assert operator is not None
+    position = crm.position
+    with pytest.raises(InvalidInput):  # a call back needs its date
+        crm.record_call(campaign, first, operator=operator, outcome="call_back", actor=operator)
+    with pytest.raises(InvalidInput):  # only an interested call opens an opportunity
+        crm.record_call(campaign, first, operator=operator, outcome="reached", actor=operator,
+                        opportunity={"title": "X", "value": {"amount": "1", "currency": "EUR"},
+                                     "expected_close": "2026-12-31", "owner": operator})
+    assert crm.position == position
+    crm.record_call(campaign, first, operator=operator, outcome="no_answer", actor=operator,
+                    external_id="c-1")
+    again = crm.record_call(campaign, first, operator=operator, outcome="no_answer", actor=operator,
+                            external_id="c-1")
+    assert again.recorded is False
+    entry = next(e for e in crm.call_list(campaign) if e.party_id == first)
+    assert (entry.open, entry.calls, entry.last_outcome) == (True, 1, "no_answer")
+    done = crm.record_call(campaign, first, operator=operator, outcome="interested", actor=operator,
+                           notes="wants a quote",
+                           opportunity={"title": "Quote", "value": {"amount": "3000", "currency": "EUR"},
+                                        "expected_close": "2026-12-31", "owner": operator})
+    assert done.opportunity_id is not None
+    assert crm.get_opportunity(done.opportunity_id).campaign_id == campaign
+    entry = next(e for e in crm.call_list(campaign) if e.party_id == first)
+    assert (entry.open, entry.calls) == (False, 2)
+    # a lead cannot have an opportunity: the call is refused with it, nothing stored
+    lead = parties[1]
+    lead_operator = next(e.operator for e in crm.call_list(campaign) if e.party_id == lead)
+    position = crm.position
+    with pytest.raises(IllegalTransition):
+        crm.record_call(campaign, lead, operator=str(lead_operator), outcome="interested", actor="x",
+                        opportunity={"title": "Q", "value": {"amount": "1", "currency": "EUR"},
+                                     "expected_close": "2026-12-31", "owner": "x"})
+    assert crm.position == position
+    # an operator leaves: the open entries are spread over the rest, the closed one stays
+    after = crm.assign_operators(campaign, remove=[operator], actor="mkt")
+    still = [e for e in after if e.open]
+    assert {e.operator for e in still} == {"bob" if operator == "ann" else "ann"}
+    assert next(e for e in after if e.party_id == first).operator == operator
+
+
+def test_a_call_to_a_party_unsubscribed_from_phone_is_refused(crm: CRM) -> None:
+    ada = person(crm, "Ada Lovelace", newsletter=False)
+    segment = everyone(crm)
+    campaign = running(crm, segment, channels=("telemarketing",))
+    crm.launch_campaign(campaign, actor="mkt")
+    crm.unsubscribe_from(ada, channel="phone", source="call", actor="ann")
+    position = crm.position
+    with pytest.raises(ContactRefused):
+        crm.record_call(campaign, ada, operator="ann", outcome="reached", actor="ann")
+    assert crm.position == position

@@ -112,13 +112,13 @@ class CampaignRecipientsView(RecordView):
     Fields: ``campaign_id``, ``party_id``; for each of :data:`FACT_KINDS` some report was of,
     ``<kind>: [first, last, count]`` (effective times as UTC text); once a link was clicked, ``links``
     (sorted, distinct); once called, ``call_outcomes`` (outcome -> calls), ``operator_calls`` (operator ->
-    outcome -> calls) and ``last_call`` (``[at, report id, outcome, operator]`` of the latest call); once a
-    call reached the party (reached, interested, call back), ``touch_call_first``, the first such. A field
-    nothing filled is absent: rows stay small, so a rebuild writes little.
+    outcome -> calls) and ``last_call`` (``[at, report id, outcome, operator, call back on]`` of the latest
+    call); once a call reached the party (reached, interested, call back), ``touch_call_first``, the first
+    such. A field nothing filled is absent: rows stay small, so a rebuild writes little.
     """
 
     name: ClassVar[str] = "campaign_recipients"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     event_classes: ClassVar[tuple[type[Any], ...]] = ENGAGEMENT_EVENTS
 
     def __init__(self) -> None:
@@ -184,7 +184,7 @@ def _call(row: Row, data: dict[str, Any], at: str, report_id: str) -> None:
     operators = dict(row.get("operator_calls", {}))
     operators[operator] = _added_counts(operators.get(operator, {}), {outcome: 1})
     row["operator_calls"] = dict(sorted(operators.items()))
-    call = [at, report_id, outcome, operator]
+    call = [at, report_id, outcome, operator, data.get("call_back_on")]
     if "last_call" not in row or call > row["last_call"]:
         row["last_call"] = call
     if outcome in TOUCHING_OUTCOMES:
