@@ -99,6 +99,16 @@ EXPECTED: dict[str, list[str]] = {
         "  2024-Q3      114   184        15  0.628    8.2   21.1  2.58",
         "  overall            563        44  0.650    7.8   13.8  1.76",
     ],
+    "campaigns.py": [
+        "  newsletter       522 recipients",
+        "  telemarketing    275 left out: no_consent",
+        "Newsletter wave 1: 522 sent; mail tool reports: 860 received, 783 stored, 77 repeats skipped "
+        "(sent again: 0 stored)",
+        "  opened (unique / total)        135 / 230",
+        "  open rate                      27.6 %",
+        "  responses (redemption)         71 (11.6 % of the audience)",
+        "  last touch   opportunities 18, sales 8 (1.3 % of the audience), won 25600.00 EUR, ROI 495.4 %",
+    ],
 }
 
 
