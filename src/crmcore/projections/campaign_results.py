@@ -371,11 +371,13 @@ class CampaignReader:
             merged = {r["party_id"]: r for r in self.storage.rows(engagement_view, {"merged": True})}
             pipeline = self.storage.rows(PipelineView.name, {})
         else:
-            for row in self.runner.fold_as_of(recipients_view, at, known_at).values():
+            folds = self.runner.fold_together_as_of(
+                [recipients_view, engagement_view, PipelineView.name], at, known_at)
+            for row in folds[recipients_view].values():
                 if row["campaign_id"] in wanted:
                     recipients[row["campaign_id"]][row["party_id"]] = row
-            merged = self.runner.fold_as_of(engagement_view, at, known_at)
-            pipeline = list(self.runner.fold_as_of(PipelineView.name, at, known_at).values())
+            merged = folds[engagement_view]
+            pipeline = list(folds[PipelineView.name].values())
 
         def survivor(party_id: str) -> str:
             return survivor_of(party_id, merged.get)
