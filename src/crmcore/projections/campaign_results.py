@@ -352,7 +352,7 @@ class CampaignReader:
                 merged = {r["party_id"]: r for r in self.storage.rows(name, {"merged": True})}
                 theirs = {p for p in merged if survivor_of(p, merged.get) in wanted}
                 rows = [*self.storage.load(name, wanted | theirs).values(), *merged.values()]
-        combined = engagement_by_survivor(rows, view)
+        combined = engagement_by_survivor(rows, view, wanted)
         return combined if wanted is None else {p: combined[p] for p in sorted(wanted) if p in combined}
 
     def inputs(
@@ -382,7 +382,8 @@ class CampaignReader:
         def survivor(party_id: str) -> str:
             return survivor_of(party_id, merged.get)
 
-        reached = {survivor(p) for rows in recipients.values() for p, row in rows.items() if touched(row)}
+        reached = {survivor(p) for rows in recipients.values() for p, row in rows.items()
+                   if "opened" in row or "clicked" in row or "touch_call_first" in row}  # touched
         opportunities = [r for r in pipeline
                          if r.get("campaign_id") in wanted or survivor(r["party_id"]) in reached]
         parties = {survivor(r["party_id"]) for r in opportunities}
@@ -391,6 +392,6 @@ class CampaignReader:
         else:
             view = self.runner.view(engagement_view)
             assert isinstance(view, PartyEngagementView)
-            standing = engagement_by_survivor(merged.values(), view)
+            standing = engagement_by_survivor(merged.values(), view, parties)
         touches = {p: standing[p].get("touches", {}) for p in parties if p in standing}
         return ResultsInputs(recipients, touches, opportunities, survivor)
