@@ -53,7 +53,6 @@ __all__ = [
     "campaign_results_of",
     "campaign_totals_of",
     "rate",
-    "touched",
 ]
 
 #: Rates and returns are rounded to this many places.
@@ -72,19 +71,6 @@ def rate(part: int | Decimal, whole: int | Decimal) -> Decimal | None:
     if not whole:
         return None
     return (Decimal(part) / Decimal(whole)).quantize(RATE_PLACES, rounding=ROUND_HALF_EVEN)
-
-
-def touched(row: Row) -> str | None:
-    """When the campaign of a ``campaign_recipients`` row first touched its recipient (None: never)."""
-    times = [t for t in (_first(row, "opened"), _first(row, "clicked"), row.get("touch_call_first"))
-             if t is not None]
-    return min(times) if times else None
-
-
-def _first(row: Row, kind: str) -> str | None:
-    """The first report of ``kind`` in a ``campaign_recipients`` row (None: none)."""
-    held = row.get(kind)
-    return None if held is None else str(held[0])
 
 
 def _count(row: Row, kind: str) -> int:
@@ -383,7 +369,7 @@ class CampaignReader:
             return survivor_of(party_id, merged.get)
 
         reached = {survivor(p) for rows in recipients.values() for p, row in rows.items()
-                   if "opened" in row or "clicked" in row or "touch_call_first" in row}  # touched
+                   if "opened" in row or "clicked" in row or "touch_call_first" in row}  # touched by it
         opportunities = [r for r in pipeline
                          if r.get("campaign_id") in wanted or survivor(r["party_id"]) in reached]
         parties = {survivor(r["party_id"]) for r in opportunities}
