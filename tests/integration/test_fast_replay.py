@@ -258,3 +258,15 @@ def test_every_record_view_of_a_crm_rebuilds_the_same_on_several_processes(
         for view in shared:
             assert two.rebuild_view(view.name) == one.rebuild_view(view.name) > 0, view.name
             assert two.view_rows(view.name) == one.view_rows(view.name), view.name
+
+
+def test_views_folded_together_as_of_a_moment_equal_each_folded_alone(crm: CRM) -> None:
+    a_varied_history(crm)
+    parties = [crm.register_party(kind="person", name=f"P{i}", actor="u") for i in range(3)]
+    _a_campaign_with_reports(crm, parties)
+    names = ["campaign_recipients", "party_engagement", "pipeline", "opportunities", "party_facts"]
+    for moment in (T0 - 30 * DAY, T0 + 10 * DAY, datetime.now(UTC)):
+        for known in (None, datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC)):
+            together = crm._runner.fold_together_as_of(names, moment, known)
+            assert list(together) == names
+            assert together == {n: crm._runner.fold_as_of(n, moment, known) for n in names}

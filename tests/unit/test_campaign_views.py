@@ -127,6 +127,8 @@ def test_the_engagement_of_merged_parties_is_combined_into_their_survivor() -> N
     assert (row["party_id"], row["first_delivery"], row["last_open"], row["last_click"]) == (
         str(survivor), T0.isoformat(), (T0 + H).isoformat(), (T0 + 2 * H).isoformat())
     assert "merged_into" not in row
+    assert engagement_by_survivor(rows.values(), view, {str(survivor)}) == combined
+    assert engagement_by_survivor(rows.values(), view, {str(P)}) == {}  # merged away: not standing
 
 
 def test_rows_folded_apart_combine_into_the_row_folded_together() -> None:

@@ -53,7 +53,6 @@ __all__ = [
     "campaign_results_of",
     "campaign_totals_of",
     "rate",
-    "touched",
 ]
 
 #: Rates and returns are rounded to this many places.
@@ -72,19 +71,6 @@ def rate(part: int | Decimal, whole: int | Decimal) -> Decimal | None:
     if not whole:
         return None
     return (Decimal(part) / Decimal(whole)).quantize(RATE_PLACES, rounding=ROUND_HALF_EVEN)
-
-
-def touched(row: Row) -> str | None:
-    """When the campaign of a ``campaign_recipients`` row first touched its recipient (None: never)."""
-    times = [t for t in (_first(row, "opened"), _first(row, "clicked"), row.get("touch_call_first"))
-             if t is not None]
-    return min(times) if times else None
-
-
-def _first(row: Row, kind: str) -> str | None:
-    """The first report of ``kind`` in a ``campaign_recipients`` row (None: none)."""
-    held = row.get(kind)
-    return None if held is None else str(held[0])
 
 
 def _count(row: Row, kind: str) -> int:
@@ -352,7 +338,7 @@ class CampaignReader:
                 merged = {r["party_id"]: r for r in self.storage.rows(name, {"merged": True})}
                 theirs = {p for p in merged if survivor_of(p, merged.get) in wanted}
                 rows = [*self.storage.load(name, wanted | theirs).values(), *merged.values()]
-        combined = engagement_by_survivor(rows, view)
+        combined = engagement_by_survivor(rows, view, wanted)
         return combined if wanted is None else {p: combined[p] for p in sorted(wanted) if p in combined}
 
     def inputs(
@@ -371,16 +357,19 @@ class CampaignReader:
             merged = {r["party_id"]: r for r in self.storage.rows(engagement_view, {"merged": True})}
             pipeline = self.storage.rows(PipelineView.name, {})
         else:
-            for row in self.runner.fold_as_of(recipients_view, at, known_at).values():
+            folds = self.runner.fold_together_as_of(
+                [recipients_view, engagement_view, PipelineView.name], at, known_at)
+            for row in folds[recipients_view].values():
                 if row["campaign_id"] in wanted:
                     recipients[row["campaign_id"]][row["party_id"]] = row
-            merged = self.runner.fold_as_of(engagement_view, at, known_at)
-            pipeline = list(self.runner.fold_as_of(PipelineView.name, at, known_at).values())
+            merged = folds[engagement_view]
+            pipeline = list(folds[PipelineView.name].values())
 
         def survivor(party_id: str) -> str:
             return survivor_of(party_id, merged.get)
 
-        reached = {survivor(p) for rows in recipients.values() for p, row in rows.items() if touched(row)}
+        reached = {survivor(p) for rows in recipients.values() for p, row in rows.items()
+                   if "opened" in row or "clicked" in row or "touch_call_first" in row}  # touched by it
         opportunities = [r for r in pipeline
                          if r.get("campaign_id") in wanted or survivor(r["party_id"]) in reached]
         parties = {survivor(r["party_id"]) for r in opportunities}
@@ -389,6 +378,6 @@ class CampaignReader:
         else:
             view = self.runner.view(engagement_view)
             assert isinstance(view, PartyEngagementView)
-            standing = engagement_by_survivor(merged.values(), view)
+            standing = engagement_by_survivor(merged.values(), view, parties)
         touches = {p: standing[p].get("touches", {}) for p in parties if p in standing}
         return ResultsInputs(recipients, touches, opportunities, survivor)

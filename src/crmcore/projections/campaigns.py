@@ -25,7 +25,7 @@ are the first and last of those, while ``deliveries`` counts the delivery report
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -308,13 +308,20 @@ def _touch(row: Row, campaign: str, at: str) -> None:
         row["touches"] = dict(sorted({**touches, campaign: at}.items()))
 
 
-def engagement_by_survivor(rows: Iterable[Row], view: PartyEngagementView) -> dict[str, Row]:
+def engagement_by_survivor(
+    rows: Iterable[Row], view: PartyEngagementView, only: Collection[str] | None = None,
+) -> dict[str, Row]:
     """Each party's engagement with that of the parties merged into it (through chains of merges)
-    combined, by the surviving party's id; parties merged away have no entry of their own."""
+    combined, by the surviving party's id; parties merged away have no entry of their own. With ``only``,
+    just those surviving parties."""
     by_id = {row["party_id"]: row for row in rows}
     result: dict[str, Row] = {}
     for party_id, row in by_id.items():
+        if only is not None and party_id not in only and "merged_into" not in row:
+            continue
         survivor = survivor_of(party_id, by_id.get)
+        if only is not None and survivor not in only:
+            continue
         mine = {k: v for k, v in row.items() if k not in ("merged_into", "merged_version", "merged")}
         mine["party_id"] = survivor
         held = result.get(survivor)
