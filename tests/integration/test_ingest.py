@@ -443,3 +443,28 @@ def test_a_batch_colliding_with_reports_stored_meanwhile_is_written_again_withou
     assert len(asked) == 2  # asked again after the collision
     assert (report.stored, report.duplicates) == (4, 2)
     assert stored_reports(crm) == {engagement_id(SOURCE, f"o{n}") for n in range(6)}
+
+
+def test_unsubscriptions_of_two_parties_merged_into_one_are_both_recorded_on_it(setup: Any) -> None:
+    crm, campaign, (ada, bob, cy, _) = setup
+    crm.merge(cy, ada, actor="u", reason="same person")
+    crm.merge(cy, bob, actor="u", reason="same person")
+    ingest(crm, [event("u1", campaign, ada, "unsubscribed", 4), event("x1", campaign, bob, "complaint", 5)])
+    assert [(e.external_id, e.effective_at) for e in crm.consent_history(cy)
+            if e.status is ConsentStatus.UNSUBSCRIBED] == [("u1", at(4)), ("x1", at(5))]
+
+
+def test_a_suppression_decided_by_another_process_is_reinstated_by_a_delivery_seen_here(
+    store_url: str, store_kind: str,
+) -> None:
+    if store_kind == "memory":
+        pytest.skip("a memory store lives in one CRM")
+    with CRM(store_url) as here, CRM(store_url) as there:
+        ids = people(here, 2)
+        campaign = running_campaign(here, ids)
+        ingest(here, [event("d1", campaign, ids[1], "delivered", 1)])  # this process has read the view
+        ingest(there, [event("h1", campaign, ids[0], "hard_bounce", 1)])
+        assert [s.address_key for s in here.suppressions()] == [email_of(0)]
+        ingest(here, [event("d2", campaign, ids[0], "delivered", 2)])
+        assert here.suppressions() == []
+        assert here.may_contact(ids[0], "newsletter").allowed
