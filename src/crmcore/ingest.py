@@ -166,6 +166,7 @@ def resolve_events(
         kind = event["kind"]
         if event["occurred_at"] > latest:
             problems.append(("occurred_at", f"{event['occurred_at'].isoformat()} is in the future"))
+        # (a delivery or an open with only the required fields and one recipient field has nothing to check)
         if (kind is not EngagementKind.DELIVERED and kind is not EngagementKind.OPENED) or len(event) > 5:
             _kind_problems(event, problems)
         campaign_id = event["campaign_id"]
@@ -206,25 +207,22 @@ def resolve_events(
 def _validated(given: list[Any]) -> tuple[list[dict[str, Any] | None], list[dict[str, Any]]]:
     """The events validated as dicts of the fields given (None for a bad one), and the problems, by index
     and field."""
-    given = [_plain_event(e) if isinstance(e, ProviderEvent) else e for e in given]
+    given = [_fields_of(e) if isinstance(e, ProviderEvent) else e for e in given]
     try:
-        return [_as_dict(e) for e in _ROWS.validate_python(given)], []
+        return [_fields_of(e) for e in _ROWS.validate_python(given)], []
     except pydantic.ValidationError as error:
         errors = [{"loc": tuple(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()]
     bad = {e["loc"][0] for e in errors if e["loc"] and isinstance(e["loc"][0], int)}
     validated: list[dict[str, Any] | None] = [None] * len(given)
     for index, item in enumerate(given):
         if index not in bad:
-            validated[index] = _as_dict(_ROWS.validate_python([item])[0])
+            validated[index] = _fields_of(_ROWS.validate_python([item])[0])
     return validated, errors
 
 
-def _plain_event(event: ProviderEvent) -> dict[str, Any]:
-    return {k: getattr(event, k) for k in event.model_fields_set | _REQUIRED}
-
-
-def _as_dict(event: Any) -> dict[str, Any]:
-    if isinstance(event, ProviderEvent):  # without a row schema, validated as the model
+def _fields_of(event: Any) -> dict[str, Any]:
+    """A validated row as it is; a model (given, or validated without a row schema) as the fields set."""
+    if isinstance(event, ProviderEvent):
         return {k: getattr(event, k) for k in event.model_fields_set | _REQUIRED}
     return event  # type: ignore[no-any-return]
 

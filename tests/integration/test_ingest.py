@@ -468,3 +468,20 @@ def test_a_suppression_decided_by_another_process_is_reinstated_by_a_delivery_se
         ingest(here, [event("d2", campaign, ids[0], "delivered", 2)])
         assert here.suppressions() == []
         assert here.may_contact(ids[0], "newsletter").allowed
+
+
+def test_the_address_view_caught_up_from_parsed_records_equals_the_fold_of_decoded_ones(setup: Any) -> None:
+    from crmcore.projections import fold_records
+    from crmcore.projections.addresses import AddressReportsView
+
+    crm, campaign, (ada, bob, *_) = setup
+    ingest(crm, [event("s1", campaign, ada, "soft_bounce", 1, raw_code="452"),
+                 event("c1", campaign, ada, "clicked", 2, link="https://example.com/"),
+                 event("h1", campaign, bob, "hard_bounce", 1), event("d1", campaign, bob, "delivered", 3)])
+    crm.record_delivery(ada, address=email_of(0), outcome="soft_bounce", actor="m", effective_at=at(4))
+    view = AddressReportsView()
+    folded = fold_records(view, [r for page in crm._runner.reader.pages(view.topics()) for r in page])
+    assert {r["address_key"]: r for r in crm.view_rows(view.name)} == folded
+    assert [r[2] for r in folded[email_of(0)]["reports"]] == ["soft_bounce", "clicked", "soft_bounce"]
+    crm.rebuild_view(view.name)
+    assert {r["address_key"]: r for r in crm.view_rows(view.name)} == folded
