@@ -2827,9 +2827,10 @@ class CRM:
         parties: dict[UUID, Party] = {}
         try:
             for decision in decisions:
-                survivor = self.resolve(decision.party_id)
-                party = parties.get(survivor) or self._load(survivor)
-                parties[survivor] = party
+                party = self._load(_uuid(decision.party_id))
+                if party.merged_into is not None:
+                    party = self._load(self.resolve(party.merged_into))
+                party = parties.setdefault(party.id, party)
                 _unsubscribe(party, decision)
             self._save(*parties.values())
             return
