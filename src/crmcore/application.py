@@ -3333,15 +3333,15 @@ class CRM:
         parties: dict[UUID, Party] = {}
         try:
             for decision in decisions:
-                party = parties.get(_uuid(decision.party_id))
-                if party is None:
-                    party = self._load(self.resolve(decision.party_id))
-                parties[_uuid(decision.party_id)] = party
+                party = self._load(_uuid(decision.party_id))
+                if party.merged_into is not None:
+                    party = self._load(self.resolve(party.merged_into))
+                party = parties.setdefault(party.id, party)
                 _unsubscribe(party, decision)
-            self._save(*{id(p): p for p in parties.values()}.values())
+            self._save(*parties.values())
             return
-        except (ConcurrentUpdateError, PartyNotFound):
-            pass
+        except (ConcurrentUpdateError, PartyNotFound, PartyMerged, InvalidInput):
+            pass  # another writer, or a report that cannot be recorded: one at a time, afresh
         for decision in decisions:
             def load(d: suppression.UnsubscribeParty = decision) -> Party:
                 return self._load(self.resolve(d.party_id))
@@ -3352,9 +3352,9 @@ class CRM:
 
             try:
                 self._load_act_save(load, None, act)
-            except PartyNotFound:
-                log.warning("an unsubscription was reported for party %s, which does not exist",
-                            decision.party_id)
+            except (PartyNotFound, InvalidInput) as refused:  # never blocks the reports after it
+                log.warning("the unsubscription reported as %s for party %s was not recorded: %s",
+                            decision.external_id, decision.party_id, refused)
 
     def _known_suppressed(self) -> set[str]:
         """The address keys that may be suppressed now: read from the view once, then kept up to date with
@@ -3366,9 +3366,12 @@ class CRM:
                 rows = self._views_storage.rows(AddressReportsView.name, {"suppressed": True})
                 self._maybe_suppressed = {r["address_key"] for r in rows}
                 self._decisions_seen = seen
-            for page in self._runner.reader.pages(_DECISION_TOPICS, after=self._decisions_seen):
-                self._maybe_suppressed.update(r.data["address_key"] for r in page)
-                self._decisions_seen = page[-1].position
+            stop = int(self._app.recorder.max_notification_id() or 0)
+            if stop > self._decisions_seen:
+                pages = self._runner.reader.pages(_DECISION_TOPICS, after=self._decisions_seen, stop=stop)
+                for page in pages:
+                    self._maybe_suppressed.update(r.data["address_key"] for r in page)
+                self._decisions_seen = stop
             return set(self._maybe_suppressed)
 
     def _decide(self, rows: Mapping[str, Row], policy: BouncePolicy, actor: str) -> int:

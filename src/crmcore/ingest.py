@@ -18,7 +18,7 @@ then its compressor and cipher), and written ``batch_size`` per transaction (:fu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any
@@ -119,19 +119,15 @@ _ROWS: TypeAdapter[list[Any]] = TypeAdapter(list[_ROW] if _ROW is not None else 
 @dataclass(frozen=True, slots=True)
 class ResolvedReport:
     """A valid event resolved against its campaign: the aggregate id, the kind and the ``Engagement``
-    event's fields (``party_id`` as text)."""
+    event's fields."""
 
     id: UUID
     kind: EngagementKind
     facts: dict[str, Any]
 
-    def event_fields(self) -> dict[str, Any]:
-        """The event's fields, ids as UUIDs."""
-        return {**self.facts, "party_id": UUID(self.facts["party_id"])}
-
     def aggregate(self) -> Engagement:
         """The new ``Engagement`` aggregate for this report (its one event pending)."""
-        facts = self.event_fields()
+        facts = dict(self.facts)
         return Engagement.report(self.kind, source=facts.pop("source"), external_id=facts.pop("external_id"),
                                  **facts)
 
@@ -170,6 +166,7 @@ def resolve_events(
         kind = event["kind"]
         if event["occurred_at"] > latest:
             problems.append(("occurred_at", f"{event['occurred_at'].isoformat()} is in the future"))
+        # (a delivery or an open with only the required fields and one recipient field has nothing to check)
         if (kind is not EngagementKind.DELIVERED and kind is not EngagementKind.OPENED) or len(event) > 5:
             _kind_problems(event, problems)
         campaign_id = event["campaign_id"]
@@ -210,25 +207,22 @@ def resolve_events(
 def _validated(given: list[Any]) -> tuple[list[dict[str, Any] | None], list[dict[str, Any]]]:
     """The events validated as dicts of the fields given (None for a bad one), and the problems, by index
     and field."""
-    given = [_plain_event(e) if isinstance(e, ProviderEvent) else e for e in given]
+    given = [_fields_of(e) if isinstance(e, ProviderEvent) else e for e in given]
     try:
-        return [_as_dict(e) for e in _ROWS.validate_python(given)], []
+        return [_fields_of(e) for e in _ROWS.validate_python(given)], []
     except pydantic.ValidationError as error:
         errors = [{"loc": tuple(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()]
     bad = {e["loc"][0] for e in errors if e["loc"] and isinstance(e["loc"][0], int)}
     validated: list[dict[str, Any] | None] = [None] * len(given)
     for index, item in enumerate(given):
         if index not in bad:
-            validated[index] = _as_dict(_ROWS.validate_python([item])[0])
+            validated[index] = _fields_of(_ROWS.validate_python([item])[0])
     return validated, errors
 
 
-def _plain_event(event: ProviderEvent) -> dict[str, Any]:
-    return {k: getattr(event, k) for k in event.model_fields_set | _REQUIRED}
-
-
-def _as_dict(event: Any) -> dict[str, Any]:
-    if isinstance(event, ProviderEvent):  # without a row schema, validated as the model
+def _fields_of(event: Any) -> dict[str, Any]:
+    """A validated row as it is; a model (given, or validated without a row schema) as the fields set."""
+    if isinstance(event, ProviderEvent):
         return {k: getattr(event, k) for k in event.model_fields_set | _REQUIRED}
     return event  # type: ignore[no-any-return]
 
@@ -263,33 +257,33 @@ _MISSING: Any = object()
 class _Campaign:
     """A campaign's send list and call list, indexed by party and by address key (built when first used)."""
 
-    __slots__ = ("by_address", "calls", "emails", "id", "sent")
+    __slots__ = ("by_address", "calls", "emails", "id")
 
     def __init__(self, campaign: Campaign) -> None:
         self.id = campaign.id
         channels = campaign.channels
-        #: the newsletter's recipients that a wave was sent to, and the call list: party id text -> address
-        self.emails: dict[str, str] | None = None
-        self.calls: dict[str, str] | None = None
+        #: the newsletter's recipients that a wave was sent to, and the call list: party id -> address
+        self.emails: dict[UUID, str] | None = None
+        self.calls: dict[UUID, str] | None = None
         if CampaignChannel.NEWSLETTER.value in channels:
             listed = campaign.recipients.get(CampaignChannel.NEWSLETTER.value, {})
-            self.emails = {p: listed[p] for p in campaign.sent if p in listed}
+            self.emails = {UUID(p): listed[p] for p in campaign.sent if p in listed}
         if CampaignChannel.TELEMARKETING.value in channels:
-            self.calls = dict(campaign.recipients.get(CampaignChannel.TELEMARKETING.value, {}))
-        self.by_address: dict[str, dict[str, str]] = {}
+            listed = campaign.recipients.get(CampaignChannel.TELEMARKETING.value, {})
+            self.calls = {UUID(p): a for p, a in listed.items()}
+        self.by_address: dict[str, dict[str, UUID]] = {}
 
     def recipient(
-        self, kind: EngagementKind, party_id: UUID | None, address: str | None,
+        self, kind: EngagementKind, party: UUID | None, address: str | None,
         problems: list[tuple[str, str]],
-    ) -> tuple[str, str, str] | None:
-        """(party id text, campaign channel, address) of an event's recipient; problems are appended."""
+    ) -> tuple[UUID, str, str] | None:
+        """(party id, campaign channel, address) of an event's recipient; problems are appended."""
         calls = kind is EngagementKind.CALLED
         channel = _TELEMARKETING if calls else _NEWSLETTER
         listed = self.calls if calls else self.emails
         if listed is None:
             problems.append(("kind", f"campaign {self.id} has no {channel}"))
             return None
-        party = str(party_id) if party_id is not None else None
         if address is not None:
             found = self._by_address(channel, listed).get(_key(address))
             if found is None:
@@ -311,7 +305,7 @@ class _Campaign:
             return None
         return party, channel, reached
 
-    def _by_address(self, channel: str, listed: Mapping[str, str]) -> dict[str, str]:
+    def _by_address(self, channel: str, listed: Mapping[UUID, str]) -> dict[str, UUID]:
         index = self.by_address.get(channel)
         if index is None:
             index = self.by_address[channel] = {}
@@ -345,6 +339,8 @@ class WriteResult:
 
 #: Told of each committed batch: its stored events and their notification ids.
 Committed = Callable[[list[StoredEvent], Sequence[int] | None], None]
+#: A stored event as the SQLite recorder inserts it: (originator id hex, version, topic, state).
+Row = tuple[str, int, str, bytes]
 
 
 def write_reports(
@@ -356,9 +352,11 @@ def write_reports(
 ) -> WriteResult:
     """Store the reports not yet stored, ``batch_size`` per transaction; skip (and count) the others.
 
-    Reports repeated in ``reports`` are stored once (the first); each batch is written in id order. Which
-    ids exist is asked of the store a batch at a time; a batch that still collides (another process stored
-    one of its reports meanwhile) is written again without the reports that exist now.
+    Reports repeated in ``reports`` are stored once (the first). Which ids exist is asked of the store
+    first, in batches; each batch is then written in id order (neighbouring ids share pages of the store's
+    primary key index). A batch that still collides - another process stored one of its reports meanwhile -
+    is written again without the reports that exist now. On SQLite, building a batch overlaps the commit of
+    the one before (:meth:`~crmcore.stores.BatchedSQLiteApplicationRecorder.insert_row_batches`).
     """
     result = WriteResult(positions=[])
     unique: dict[UUID, ResolvedReport] = {}
@@ -368,69 +366,106 @@ def write_reports(
         else:
             unique[report.id] = report
     pending = list(unique.values())
-    encode = _encoder(mapper)
+    present: set[UUID] = set()
     for start in range(0, len(pending), batch_size):
-        batch = pending[start : start + batch_size]
-        present = existing_originators(recorder, [r.id for r in batch])
-        # in id order: neighbouring ids share index pages, so each page is written once per transaction
-        fresh = sorted((r for r in batch if r.id not in present), key=_id_of)
-        result.duplicates += len(batch) - len(fresh)
-        stored = encode(fresh)
-        while stored:
+        present |= existing_originators(recorder, [r.id for r in pending[start : start + batch_size]])
+    if present:
+        result.duplicates += len(present)
+        pending = [r for r in pending if r.id not in present]
+    encode = _encoder(mapper)
+    batches = (encode(sorted(pending[start : start + batch_size], key=_id_of))
+               for start in range(0, len(pending), batch_size))
+
+    def tell(rows: Sequence[Row], positions: Sequence[int] | None) -> None:
+        result.stored += len(rows)
+        if positions is None:
+            result.positions = None
+        elif result.positions is not None:
+            result.positions += positions
+        if committed is not None:
+            committed(_stored(rows), positions)
+
+    def without_stored(rows: Sequence[Row], error: IntegrityError) -> list[Row]:
+        """``rows`` less those stored meanwhile (by another process); ``error`` again if there are none."""
+        stored = existing_originators(recorder, [UUID(r[0]) for r in rows])
+        if not stored:
+            raise error  # the collision was not with a report
+        result.duplicates += len(stored)
+        hexes = {i.hex for i in stored}
+        return [r for r in rows if r[0] not in hexes]
+
+    if _is_batched_sqlite(recorder):
+        last: list[Sequence[Row]] = []
+
+        def tracked(again: list[Row] | None) -> Iterator[Sequence[Row]]:
+            for rows in ([again] if again else []), batches:
+                for batch in rows:
+                    last[:] = [batch]
+                    yield batch
+
+        again: list[Row] | None = None
+        while True:
             try:
-                positions = recorder.insert_events(stored)
-            except IntegrityError:
-                present = existing_originators(recorder, [UUID(str(s.originator_id)) for s in stored])
-                if not present:
-                    raise
-                result.duplicates += len(present)
-                stored = [s for s in stored if s.originator_id not in present]
+                recorder.insert_row_batches(tracked(again), tell)  # type: ignore[attr-defined]
+                return result
+            except IntegrityError as error:
+                again = without_stored(last[0], error)  # the batch that collided (those before committed)
+    for rows in batches:
+        while rows:
+            try:
+                positions = recorder.insert_events(_stored(rows))
+            except IntegrityError as error:
+                rows = without_stored(rows, error)
                 continue
-            result.stored += len(stored)
-            if positions is None:
-                result.positions = None
-            elif result.positions is not None:
-                result.positions += positions
-            if committed is not None:
-                committed(stored, positions)
+            tell(rows, positions)
             break
     return result
+
+
+def _is_batched_sqlite(recorder: ApplicationRecorder) -> bool:
+    from crmcore.stores import BatchedSQLiteApplicationRecorder
+
+    return isinstance(recorder, BatchedSQLiteApplicationRecorder)
+
+
+def _stored(rows: Sequence[Row]) -> list[StoredEvent]:
+    return [StoredEvent(originator_id=UUID(hex_id), originator_version=version, topic=topic, state=state)
+            for hex_id, version, topic, state in rows]
 
 
 def _id_of(report: ResolvedReport) -> UUID:
     return report.id
 
 
-def _encoder(mapper: Mapper[Any]) -> Callable[[Sequence[ResolvedReport]], list[StoredEvent]]:
-    """A function building the stored events of reports as ``mapper`` would store them."""
+def _encoder(mapper: Mapper[Any]) -> Callable[[Sequence[ResolvedReport]], list[Row]]:
+    """A function building the stored rows of reports as ``mapper`` would store them."""
     compressor, cipher = mapper.compressor, mapper.cipher
     dumps = orjson.dumps
 
     if not _fast_json(mapper):
-        def through_mapper(reports: Sequence[ResolvedReport]) -> list[StoredEvent]:
+        def through_mapper(reports: Sequence[ResolvedReport]) -> list[Row]:
             now = utc_now()
-            return [
-                mapper.to_stored_event(EVENT_OF_KIND[r.kind](
+            rows: list[Row] = []
+            for r in reports:
+                stored = mapper.to_stored_event(EVENT_OF_KIND[r.kind](
                     originator_id=r.id, originator_version=1, timestamp=now,
-                    originator_topic=_ENGAGEMENT_TOPIC, **r.event_fields()))
-                for r in reports
-            ]
+                    originator_topic=_ENGAGEMENT_TOPIC, **r.facts))
+                rows.append((r.id.hex, 1, stored.topic, stored.state))
+            return rows
 
         return through_mapper
 
-    def encode(reports: Sequence[ResolvedReport]) -> list[StoredEvent]:
+    def encode(reports: Sequence[ResolvedReport]) -> list[Row]:
         stamp = {"_type_": _DATETIME, "_data_": utc_now()}
-        out: list[StoredEvent] = []
+        out: list[Row] = []
         for report in reports:
             facts = report.facts
-            state = {
-                **facts,
-                "timestamp": stamp,
-                "originator_topic": _ENGAGEMENT_TOPIC,
-                "effective_at": {"_type_": _DATETIME, "_data_": facts["effective_at"]},
-                "campaign_id": {"_type_": "uuid_hex", "_data_": facts["campaign_id"].hex},
-                "party_id": {"_type_": "uuid_hex", "_data_": facts["party_id"].replace("-", "")},
-            }
+            state = dict(facts)
+            state["timestamp"] = stamp
+            state["originator_topic"] = _ENGAGEMENT_TOPIC
+            state["effective_at"] = {"_type_": _DATETIME, "_data_": facts["effective_at"]}
+            state["campaign_id"] = {"_type_": "uuid_hex", "_data_": facts["campaign_id"].hex}
+            state["party_id"] = {"_type_": "uuid_hex", "_data_": facts["party_id"].hex}
             payload = dumps(state)
             if compressor:
                 payload = compressor.compress(payload)
@@ -438,8 +473,7 @@ def _encoder(mapper: Mapper[Any]) -> Callable[[Sequence[ResolvedReport]], list[S
                 payload = cipher.encrypt(payload)
             elif not compressor:
                 payload = b"%b" % payload  # a right-sized copy of orjson's buffer (see crmcore._bulk)
-            out.append(StoredEvent(originator_id=report.id, originator_version=1,
-                                   topic=_TOPIC_OF_KIND[report.kind], state=payload))
+            out.append((report.id.hex, 1, _TOPIC_OF_KIND[report.kind], payload))
         return out
 
     return encode

@@ -38,6 +38,11 @@ _TRACKED = get_topic(AddressStatus.Tracked)
 _DECISIONS = {get_topic(AddressStatus.Suppressed): True, get_topic(AddressStatus.Reinstated): False}
 
 
+def _plain(value: Any) -> Any:
+    """A value as the record decoder gives it, whether the record was decoded or only parsed (skimmed)."""
+    return value["_data_"] if type(value) is dict else value
+
+
 def report_of_record(record: StoredRecord) -> tuple[str, str, list[Any]] | None:
     """``(address key, address, report)`` for a report record the view reads, else None."""
     topic, data = record.topic, record.data
@@ -49,8 +54,9 @@ def report_of_record(record: StoredRecord) -> tuple[str, str, list[Any]] | None:
     address = data.get("address") if kind is not None else None
     if kind is None or not address:
         return None
-    return address_key_of(address), address, [
-        utc_text(data["effective_at"]), record.position, kind, data.get("raw_code"), data["external_id"]]
+    at = utc_text(_plain(data["effective_at"]))
+    return address_key_of(address), address, [at, record.position, kind, data.get("raw_code"),
+                                              data["external_id"]]
 
 
 class AddressReportsView(RecordView):
@@ -62,6 +68,8 @@ class AddressReportsView(RecordView):
         Party.DeliveryRecorded, *REPORT_EVENTS, AddressStatus.Tracked, AddressStatus.Suppressed,
         AddressStatus.Reinstated,
     )
+    #: Campaign reports are only parsed: the view reads their plain fields and the effective time.
+    skimmed_topics: ClassVar[frozenset[str]] = frozenset(_KIND_OF_TOPIC)
 
     def __init__(self) -> None:
         #: the last record read by :meth:`record_key` and its report, which :meth:`evolve_record` reuses

@@ -53,6 +53,11 @@ class RecordView(View):
     in it (lists, dicts) in place - replace them instead.
     """
 
+    #: Topics whose records a catch-up may hand over only parsed: the values the transcoder wraps (times,
+    #: ids) left as stored (``{"_type_": ..., "_data_": ...}``), the originator id as the store gives it.
+    #: A view naming any must read both forms alike; it saves decoding where it reads few fields.
+    skimmed_topics: ClassVar[frozenset[str]] = frozenset()
+
     def key(self, event: DomainEventProtocol[Any]) -> str:
         return self.record_key(record_of(event))
 

@@ -234,7 +234,12 @@ class ViewRunner:
         """Pages after ``after`` as (last position, records or events, whether more may follow)."""
         if isinstance(view, RecordView):
             size = max(self.page_size, RECORD_PAGE_SIZE)
-            for page in self.reader.pages(view.topics(), after=after, page_size=size):
+            if view.skimmed_topics:
+                pages = self.reader.skimmed_pages(view.topics(), view.skimmed_topics, after=after,
+                                                  page_size=size)
+            else:
+                pages = self.reader.pages(view.topics(), after=after, page_size=size)
+            for page in pages:
                 yield page[-1].position, page, len(page) == size
             return
         while True:
