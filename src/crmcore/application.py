@@ -2947,7 +2947,7 @@ class CRM:
         except InvalidInput as error:  # one event: name its fields, not its index
             errors = [{**e, "loc": tuple(e["loc"])[1:]} for e in error.errors]
             raise InvalidInput(str(error).replace("event 0: ", ""), errors) from None
-        pid = UUID(report.facts["party_id"])
+        pid = _id_of(report.facts["party_id"], "party_id")
         decision = self.may_contact(self.resolve(pid), ConsentChannel.PHONE, at,
                                     address=report.facts.get("address"))
         if not decision.allowed:
