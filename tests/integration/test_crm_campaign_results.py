@@ -305,7 +305,7 @@ def test_a_recipient_row_keeps_first_and_last_times_counts_links_and_calls(crm: 
         "called": [t(DAY), t(2 * DAY), 2], "links": [L1, L2],
         "call_outcomes": {"interested": 1, "no_answer": 1},
         "operator_calls": {"ann": {"no_answer": 1}, "bob": {"interested": 1}},
-        "last_call": [t(2 * DAY), row["last_call"][1], "interested", "bob"],
+        "last_call": [t(2 * DAY), row["last_call"][1], "interested", "bob", None],
         "touch_call_first": t(2 * DAY),
     }
     engagement = {r["party_id"]: r for r in crm.view_rows("party_engagement")}[str(a)]
