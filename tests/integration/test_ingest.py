@@ -4,7 +4,7 @@ and followed by the engagement policies (suppressions, unsubscriptions)."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -16,7 +16,7 @@ from crmcore import CRM, BouncePolicy, ConsentChannel, ConsentStatus, InvalidInp
 from crmcore import ingest as ingestion
 from crmcore.aggregates.engagement import Engagement, engagement_id
 from crmcore.models import Change
-from crmcore.values import EngagementKind
+from crmcore.values import EngagementKind, Money
 from tests.integration._campaigns import SENT_AT, email_of, event, people, running_campaign
 
 SOURCE = "mailtool"
@@ -485,3 +485,52 @@ def test_the_address_view_caught_up_from_parsed_records_equals_the_fold_of_decod
     assert [r[2] for r in folded[email_of(0)]["reports"]] == ["soft_bounce", "clicked", "soft_bounce"]
     crm.rebuild_view(view.name)
     assert {r["address_key"]: r for r in crm.view_rows(view.name)} == folded
+
+
+def test_one_report_is_stored_through_the_single_report_path_once(setup: Any) -> None:
+    from crmcore.aggregates.opportunity import Opportunity
+
+    crm, campaign, (_, _, cy, _) = setup
+    call = event("k1", campaign, cy, "called", 2, operator="ann", outcome="interested")
+
+    def report() -> Engagement:
+        [resolved] = ingestion.resolve_events([call], crm._campaign_or_none, source=SOURCE, actor="phone")
+        return resolved.aggregate()
+
+    def deal() -> Opportunity:
+        return Opportunity.open(party_id=cy, title="Offer", value=Money(amount="100", currency="EUR"),
+                                expected_close=date(2031, 1, 31), owner="ann", actor="phone",
+                                pipeline=crm.pipelines[0], stage=None)
+
+    first = report()
+    stored = crm._store_reports([first], opened := deal())
+    assert [r.id for r in stored] == [engagement_id(SOURCE, "k1")]
+    assert crm._app.repository.get(opened.id).title == "Offer"  # saved with the call
+    position = crm.position
+    assert crm._store_reports([report()], again := deal()) == []  # the same call: nothing, not even the deal
+    assert crm.position == position
+    assert again.id not in {c.aggregate_id for c in crm.changes()}
+    assert crm._app.repository.get(first.id).facts["outcome"] == "interested"
+
+
+def test_a_single_report_stored_meanwhile_by_another_process_is_not_stored_again(
+    setup: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import crmcore.application as application
+
+    crm, campaign, (ada, *_) = setup
+    ingest(crm, [event("o1", campaign, ada, "opened", 2)])
+    [resolved] = ingestion.resolve_events([event("o1", campaign, ada, "opened", 2)], crm._campaign_or_none,
+                                          source=SOURCE, actor="other")
+    asked: list[int] = []
+    real = application.existing_originators
+
+    def late(recorder: Any, ids: list[UUID]) -> set[UUID]:
+        asked.append(len(ids))
+        return set() if len(asked) == 1 else real(recorder, ids)  # the first answer: nothing stored yet
+
+    monkeypatch.setattr(application, "existing_originators", late)
+    position = crm.position
+    assert crm._store_reports([resolved.aggregate()]) == []
+    assert len(asked) >= 2  # the save collided, and the store was asked again
+    assert crm.position == position
