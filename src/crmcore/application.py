@@ -2947,7 +2947,8 @@ class CRM:
         except InvalidInput as error:  # one event: name its fields, not its index
             errors = [{**e, "loc": tuple(e["loc"])[1:]} for e in error.errors]
             raise InvalidInput(str(error).replace("event 0: ", ""), errors) from None
-        pid = UUID(report.facts["party_id"])
+        party = report.facts["party_id"]  # resolved reports hold plain rows: the id as a UUID
+        pid = party if isinstance(party, UUID) else UUID(str(party))
         decision = self.may_contact(self.resolve(pid), ConsentChannel.PHONE, at,
                                     address=report.facts.get("address"))
         if not decision.allowed:
