@@ -143,7 +143,10 @@ class CampaignRecipientsView(RecordView):
     """
 
     name: ClassVar[str] = "campaign_recipients"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
+    #: Stored in buckets of a campaign's recipients by the last two hex digits of their id (up to 256 per
+    #: campaign): results read a campaign whole, and a rebuild writes hundreds of rows, not one per recipient.
+    packed_rows: ClassVar[int] = 2
     event_classes: ClassVar[tuple[type[Any], ...]] = ENGAGEMENT_EVENTS
     #: Reports are only parsed on catch-up: the fold reads plain fields, two ids and the effective time.
     skimmed_topics: ClassVar[frozenset[str]] = frozenset(get_topic(cls) for cls in ENGAGEMENT_EVENTS)
@@ -154,10 +157,19 @@ class CampaignRecipientsView(RecordView):
         self._clicked = get_topic(EVENT_OF_KIND[EngagementKind.CLICKED])
         self._called = get_topic(EVENT_OF_KIND[EngagementKind.CALLED])
         self._ids = _Ids()
+        #: the last record :meth:`record_key` read, with its ids as text (:meth:`evolve_record` reuses them)
+        self._last: tuple[StoredRecord | None, str, str] = (None, "", "")
 
     def record_key(self, record: StoredRecord) -> str:
-        data, text = record[4], self._ids.text
-        return f"{text(data['campaign_id'])}:{text(data['party_id'])}"
+        data = record[4]
+        campaign, party = data["campaign_id"], data["party_id"]
+        if type(campaign) is dict:  # a skimmed record: {"_type_": "uuid_hex", "_data_": <32 hex digits>}
+            campaign, party = campaign["_data_"], party["_data_"]
+        ids = self._ids
+        campaign = ids.get(campaign) or ids.text(campaign)
+        party = ids.get(party) or ids.text(party)
+        self._last = (record, campaign, party)
+        return f"{campaign}:{party}"
 
     def evolve_record(self, row: Row | None, record: StoredRecord) -> Row | None:
         topic, data = record[3], record[4]
@@ -167,8 +179,11 @@ class CampaignRecipientsView(RecordView):
         if not at.endswith(_UTC):
             at = utc_text(at)
         if row is None:
-            text = self._ids.text
-            row = {"campaign_id": text(data["campaign_id"]), "party_id": text(data["party_id"])}
+            last = self._last
+            if last[0] is not record:
+                self.record_key(record)
+                last = self._last
+            row = {"campaign_id": last[1], "party_id": last[2]}
         if topic == self._unsubscribed and data["channel"] != _NEWSLETTER:
             kind = UNSUBSCRIBED_BY_PHONE
         else:

@@ -135,22 +135,28 @@ class RecordReader:
             yield from self.pages(topics, after=after, page_size=page_size)
             return
         cipher, compressor, loads = self.mapper.cipher, self.mapper.compressor, orjson.loads
+        make, cls, plain = tuple.__new__, StoredRecord, cipher is None and compressor is None
         position = after
         while True:
             rows = self._select(position, page_size, None, list(topics), None)
             if not rows:
                 return
             records: list[StoredRecord] = []
+            append = records.append
             for row in rows:
                 if row[3] not in skim:
                     records += self._decode([row])
                     continue
                 raw = row[4]
-                if cipher is not None:
-                    raw = cipher.decrypt(raw)
-                if compressor is not None:
-                    raw = compressor.decompress(raw)
-                records.append(StoredRecord(row[0], str(row[1]), row[2], row[3], loads(raw)))
+                if not plain:
+                    if cipher is not None:
+                        raw = cipher.decrypt(raw)
+                    if compressor is not None:
+                        raw = compressor.decompress(raw)
+                originator_id = row[1]
+                if type(originator_id) is not str:
+                    originator_id = str(originator_id)
+                append(make(cls, (row[0], originator_id, row[2], row[3], loads(raw))))  # StoredRecord(...)
             yield records
             position = rows[-1][0]
             if len(rows) < page_size:
