@@ -15,6 +15,7 @@ import pytest
 from crmcore import CRM, CampaignNotFound, InvalidInput, Money
 from crmcore.aggregates.campaign import Campaign
 from crmcore.models import CampaignResults
+from crmcore.projections.base import RecordView, fold_records
 from crmcore.testing.campaigns import engagement_report, running_campaign
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -324,3 +325,19 @@ def test_the_views_rebuilt_from_zero_equal_those_kept_up_to_date(crm: CRM) -> No
         kept = crm.view_rows(name)
         assert crm.rebuild_view(name) > 0
         assert crm.view_rows(name) == kept, name
+
+
+def test_the_views_caught_up_from_parsed_reports_equal_the_folds_of_decoded_ones(crm: CRM) -> None:
+    s = spring(crm)
+    crm.merge(s.parties["G"], s.parties["C"], actor="u", reason="same person")
+    for name in ("campaign_recipients", "party_engagement"):
+        view = crm._runner.view(name)
+        assert isinstance(view, RecordView)
+        assert view.skimmed_topics
+        folded = fold_records(view, [r for page in crm._runner.reader.pages(view.topics()) for r in page])
+        assert len(folded) > 2
+        key = (lambda r: f"{r['campaign_id']}:{r['party_id']}") if name == "campaign_recipients" else (
+            lambda r: r["party_id"])
+        assert {key(r): r for r in crm.view_rows(name)} == folded, name
+        crm.rebuild_view(name)
+        assert {key(r): r for r in crm.view_rows(name)} == folded, name

@@ -74,7 +74,7 @@ def test_calls_count_per_outcome_and_operator_and_keep_the_latest_and_the_first_
     )).values()
     assert row["call_outcomes"] == {"call_back": 1, "interested": 1, "no_answer": 1}
     assert row["operator_calls"] == {"ann": {"interested": 1, "no_answer": 1}, "bob": {"call_back": 1}}
-    assert row["last_call"][2:] == ["interested", "ann", None]
+    assert row["last_call"][2:] == ["interested", "ann", None]  # no call-back date
     assert row["touch_call_first"] == (T0 + 2 * H).isoformat()  # no answer does not touch
 
 

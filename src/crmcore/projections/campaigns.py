@@ -88,6 +88,31 @@ def _moment(data: dict[str, Any]) -> str:
     return at if at.endswith(_UTC) else utc_text(at)
 
 
+class _Ids(dict[str, str]):
+    """Ids as the rows hold them (``str(UUID)``'s text), from a record decoded or only parsed (skimmed:
+    ``{"_type_": "uuid_hex", "_data_": <32 hex digits>}``, an originator id as the store gives it);
+    remembered, as a recipient's ids come back in each of its reports."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _Ids, ()  # a view sent to another process starts with none remembered
+
+    def text(self, value: Any) -> str:
+        if type(value) is dict:
+            value = value["_data_"]
+        held = self.get(value)
+        if held is None:
+            if len(self) >= 1_000_000:
+                self.clear()
+            held = self[value] = _hyphenated(value) if len(value) == 32 else value
+        return held
+
+
+def _hyphenated(hex_: str) -> str:
+    """A UUID's 32 hex digits (any case) as ``str(UUID)`` writes them."""
+    hex_ = hex_.lower()
+    return f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
+
+
 def _earlier(a: str | None, b: str | None) -> str | None:
     return b if a is None or (b is not None and b < a) else a
 
@@ -118,26 +143,47 @@ class CampaignRecipientsView(RecordView):
     """
 
     name: ClassVar[str] = "campaign_recipients"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
+    #: Stored in buckets of a campaign's recipients by the last two hex digits of their id (up to 256 per
+    #: campaign): results read a campaign whole, and a rebuild writes hundreds of rows, not one per recipient.
+    packed_rows: ClassVar[int] = 2
     event_classes: ClassVar[tuple[type[Any], ...]] = ENGAGEMENT_EVENTS
+    #: Reports are only parsed on catch-up: the fold reads plain fields, two ids and the effective time.
+    skimmed_topics: ClassVar[frozenset[str]] = frozenset(get_topic(cls) for cls in ENGAGEMENT_EVENTS)
 
     def __init__(self) -> None:
         self._kinds = {get_topic(cls): kind.value for cls, kind in KIND_OF_EVENT.items()}
         self._unsubscribed = get_topic(EVENT_OF_KIND[EngagementKind.UNSUBSCRIBED])
         self._clicked = get_topic(EVENT_OF_KIND[EngagementKind.CLICKED])
         self._called = get_topic(EVENT_OF_KIND[EngagementKind.CALLED])
+        self._ids = _Ids()
+        #: the last record :meth:`record_key` read, with its ids as text (:meth:`evolve_record` reuses them)
+        self._last: tuple[StoredRecord | None, str, str] = (None, "", "")
 
     def record_key(self, record: StoredRecord) -> str:
         data = record[4]
-        return f"{data['campaign_id']}:{data['party_id']}"
+        campaign, party = data["campaign_id"], data["party_id"]
+        if type(campaign) is dict:  # a skimmed record: {"_type_": "uuid_hex", "_data_": <32 hex digits>}
+            campaign, party = campaign["_data_"], party["_data_"]
+        ids = self._ids
+        campaign = ids.get(campaign) or ids.text(campaign)
+        party = ids.get(party) or ids.text(party)
+        self._last = (record, campaign, party)
+        return f"{campaign}:{party}"
 
     def evolve_record(self, row: Row | None, record: StoredRecord) -> Row | None:
         topic, data = record[3], record[4]
         at = data["effective_at"]
+        if type(at) is dict:  # a skimmed record: {"_type_": "datetime_iso", "_data_": <ISO text>}
+            at = at["_data_"]
         if not at.endswith(_UTC):
             at = utc_text(at)
         if row is None:
-            row = {"campaign_id": data["campaign_id"], "party_id": data["party_id"]}
+            last = self._last
+            if last[0] is not record:
+                self.record_key(record)
+                last = self._last
+            row = {"campaign_id": last[1], "party_id": last[2]}
         if topic == self._unsubscribed and data["channel"] != _NEWSLETTER:
             kind = UNSUBSCRIBED_BY_PHONE
         else:
@@ -154,7 +200,7 @@ class CampaignRecipientsView(RecordView):
             if link is not None and link not in links:
                 row["links"] = sorted([*links, link])
         elif topic == self._called:
-            _call(row, data, at, record[1])
+            _call(row, data, at, self._ids.text(record[1]))
         return row
 
     def combine(self, first: Row, second: Row) -> Row:
@@ -208,14 +254,17 @@ class PartyEngagementView(RecordView):
     name: ClassVar[str] = "party_engagement"
     version: ClassVar[int] = 1
     event_classes: ClassVar[tuple[type[Any], ...]] = (*ENGAGEMENT_EVENTS, Party.MergedInto, Party.Unmerged)
+    #: Reports are only parsed on catch-up (the party's own events are decoded).
+    skimmed_topics: ClassVar[frozenset[str]] = frozenset(get_topic(cls) for cls in ENGAGEMENT_EVENTS)
 
     def __init__(self) -> None:
         self._kinds = {get_topic(cls): kind.value for cls, kind in KIND_OF_EVENT.items()}
         self._merged_into = get_topic(Party.MergedInto)
+        self._ids = _Ids()
 
     def record_key(self, record: StoredRecord) -> str:
-        party_id: str | None = record[4].get("party_id")
-        return record[1] if party_id is None else party_id
+        party_id = record[4].get("party_id")
+        return record[1] if party_id is None else self._ids.text(party_id)
 
     def evolve_record(self, row: Row | None, record: StoredRecord) -> Row | None:
         _, originator_id, version, topic, data = record
@@ -227,8 +276,11 @@ class PartyEngagementView(RecordView):
             if version > row.get("merged_version", 0):
                 _set_merged(row, None if survivor is None else str(survivor), version)
             return row
-        row = row or {"party_id": data["party_id"]}
+        text = self._ids.text
+        row = row or {"party_id": text(data["party_id"])}
         at = data["effective_at"]
+        if type(at) is dict:  # a skimmed record
+            at = at["_data_"]
         if not at.endswith(_UTC):
             at = utc_text(at)
         if kind in _DELIVERY_EVIDENCE and (kind != _UNSUBSCRIBED or data["channel"] == _NEWSLETTER):
@@ -237,11 +289,11 @@ class PartyEngagementView(RecordView):
         if kind == _OPENED:
             row["opens"] = row.get("opens", 0) + 1
             _latest(row, "last_open", at)
-            _touch(row, data["campaign_id"], at)
+            _touch(row, text(data["campaign_id"]), at)
         elif kind == _CLICKED:
             row["clicks"] = row.get("clicks", 0) + 1
             _latest(row, "last_click", at)
-            _touch(row, data["campaign_id"], at)
+            _touch(row, text(data["campaign_id"]), at)
         elif kind == _DELIVERED:
             row["deliveries"] = row.get("deliveries", 0) + 1
         elif kind in _BOUNCES:
@@ -251,7 +303,7 @@ class PartyEngagementView(RecordView):
             row["calls"] = row.get("calls", 0) + 1
             _latest(row, "last_call", at)
             if data["outcome"] in TOUCHING_OUTCOMES:
-                _touch(row, data["campaign_id"], at)
+                _touch(row, text(data["campaign_id"]), at)
         return row
 
     def combine(self, first: Row, second: Row) -> Row:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -113,15 +114,31 @@ class RecordReader:
         """
         if share is not None and not self.can_share:
             raise ValueError("reading a share of the log needs a SQLite or PostgreSQL store")
-        position = after
-        while True:
-            rows = self._select(position, page_size, stop, list(topics), share)
-            if not rows:
-                return
+        for rows in self._raw_pages(list(topics), after, stop, page_size, share):
             yield self._decode(rows)
-            position = rows[-1][0]
-            if len(rows) < page_size:
-                return
+
+    def _raw_pages(
+        self, topics: list[str], after: int, stop: int | None, page_size: int, share: tuple[int, int] | None,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Raw rows by pages. After a full first page, each next page is selected on a second thread while
+        the caller decodes and folds the one it has (the database works without holding the GIL)."""
+        rows = self._select(after, page_size, stop, topics, share)
+        if not rows:
+            return
+        if len(rows) < page_size:
+            yield rows
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="crmcore-read") as pool:
+            while True:
+                ahead = None
+                if len(rows) == page_size:
+                    ahead = pool.submit(self._select, rows[-1][0], page_size, stop, topics, share)
+                yield rows
+                if ahead is None:
+                    return
+                rows = ahead.result()
+                if not rows:
+                    return
 
     def skimmed_pages(
         self, topics: Sequence[str], skim: frozenset[str], *, after: int = 0,
@@ -135,26 +152,25 @@ class RecordReader:
             yield from self.pages(topics, after=after, page_size=page_size)
             return
         cipher, compressor, loads = self.mapper.cipher, self.mapper.compressor, orjson.loads
-        position = after
-        while True:
-            rows = self._select(position, page_size, None, list(topics), None)
-            if not rows:
-                return
+        make, cls, plain = tuple.__new__, StoredRecord, cipher is None and compressor is None
+        for rows in self._raw_pages(list(topics), after, None, page_size, None):
             records: list[StoredRecord] = []
+            append = records.append
             for row in rows:
                 if row[3] not in skim:
                     records += self._decode([row])
                     continue
                 raw = row[4]
-                if cipher is not None:
-                    raw = cipher.decrypt(raw)
-                if compressor is not None:
-                    raw = compressor.decompress(raw)
-                records.append(StoredRecord(row[0], str(row[1]), row[2], row[3], loads(raw)))
+                if not plain:
+                    if cipher is not None:
+                        raw = cipher.decrypt(raw)
+                    if compressor is not None:
+                        raw = compressor.decompress(raw)
+                originator_id = row[1]
+                if type(originator_id) is not str:
+                    originator_id = str(originator_id)
+                append(make(cls, (row[0], originator_id, row[2], row[3], loads(raw))))  # StoredRecord(...)
             yield records
-            position = rows[-1][0]
-            if len(rows) < page_size:
-                return
 
     def _decode(self, rows: Sequence[tuple[Any, ...]]) -> list[StoredRecord]:
         """Records from raw rows: the hot loop of every replay, so names are bound once per page.

@@ -88,6 +88,9 @@ class ViewRunner:
         self.mapper = mapper
         self.storage = storage
         self.views = {v.name: v for v in views}
+        for view in self.views.values():
+            if view.packed_rows:
+                storage.pack_rows(view.name, view.packed_rows)
         self.page_size = page_size
         self.row_batch = row_batch
         self.reader = RecordReader(recorder, mapper)
