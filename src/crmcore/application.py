@@ -1027,6 +1027,25 @@ class CRM:
             return aggregate
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _act_on(
+        self, load: Callable[[], A], actor: str, effective_at: datetime | None, expected_version: int | None,
+        action: Callable[[A, str, datetime | None], Any],
+    ) -> A:
+        """Check the actor, effective time and expected version, then load, ``action(aggregate, actor, at)``
+        and save (re-run on a conflict, as :meth:`_load_act_save`)."""
+        who = _name(actor, "actor")
+        at = _aware(effective_at, "effective_at") if effective_at is not None else None
+        if expected_version is not None and (isinstance(expected_version, bool)
+                                             or not isinstance(expected_version, int)):
+            raise InvalidInput("expected_version: give a whole number",
+                               [{"loc": ("expected_version",), "msg": "not an int", "type": "int_type"}])
+
+        def act(aggregate: A) -> list[Any]:
+            action(aggregate, who, at)
+            return []
+
+        return self._load_act_save(load, expected_version, act)
+
     def set_aside(self, party_id: UUID | str, **fields: Any) -> PartyView:
         """Set a party aside (``reason=`` required), keeping its stage."""
         return self._run(SetPartyAside, party_id, fields, lambda p, c: p.put_aside(
@@ -2393,20 +2412,8 @@ class CRM:
         self, segment_id: UUID, actor: str, effective_at: datetime | None, expected_version: int | None,
         action: Callable[[Segment, str, datetime | None], Any],
     ) -> SegmentView:
-        who = _name(actor, "actor")
-        at = _aware(effective_at, "effective_at") if effective_at is not None else None
-        if expected_version is not None and (isinstance(expected_version, bool)
-                                             or not isinstance(expected_version, int)):
-            raise InvalidInput("expected_version: give a whole number",
-                               [{"loc": ("expected_version",), "msg": "not an int", "type": "int_type"}])
-
-        def act(segment: Segment) -> list[Any]:
-            action(segment, who, at)
-            return []
-
-        segment = self._load_act_save(
-            lambda: self._load_of(Segment, segment_id, None, SegmentNotFound), expected_version, act,
-        )
+        segment = self._act_on(lambda: self._load_of(Segment, segment_id, None, SegmentNotFound), actor,
+                               effective_at, expected_version, action)
         return SegmentView.model_validate(segment.state())
     # ------------------------------------------------------------------ ranking and qualification
 
@@ -3026,19 +3033,10 @@ class CRM:
         expected_version: int | None, action: Callable[[Campaign, str, datetime | None], Any],
     ) -> CampaignView:
         cid = _id_of(campaign_id, "campaign_id")
-        who = _name(actor, "actor")
-        at = _aware(effective_at, "effective_at") if effective_at is not None else None
-        if expected_version is not None and (isinstance(expected_version, bool)
-                                             or not isinstance(expected_version, int)):
-            raise InvalidInput("expected_version: give a whole number",
-                               [{"loc": ("expected_version",), "msg": "not an int", "type": "int_type"}])
-
-        def act(campaign: Campaign) -> list[Any]:
-            action(campaign, who, at)
-            return []
-
-        campaign = self._load_act_save(lambda: self._load_campaign(cid), expected_version, act)
+        campaign = self._act_on(lambda: self._load_campaign(cid), actor, effective_at, expected_version,
+                                action)
         return _campaign_view(campaign)
+
     # ------------------------------------------------------------------ campaign results
 
     def campaign_results(
