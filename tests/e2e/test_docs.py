@@ -16,7 +16,7 @@ GUIDES = {
     "segments.md": 6,
     "scoring.md": 8,
     "lead-scoring.md": 3,
-    "campaigns.md": 6,
+    "campaigns.md": 7,
 }
 
 
