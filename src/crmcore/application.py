@@ -241,7 +241,6 @@ from crmcore.values import (
     CampaignChannel,
     CampaignStatus,
     ConsentChannel,
-    ConsentStatus,
     EngagementKind,
     ExclusionReason,
     Money,
@@ -2808,7 +2807,7 @@ class CRM:
             now = at or utc_now()
             audience = c.recipients[CampaignChannel.NEWSLETTER.value]
             pending = {p: a for p, a in audience.items() if p not in c.sent}
-            blocked = self._send_blocks(pending, now)
+            blocked = self._send_blocks(pending, now, now=at is None)
             chosen = [(p, a) for p, a in sorted(pending.items()) if p not in blocked]
             skipped = [(p, blocked[p]) for p in sorted(blocked)]
             wave = c.send(recipients=chosen, skipped=skipped, actor=who, effective_at=now)
@@ -3004,15 +3003,19 @@ class CRM:
             exclude_open_negotiations=campaign.exclude_open_negotiations,
         )
 
-    def _send_blocks(self, pending: Mapping[str, str], at: datetime) -> dict[str, str]:
-        """Which of ``pending`` (party id -> address) may not be sent the newsletter at ``at``, and why."""
-        blocked: dict[str, str] = {}
+    def _send_blocks(self, pending: Mapping[str, str], at: datetime, *, now: bool) -> dict[str, str]:
+        """Which of ``pending`` (party id -> address) may not be sent the newsletter at ``at``, and why.
+
+        Consent is read from the parties' facts in one read (as of ``at`` when the send is back-dated,
+        ``now`` False), suppression from the recorded decisions; a recipient merged away since launch is
+        judged by its survivor's consent."""
+        facts = self.party_facts() if now else self.party_facts(at=at)
         keyed = {p: address_key(CampaignChannel.NEWSLETTER, a) for p, a in pending.items()}
         suppressed = self._suppressed(list(keyed.values()), at)
+        blocked: dict[str, str] = {}
         for party_id in sorted(pending):
-            party = self._load(self.resolve(party_id))
-            entry = consent.consent_at(party.consents, ConsentChannel.NEWSLETTER, at)
-            if entry is None or entry.status is not ConsentStatus.SUBSCRIBED:
+            row = facts.get(party_id) or facts.get(str(self.resolve(party_id))) or {}
+            if (row.get("consent") or {}).get(ConsentChannel.NEWSLETTER.value) != "subscribed":
                 blocked[party_id] = ExclusionReason.UNSUBSCRIBED.value
             elif keyed[party_id] in suppressed:
                 blocked[party_id] = ExclusionReason.SUPPRESSED.value
