@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from crmcore import CRM
 
@@ -26,3 +27,10 @@ def replay_baseline(crm: CRM, topics: Sequence[str]) -> tuple[int, float]:
         count += len(page)
         position = page[-1].id
     return count, time.perf_counter() - started
+
+
+def timed(action: Callable[[], Any]) -> float:
+    """Seconds ``action()`` took."""
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started

@@ -31,7 +31,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _baseline import replay_baseline
+from _baseline import replay_baseline, timed
 
 from crmcore import CRM
 from crmcore.projections.campaigns import CampaignRecipientsView, PartyEngagementView
@@ -54,12 +54,6 @@ def build(path: Path, events: int) -> None:
         stored = store(crm, simulate_engagement(campaign.id, recipients, start=start, seed=SEED))
     print(f"wrote {stored:,} reports about {len(recipients):,} recipients in "
           f"{time.perf_counter() - started:.0f} s to {path}")
-
-
-def timed(action: object) -> float:
-    started = time.perf_counter()
-    action()  # type: ignore[operator]
-    return time.perf_counter() - started
 
 
 def main() -> int:

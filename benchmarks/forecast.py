@@ -36,7 +36,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _baseline import replay_baseline
+from _baseline import replay_baseline, timed
 
 from crmcore import CRM
 from crmcore.projections.pipeline import PipelineView
@@ -58,12 +58,6 @@ def build(path: Path, opportunities: int) -> None:
         load_sales(crm, steps, parties.__getitem__)
     print(f"wrote {len(steps):,} events for {opportunities:,} opportunities in "
           f"{time.perf_counter() - started:.0f} s to {path}")
-
-
-def timed(action: object) -> float:
-    started = time.perf_counter()
-    action()  # type: ignore[operator]
-    return time.perf_counter() - started
 
 
 def main() -> int:

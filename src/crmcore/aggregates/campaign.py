@@ -22,8 +22,8 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from crmcore._ids import new_uuid7
-from crmcore.aggregates.party import _check_not_future
-from crmcore.exceptions import CurrencyMismatch, EffectiveTimeOutOfOrder, IllegalTransition, InvalidInput
+from crmcore.aggregates.party import _check_not_future, _next_effective_time
+from crmcore.exceptions import CurrencyMismatch, IllegalTransition, InvalidInput
 from crmcore.values import CampaignChannel, CampaignStatus, Money, utc_now
 
 __all__ = ["CAMPAIGN_EVENTS", "Campaign"]
@@ -296,14 +296,7 @@ class Campaign(Aggregate):
     ) -> datetime:
         if self.status not in allowed:
             raise IllegalTransition(f"cannot {action} campaign {self.id}: it is {self.status.value}")
-        at = _check_not_future(effective_at or utc_now())
-        if at < self.last_effective_at:
-            raise EffectiveTimeOutOfOrder(
-                f"effective time {at.isoformat()} is before the campaign's previous event "
-                f"({self.last_effective_at.isoformat()})",
-                [{"loc": ("effective_at",), "msg": "before the previous event", "type": "out_of_order"}],
-            )
-        return at
+        return _next_effective_time(effective_at, self.last_effective_at, "campaign")
 
     # ------------------------------------------------------------------ mutators (never raise)
 

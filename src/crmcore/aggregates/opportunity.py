@@ -17,8 +17,8 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.domain import Snapshot as _Snapshot
 
 from crmcore._ids import new_uuid7
-from crmcore.aggregates.party import _check_not_future
-from crmcore.exceptions import CurrencyMismatch, EffectiveTimeOutOfOrder
+from crmcore.aggregates.party import _check_not_future, _next_effective_time
+from crmcore.exceptions import CurrencyMismatch
 from crmcore.policies import pipelines
 from crmcore.policies.pipelines import ForecastCategory, OpportunityStatus, Pipeline, PipelineStage
 from crmcore.values import Money, utc_now
@@ -302,14 +302,7 @@ class Opportunity(Aggregate):
         self._reopened(reason=reason, **_stage_fields(target), actor=actor, effective_at=at)
 
     def _when(self, effective_at: datetime | None) -> datetime:
-        at = _check_not_future(effective_at or utc_now())
-        if at < self.last_effective_at:
-            raise EffectiveTimeOutOfOrder(
-                f"effective time {at.isoformat()} is before the opportunity's previous event "
-                f"({self.last_effective_at.isoformat()})",
-                [{"loc": ("effective_at",), "msg": "before the previous event", "type": "out_of_order"}],
-            )
-        return at
+        return _next_effective_time(effective_at, self.last_effective_at, "opportunity")
 
     # ------------------------------------------------------------------ mutators (never raise)
 

@@ -738,14 +738,7 @@ class Party(Aggregate):
     def _when(self, effective_at: datetime | None) -> datetime:
         if self.merged_into is not None:
             raise PartyMerged(self.id, self.merged_into)
-        at = _check_not_future(effective_at or utc_now())
-        if at < self.last_effective_at:
-            raise EffectiveTimeOutOfOrder(
-                f"effective time {at.isoformat()} is before the party's previous event "
-                f"({self.last_effective_at.isoformat()})",
-                [{"loc": ("effective_at",), "msg": "before the previous event", "type": "out_of_order"}],
-            )
-        return at
+        return _next_effective_time(effective_at, self.last_effective_at, "party")
 
     # ------------------------------------------------------------------ mutators (never raise)
 
@@ -1067,6 +1060,18 @@ def _policy_fields(policy: PolicyRecord | None) -> dict[str, Any]:
         return {"policy_name": None, "policy_version": None, "assessment": None}
     return {"policy_name": policy["policy_name"], "policy_version": policy["policy_version"],
             "assessment": dict(policy["assessment"])}
+
+
+def _next_effective_time(effective_at: datetime | None, previous: datetime, what: str) -> datetime:
+    """``effective_at`` (default now) checked for an aggregate's next event: aware, not in the future, and
+    not before ``previous``, the effective time of the ``what``'s previous event."""
+    at = _check_not_future(effective_at or utc_now())
+    if at < previous:
+        raise EffectiveTimeOutOfOrder(
+            f"effective time {at.isoformat()} is before the {what}'s previous event ({previous.isoformat()})",
+            [{"loc": ("effective_at",), "msg": "before the previous event", "type": "out_of_order"}],
+        )
+    return at
 
 
 def _check_not_future(at: datetime) -> datetime:

@@ -16,8 +16,8 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from crmcore._ids import new_uuid7
-from crmcore.aggregates.party import _check_not_future
-from crmcore.exceptions import EffectiveTimeOutOfOrder, IllegalTransition, InvalidInput
+from crmcore.aggregates.party import _check_not_future, _next_effective_time
+from crmcore.exceptions import IllegalTransition, InvalidInput
 from crmcore.values import utc_now
 
 __all__ = ["SEGMENT_EVENTS", "Segment"]
@@ -119,14 +119,7 @@ class Segment(Aggregate):
     def _when(self, effective_at: datetime | None) -> datetime:
         if self.retired:
             raise IllegalTransition(f"segment {self.id} is retired")
-        at = _check_not_future(effective_at or utc_now())
-        if at < self.last_effective_at:
-            raise EffectiveTimeOutOfOrder(
-                f"effective time {at.isoformat()} is before the segment's previous event "
-                f"({self.last_effective_at.isoformat()})",
-                [{"loc": ("effective_at",), "msg": "before the previous event", "type": "out_of_order"}],
-            )
-        return at
+        return _next_effective_time(effective_at, self.last_effective_at, "segment")
 
     @event(CriteriaChanged)
     def _criteria_changed(

@@ -17,8 +17,8 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.domain import Snapshot as _Snapshot
 
 from crmcore._ids import new_uuid7
-from crmcore.aggregates.party import _check_not_future
-from crmcore.exceptions import EffectiveTimeOutOfOrder, InvalidInput
+from crmcore.aggregates.party import _check_not_future, _next_effective_time
+from crmcore.exceptions import InvalidInput
 from crmcore.policies import tasks
 from crmcore.policies.tasks import TaskPriority, TaskStatus
 from crmcore.values import utc_now
@@ -278,14 +278,7 @@ class Task(Aggregate):
         self._cancelled(reason=reason, actor=actor, effective_at=at)
 
     def _when(self, effective_at: datetime | None) -> datetime:
-        at = _check_not_future(effective_at or utc_now())
-        if at < self.last_effective_at:
-            raise EffectiveTimeOutOfOrder(
-                f"effective time {at.isoformat()} is before the task's previous event "
-                f"({self.last_effective_at.isoformat()})",
-                [{"loc": ("effective_at",), "msg": "before the previous event", "type": "out_of_order"}],
-            )
-        return at
+        return _next_effective_time(effective_at, self.last_effective_at, "task")
 
     # ------------------------------------------------------------------ mutators (never raise)
 
