@@ -16,6 +16,7 @@ from crmcore import CRM
 from crmcore.projections import fold, read_events
 from crmcore.projections.base import fold_records
 from crmcore.projections.pipeline import PipelineView
+from crmcore.projections import records as records_module
 from crmcore.projections.records import RecordReader, StoredRecord, record_of
 from crmcore.projections.runner import ViewRunner
 from crmcore.projections.storage import MemoryViewStorage
@@ -76,6 +77,40 @@ def test_the_fast_reader_gives_what_the_store_itself_decodes(settings_crm: CRM) 
     topics = PipelineView.topics()
     assert [r for page in reader.pages(topics, after=3, page_size=2) for r in page] == [
         r for r in expected if r.topic in topics and r.position > 3]
+
+
+@pytest.mark.parametrize("read_ahead", [False, True])
+def test_pages_read_ahead_or_in_turn_and_sliced_or_whole_give_every_record_once_in_order(
+    crm: CRM, monkeypatch: pytest.MonkeyPatch, read_ahead: bool,
+) -> None:
+    a_varied_history(crm)
+    app = crm._app
+    reader = RecordReader(app.recorder, app.mapper)
+    expected = [r for page in reader.pages([]) for r in page]
+    reader._read_ahead = read_ahead
+    monkeypatch.setattr(records_module, "DECODED_SLICE", 3)
+    whole = list(reader.pages([], page_size=7))
+    sliced = list(reader.pages([], page_size=7, sliced=True))
+    skimmed = list(reader.skimmed_pages([], frozenset(), page_size=7, sliced=True))
+    assert [len(page) for page in whole][:-1] == [7] * (len(whole) - 1)
+    assert max(map(len, sliced)) == 3 and len(sliced) > len(whole)
+    for pages in (whole, sliced, skimmed):
+        assert [r for page in pages for r in page] == expected
+
+
+@pytest.mark.parametrize("row_batch", [1, 4, 1000])
+def test_catching_up_a_view_read_in_slices_applies_every_event_once(
+    crm: CRM, monkeypatch: pytest.MonkeyPatch, row_batch: int,
+) -> None:
+    _a_simulated_quarter(crm)
+    monkeypatch.setattr(records_module, "DECODED_SLICE", 3)
+    app = crm._app
+    runner = ViewRunner(app.recorder, app.mapper, MemoryViewStorage(), [PipelineView()], row_batch=row_batch)
+    assert runner.catch_up() == len([1 for p in runner.reader.pages(PipelineView.topics()) for _ in p])
+    assert runner.catch_up() == 0
+    rows = runner.storage.rows(PipelineView.name, {})
+    kept = crm.view_rows(PipelineView.name)
+    assert sorted(rows, key=lambda r: r["id"]) == sorted(kept, key=lambda r: r["id"])
 
 
 def decode_one(reader: RecordReader, stored: StoredEvent) -> StoredRecord:

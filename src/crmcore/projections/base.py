@@ -76,6 +76,25 @@ class RecordView(View):
     def evolve_record(self, row: Row | None, record: StoredRecord) -> Row | None:
         """The row after ``record`` (``row`` is the caller's own copy: it may be changed and returned)."""
 
+    def evolve_page(self, records: Iterable[StoredRecord], rows: dict[str, Row]) -> None:
+        """Apply ``records`` in order to ``rows``, which the caller owns whole (no row is shared), in place;
+        records of other topics are skipped.
+
+        What a rebuild calls, page by page. The default applies :meth:`record_key` and
+        :meth:`evolve_record` to each record; a view with a hot fold may override it with one tighter loop,
+        giving the same rows (its :meth:`evolve_record` is then best written in terms of it).
+        """
+        topics = frozenset(self.topics())
+        record_key, evolve, get = self.record_key, self.evolve_record, rows.get
+        for record in records:
+            if record[3] in topics:  # [3]: the topic
+                key = record_key(record)
+                new = evolve(get(key), record)
+                if new is None:
+                    rows.pop(key, None)
+                else:
+                    rows[key] = new
+
     def combine(self, first: Row, second: Row) -> Row:
         """The row folded from the records of two rows of the same key, each folded from its own records.
 
@@ -163,20 +182,12 @@ def apply_records(
 ) -> None:
     """Apply ``records`` to ``rows`` in place. Rows whose keys are in ``borrowed`` belong to someone else:
     each is copied before its first change (and its key leaves ``borrowed``)."""
-    topics = frozenset(view.topics())
-    record_key, evolve = view.record_key, view.evolve_record
     by_originator = type(view).record_key is RecordView.record_key
     if not borrowed and accept is None and not by_originator:  # the common case of a rebuild, tighter
-        get = rows.get
-        for record in records:
-            if record[3] in topics:  # [3]: the topic
-                key = record_key(record)
-                new = evolve(get(key), record)
-                if new is None:
-                    rows.pop(key, None)
-                else:
-                    rows[key] = new
+        view.evolve_page(records, rows)
         return
+    topics = frozenset(view.topics())
+    record_key, evolve = view.record_key, view.evolve_record
     for record in records:
         if record[3] not in topics or (accept is not None and not accept(record)):  # [3]: the topic
             continue

@@ -157,8 +157,6 @@ class CampaignRecipientsView(RecordView):
         self._clicked = get_topic(EVENT_OF_KIND[EngagementKind.CLICKED])
         self._called = get_topic(EVENT_OF_KIND[EngagementKind.CALLED])
         self._ids = _Ids()
-        #: the last record :meth:`record_key` read, with its ids as text (:meth:`evolve_record` reuses them)
-        self._last: tuple[StoredRecord | None, str, str] = (None, "", "")
 
     def record_key(self, record: StoredRecord) -> str:
         data = record[4]
@@ -166,42 +164,52 @@ class CampaignRecipientsView(RecordView):
         if type(campaign) is dict:  # a skimmed record: {"_type_": "uuid_hex", "_data_": <32 hex digits>}
             campaign, party = campaign["_data_"], party["_data_"]
         ids = self._ids
-        campaign = ids.get(campaign) or ids.text(campaign)
-        party = ids.get(party) or ids.text(party)
-        self._last = (record, campaign, party)
-        return f"{campaign}:{party}"
+        return f"{ids.get(campaign) or ids.text(campaign)}:{ids.get(party) or ids.text(party)}"
 
     def evolve_record(self, row: Row | None, record: StoredRecord) -> Row | None:
-        topic, data = record[3], record[4]
-        at = data["effective_at"]
-        if type(at) is dict:  # a skimmed record: {"_type_": "datetime_iso", "_data_": <ISO text>}
-            at = at["_data_"]
-        if not at.endswith(_UTC):
-            at = utc_text(at)
-        if row is None:
-            last = self._last
-            if last[0] is not record:
-                self.record_key(record)
-                last = self._last
-            row = {"campaign_id": last[1], "party_id": last[2]}
-        if topic == self._unsubscribed and data["channel"] != _NEWSLETTER:
-            kind = UNSUBSCRIBED_BY_PHONE
-        else:
-            kind = self._kinds[topic]
-        held = row.get(kind)
-        if held is None:
-            row[kind] = [at, at, 1]
-        else:
-            first, last, count = held
-            row[kind] = [at if at < first else first, at if at > last else last, count + 1]
-        if topic == self._clicked:
-            link = data["link"]
-            links = row.get("links", ())
-            if link is not None and link not in links:
-                row["links"] = sorted([*links, link])
-        elif topic == self._called:
-            _call(row, data, at, self._ids.text(record[1]))
-        return row
+        key = self.record_key(record)
+        rows = {} if row is None else {key: row}
+        self.evolve_page((record,), rows)
+        return rows.get(key)
+
+    def evolve_page(self, records: Iterable[StoredRecord], rows: dict[str, Row]) -> None:
+        """The fold, one loop over a page (a rebuild's hot path; :meth:`evolve_record` runs it on one)."""
+        kinds, ids, get = self._kinds, self._ids, rows.get
+        text, held_id = ids.text, ids.get
+        unsubscribed, clicked, called = self._unsubscribed, self._clicked, self._called
+        for record in records:
+            topic, data = record[3], record[4]
+            kind = kinds.get(topic)
+            if kind is None:
+                continue
+            campaign, party, at = data["campaign_id"], data["party_id"], data["effective_at"]
+            if type(campaign) is dict:  # skimmed: {"_type_": "uuid_hex", "_data_": <32 hex digits>}
+                campaign, party = campaign["_data_"], party["_data_"]
+            if type(at) is dict:  # skimmed: {"_type_": "datetime_iso", "_data_": <ISO text>}
+                at = at["_data_"]
+            if not at.endswith(_UTC):
+                at = utc_text(at)
+            campaign = held_id(campaign) or text(campaign)
+            party = held_id(party) or text(party)
+            key = f"{campaign}:{party}"
+            row = get(key)
+            if row is None:
+                row = rows[key] = {"campaign_id": campaign, "party_id": party}
+            if topic == unsubscribed and data["channel"] != _NEWSLETTER:
+                kind = UNSUBSCRIBED_BY_PHONE
+            held = row.get(kind)
+            if held is None:
+                row[kind] = [at, at, 1]
+            else:
+                first, last, count = held
+                row[kind] = [at if at < first else first, at if at > last else last, count + 1]
+            if topic == clicked:
+                link = data["link"]
+                links = row.get("links", ())
+                if link is not None and link not in links:
+                    row["links"] = sorted([*links, link])
+            elif topic == called:
+                _call(row, data, at, text(record[1]))
 
     def combine(self, first: Row, second: Row) -> Row:
         row = {**first, **second}

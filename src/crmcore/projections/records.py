@@ -94,7 +94,7 @@ class RecordReader:
         transcoder = mapper.transcoder
         self._fast_json = type(transcoder) is JSONTranscoder and all(
             type(t) is _STANDARD.get(name) for name, t in transcoder.names.items())
-        self._select, self.can_share = _raw_selector(recorder)
+        self._select, self.can_share, self._read_ahead = _raw_selector(recorder)
         self._ids: dict[Any, str] = {}
         self._plans: dict[str, tuple[int, tuple[str, ...]]] = {}
 
@@ -106,28 +106,39 @@ class RecordReader:
         stop: int | None = None,
         page_size: int = RECORD_PAGE_SIZE,
         share: tuple[int, int] | None = None,
+        sliced: bool = False,
     ) -> Iterator[list[StoredRecord]]:
         """The stored events with one of ``topics`` after position ``after`` (up to ``stop``), by pages.
 
         ``share=(i, n)`` keeps only the events of the aggregates in share ``i`` of ``n`` (by the last
         character of their id), for folding a view on several processes; SQLite and PostgreSQL only.
+        ``sliced``: each page read is decoded and handed over in slices of :data:`DECODED_SLICE` records
+        (a page's length then says nothing about whether more follow).
         """
         if share is not None and not self.can_share:
             raise ValueError("reading a share of the log needs a SQLite or PostgreSQL store")
-        for rows in self._raw_pages(list(topics), after, stop, page_size, share):
+        raw = self._raw_pages(list(topics), after, stop, page_size, share)
+        for rows in _slices(raw) if sliced else raw:
             yield self._decode(rows)
 
     def _raw_pages(
         self, topics: list[str], after: int, stop: int | None, page_size: int, share: tuple[int, int] | None,
     ) -> Iterator[list[tuple[Any, ...]]]:
-        """Raw rows by pages. After a full first page, each next page is selected on a second thread while
-        the caller decodes and folds the one it has (the database works without holding the GIL)."""
+        """Raw rows by pages. From a server (PostgreSQL), after a full first page, each next page is selected
+        on a second thread while the caller decodes and folds the one it has: the wait for the server does
+        not hold the GIL. From a file (SQLite) reading is work of this process, which a second thread would
+        only contend for: pages are read in turn."""
         rows = self._select(after, page_size, stop, topics, share)
         if not rows:
             return
-        if len(rows) < page_size:
-            yield rows
-            return
+        if len(rows) < page_size or not self._read_ahead:
+            while True:
+                yield rows
+                if len(rows) < page_size:
+                    return
+                rows = self._select(rows[-1][0], page_size, stop, topics, share)
+                if not rows:
+                    return
         with ThreadPoolExecutor(1, thread_name_prefix="crmcore-read") as pool:
             while True:
                 ahead = None
@@ -142,18 +153,19 @@ class RecordReader:
 
     def skimmed_pages(
         self, topics: Sequence[str], skim: frozenset[str], *, after: int = 0,
-        page_size: int = RECORD_PAGE_SIZE,
+        page_size: int = RECORD_PAGE_SIZE, sliced: bool = False,
     ) -> Iterator[list[StoredRecord]]:
         """Like :meth:`pages`, but the records of the ``skim`` topics are only parsed: their values the
         transcoder wraps (times, ids) stay as stored (``{"_type_": ..., "_data_": ...}``) and their
         originator id as the store gives it - for a reader that needs only their plain fields, at a
         fraction of the cost. Without the standard JSON transcoder, every record is decoded in full."""
         if not self._fast_json:
-            yield from self.pages(topics, after=after, page_size=page_size)
+            yield from self.pages(topics, after=after, page_size=page_size, sliced=sliced)
             return
         cipher, compressor, loads = self.mapper.cipher, self.mapper.compressor, orjson.loads
         make, cls, plain = tuple.__new__, StoredRecord, cipher is None and compressor is None
-        for rows in self._raw_pages(list(topics), after, None, page_size, None):
+        raw_pages = self._raw_pages(list(topics), after, None, page_size, None)
+        for rows in _slices(raw_pages) if sliced else raw_pages:
             records: list[StoredRecord] = []
             append = records.append
             for row in rows:
@@ -274,19 +286,34 @@ def _hyphenated(hex_: str) -> str:
     return f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
 
 
-def _raw_selector(recorder: ApplicationRecorder) -> tuple[Any, bool]:
+#: Records decoded at a time: a page is read in one round trip, but decoded and handed over in slices this
+#: long, so a fold reads each record while it is still in the processor's cache, and frees it soon after.
+DECODED_SLICE = 500
+
+
+def _slices(pages: Iterator[list[tuple[Any, ...]]]) -> Iterator[list[tuple[Any, ...]]]:
+    """Each raw page in slices of :data:`DECODED_SLICE` rows."""
+    for rows in pages:
+        if len(rows) <= DECODED_SLICE:
+            yield rows
+            continue
+        for start in range(0, len(rows), DECODED_SLICE):
+            yield rows[start : start + DECODED_SLICE]
+
+
+def _raw_selector(recorder: ApplicationRecorder) -> tuple[Any, bool, bool]:
     """A function selecting raw ``(position, originator id, version, topic, state)`` rows for ``recorder``,
-    and whether it can select one share of the aggregates."""
+    whether it can select one share of the aggregates, and whether to read the next page ahead."""
     from eventsourcing.sqlite import SQLiteApplicationRecorder
 
     if isinstance(recorder, SQLiteApplicationRecorder):
-        return _sqlite_selector(recorder), True
+        return _sqlite_selector(recorder), True, False
     try:
         from eventsourcing.postgres import PostgresApplicationRecorder
     except ImportError:  # pragma: no cover - psycopg not installed
         PostgresApplicationRecorder = None  # type: ignore[assignment,misc]  # noqa: N806
     if PostgresApplicationRecorder is not None and isinstance(recorder, PostgresApplicationRecorder):
-        return _postgres_selector(recorder), True
+        return _postgres_selector(recorder), True, True
 
     def select(
         after: int, limit: int, stop: int | None, topics: list[str], _: tuple[int, int] | None,
@@ -295,7 +322,7 @@ def _raw_selector(recorder: ApplicationRecorder) -> tuple[Any, bool]:
                                              inclusive_of_start=False)
         return [(n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in page]
 
-    return select, False
+    return select, False, False
 
 
 def _sqlite_selector(recorder: Any) -> Any:

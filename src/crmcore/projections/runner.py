@@ -207,8 +207,8 @@ class ViewRunner:
             borrowed: set[str] = set()
             end, count, more = start, 0, False
             key_of: Any = view.record_key if isinstance(view, RecordView) else view.key
-            for last, items, more_follow in self._pages(view, start):
-                end, more = last, more_follow
+            for last, items in self._pages(view, start):
+                end, more = last, True
                 if start:  # rows may be stored already: load those these events touch (from zero: none)
                     keys = set(map(key_of, items))
                     loaded = self.storage.load(view.name, keys - touched)
@@ -221,7 +221,9 @@ class ViewRunner:
                     rows = fold(view, items, rows)
                 count += len(items)
                 if len(touched if start else rows) >= self.row_batch:
-                    break
+                    break  # commit these rows, then read on
+            else:
+                more = False  # read to the end
             if count == 0:
                 return applied
             changes = {k: rows.get(k) for k in touched} if start else rows
@@ -233,17 +235,18 @@ class ViewRunner:
             if not more:
                 return applied
 
-    def _pages(self, view: View, after: int) -> Iterator[tuple[int, list[Any], bool]]:
-        """Pages after ``after`` as (last position, records or events, whether more may follow)."""
+    def _pages(self, view: View, after: int) -> Iterator[tuple[int, list[Any]]]:
+        """Pages after ``after`` to the end, as (last position, records or events); records are decoded
+        and handed over a slice of a page at a time."""
         if isinstance(view, RecordView):
             size = max(self.page_size, RECORD_PAGE_SIZE)
             if view.skimmed_topics:
                 pages = self.reader.skimmed_pages(view.topics(), view.skimmed_topics, after=after,
-                                                  page_size=size)
+                                                  page_size=size, sliced=True)
             else:
-                pages = self.reader.pages(view.topics(), after=after, page_size=size)
+                pages = self.reader.pages(view.topics(), after=after, page_size=size, sliced=True)
             for page in pages:
-                yield page[-1].position, page, len(page) == size
+                yield page[-1].position, page
             return
         while True:
             notifications = self.recorder.select_notifications(
@@ -253,6 +256,6 @@ class ViewRunner:
                 return
             after = notifications[-1].id
             events = [self.mapper.to_domain_event(n) for n in notifications]
-            yield after, events, len(notifications) == self.page_size
+            yield after, events
             if len(notifications) < self.page_size:
                 return
