@@ -293,14 +293,12 @@ class _Batch:
             self._everything = True
             return
         parties: set[str] = set()
-        changing: set[str] = set()  # parties whose primary addresses a record may change
         opportunities: set[str] = set()
         addresses: set[str] = set()  # ``a:`` keys
         named: set[str] = set()  # addresses the records name
         for record in page:
             if record.topic in o._party_topics:
                 parties.add(record.originator_id)
-                changing.add(record.originator_id)
                 for key in ("loser_id", "other_id"):
                     if key in record.data:
                         parties.add(str(record.data[key]))
@@ -329,7 +327,7 @@ class _Batch:
                         found.add(str(row["merged_into"]))
             frontier = found - parties
             parties |= found
-        for party in changing:  # their primary addresses before and (as far as the records say) after
+        for party in parties:  # the primary addresses their deliverability reads, and the records name
             row = self.rows.get(f"f:{party}")
             if row is not None:
                 named.update(primary_address_keys(row))
