@@ -201,12 +201,18 @@ from crmcore.projections import (
     matches,
     read_events,
 )
-from crmcore.projections.addresses import REPORT_EVENTS, AddressReportsView, report_of_record
+from crmcore.projections.addresses import (
+    REPORT_EVENTS,
+    AddressDecisionsView,
+    AddressReportsView,
+    report_of_record,
+    suppressed_by_key,
+)
 from crmcore.projections.asof import utc_text
 from crmcore.projections.backtest import EVERY, backtest_of, period_boundaries
 from crmcore.projections.campaign_results import CampaignReader, campaign_as_of, campaign_totals_of
 from crmcore.projections.campaigns import CampaignRecipientsView, CampaignsView, PartyEngagementView
-from crmcore.projections.facts import PartyFactsView, facts_of, survivor_of
+from crmcore.projections.facts import PartyFactsView, facts_of, primary_address_keys, survivor_of
 from crmcore.projections.identity import IdentityView, MembershipsView
 from crmcore.projections.opportunities import OpportunitiesView
 from crmcore.projections.parallel import SharedReplay
@@ -409,7 +415,7 @@ class CRM:
             self._app.recorder, self._app.mapper, self._views_storage,
             [PartiesView(), IdentityView(), MembershipsView(), MailingExclusionsView(), OpportunitiesView(),
              PipelineView(), TasksView(), PartyFactsView(), SegmentsView(), CampaignRecipientsView(),
-             PartyEngagementView(), CampaignsView(), AddressReportsView(),
+             PartyEngagementView(), CampaignsView(), AddressReportsView(), AddressDecisionsView(),
              *views],
             shared=SharedReplay(self.settings, replay_workers) if replay_workers > 1 else None,
         )
@@ -1199,16 +1205,45 @@ class CRM:
     def mailing_exclusions(self) -> list[MailingExclusion]:
         """Parties unsubscribed from e-mail or the newsletter, or with a bounced e-mail address, by id.
 
-        Read from the ``mailing_exclusions`` view (caught up first); bounces under the default
-        :class:`BouncePolicy`. Parties that never subscribed are not listed: :meth:`may_contact` refuses them.
+        ``bounced`` lists the keys of the party's undeliverable e-mail addresses: its primary e-mail address
+        when the recorded suppression decision in force about it suppresses it, and every address its own
+        delivery ledger finds undeliverable under the default :class:`BouncePolicy` - unless the decision
+        in force about that address reinstated it. Read from the ``mailing_exclusions`` and
+        ``address_decisions`` views and the address index of the ``segment_members`` projection (each
+        caught up first), in batch reads. Parties that never subscribed and never bounced are not listed:
+        :meth:`may_contact` refuses them anyway.
         """
         self._runner.catch_up(MailingExclusionsView.name)
-        rows = self._views_storage.rows(MailingExclusionsView.name, {"excluded": True})
-        return sorted(
-            (MailingExclusion(party_id=UUID(r["id"]), unsubscribed=r["unsubscribed"], bounced=r["bounced"])
-             for r in rows),
-            key=lambda m: m.party_id,
-        )
+        rows = {r["id"]: r for r in self._views_storage.rows(MailingExclusionsView.name, {"excluded": True})}
+        decided = self._decisions_in_force()
+        self._segments.catch_up()
+        holders = self._segments.primary_holders(k for k, suppressed in decided.items() if suppressed)
+        missing = [p for p in holders if p not in rows]
+        rows.update(self._views_storage.load(MailingExclusionsView.name, missing))
+        found = []
+        for party in sorted(set(rows) | set(holders), key=UUID):
+            row = rows.get(party) or {}
+            bounced = {k for k in row.get("bounced", ()) if decided.get(k, True)}
+            held = holders.get(party)
+            if held is not None and held["emails"]:
+                email = primary_address_keys({"emails": held["emails"]})[0]
+                if decided.get(email):
+                    bounced.add(email)
+            unsubscribed = list(row.get("unsubscribed", ()))
+            if unsubscribed or bounced:
+                found.append(MailingExclusion(party_id=UUID(party), unsubscribed=unsubscribed,
+                                              bounced=sorted(bounced)))
+        return found
+
+    def _decisions_in_force(
+        self, at: datetime | None = None, known_at: datetime | None = None,
+    ) -> dict[str, bool]:
+        """Every address key with a suppression decision in force - now, or at ``at`` as known at
+        ``known_at`` - and whether that decision suppresses it (the ``address_decisions`` view)."""
+        if at is None:
+            self._runner.catch_up(AddressDecisionsView.name)
+            return suppressed_by_key(self._views_storage.rows(AddressDecisionsView.name, {}))
+        return suppressed_by_key(self._runner.fold_as_of(AddressDecisionsView.name, at, known_at).values())
 
     def _record_entries(
         self, cmd: PartyCommand, action: Callable[[Party], list[dict[str, Any]]],
@@ -2479,9 +2514,12 @@ class CRM:
             return leads.lead_assessment(str(party.id), party.stage.value, assessment, None)
         moment = _aware(at, "at")
         wanted = str(_uuid(party_id))
-        rows = self._runner.fold_as_of(PartyFactsView.name, moment, None)
+        folded = self._runner.fold_together_as_of(
+            [PartyFactsView.name, PipelineView.name, AddressDecisionsView.name], moment)
+        rows = folded[PartyFactsView.name]
         current = survivor_of(wanted, rows.get)
-        found = facts_of(rows.values(), self._runner.fold_as_of(PipelineView.name, moment, None).values())
+        found = facts_of(rows.values(), folded[PipelineView.name].values(),
+                         suppressed_by_key(folded[AddressDecisionsView.name].values()))
         if current not in found:
             raise PartyNotFound(_uuid(party_id), f"not registered at {moment.isoformat()}")
         lead = found[current]
@@ -2519,7 +2557,12 @@ class CRM:
         opportunities = [
             o for i in rows for o in self._views_storage.rows(PipelineView.name, {"party_id": i})
         ]
-        return leads.lead_facts(party, facts_of(rows.values(), opportunities).get(str(party.id)))
+        self._runner.catch_up(AddressDecisionsView.name)
+        keys = {k for row in rows.values() for k in primary_address_keys(row)}
+        decided = self._views_storage.load(AddressDecisionsView.name,
+                                           [str(address_status_id(k)) for k in keys])
+        return leads.lead_facts(party, facts_of(rows.values(), opportunities,
+                                                suppressed_by_key(decided.values())).get(str(party.id)))
 
     def _value_field(self, name: Any) -> FieldDefinition:
         """The number field (custom or profile) ``name`` names in the catalog in force."""
@@ -3463,6 +3506,8 @@ class CRM:
         (see :func:`crmcore.projections.facts.facts_of`).
 
         Now by default; with ``at`` (and ``known_at``), as it stood then, as :meth:`forecast`.
+        ``deliverable`` joins the suppression decisions in force at that moment (see
+        :func:`crmcore.projections.facts.deliverable_of`).
         """
         if at is None:
             if known_at is not None:
@@ -3471,11 +3516,13 @@ class CRM:
             self._runner.catch_up(PartyFactsView.name)
             self._runner.catch_up(PipelineView.name)
             return facts_of(self._views_storage.rows(PartyFactsView.name, {}),
-                            self._views_storage.rows(PipelineView.name, {}))
+                            self._views_storage.rows(PipelineView.name, {}), self._decisions_in_force())
         moment = _aware(at, "at")
         known = _aware(known_at, "known_at") if known_at is not None else None
-        return facts_of(self._runner.fold_as_of(PartyFactsView.name, moment, known).values(),
-                        self._runner.fold_as_of(PipelineView.name, moment, known).values())
+        folded = self._runner.fold_together_as_of(
+            [PartyFactsView.name, PipelineView.name, AddressDecisionsView.name], moment, known)
+        return facts_of(folded[PartyFactsView.name].values(), folded[PipelineView.name].values(),
+                        suppressed_by_key(folded[AddressDecisionsView.name].values()))
 
     # ------------------------------------------------------------------ internals
 

@@ -375,7 +375,9 @@ class ContactDecision(_ReadModel):
 class MailingExclusion(_ReadModel):
     """A party that must not get mailings: the mailing channels it unsubscribed from, its bounced addresses.
 
-    ``bounced`` lists the keys of e-mail addresses undeliverable under the default bounce policy.
+    ``bounced`` lists the keys of its undeliverable e-mail addresses: the primary one when the recorded
+    suppression decision in force suppresses it, and those its own delivery ledger finds undeliverable under
+    the default bounce policy, unless the decision in force about them reinstated them.
     """
 
     party_id: UUID

@@ -43,13 +43,15 @@ MAX_DEPTH = 12
 
 
 class Facts(TypedDict, total=False):
-    """What a criterion may read about one party (a row of the ``party_facts`` view, JSON-native).
+    """What a criterion may read about one party (a row of the ``party_facts`` view with what is joined to
+    it on read, JSON-native).
 
     ``fields`` and ``profile`` hold canonical field values (numbers and dates as text); ``consent`` maps a
     channel to ``subscribed`` / ``unsubscribed``; ``deliverable`` a channel to whether its primary address
-    may be sent to; ``won_value`` a currency to a decimal text; ``wins`` lists ``[closed_at, amount,
-    currency]``; ``interactions`` the latest interaction times; times are ISO text (UTC where the view
-    compares them).
+    may be sent to (the recorded suppression decision in force about it, else the party's own ledger:
+    :func:`crmcore.projections.facts.deliverable_of`); ``won_value`` a currency to a decimal text;
+    ``wins`` lists ``[closed_at, amount, currency]``; ``interactions`` the latest interaction times; times
+    are ISO text (UTC where the view compares them).
     """
 
     party_id: str
@@ -313,7 +315,8 @@ class ConsentIs(Criterion):
 
 
 class Deliverable(Criterion):
-    """The party's primary address on the channel may be sent to (not hard-bounced, by the bounce policy)."""
+    """The party's primary address on the channel may be sent to (not suppressed by the bounce policy's
+    decision in force, see :class:`Facts`)."""
 
     tag: ClassVar[str] = "deliverable"
     reads: ClassVar[frozenset[str] | None] = frozenset({"deliverable"})

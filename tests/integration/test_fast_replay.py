@@ -288,9 +288,10 @@ def test_every_record_view_of_a_crm_rebuilds_the_same_on_several_processes(
         one.plan_task(kind="call", subject="Call", assignees=["ann"], party_id=ada, actor="u",
                       deadline="2031-01-31")
         _a_campaign_with_reports(one, [ada, twin])
+        one.record_delivery(ada, address="ada@example.com", outcome="hard_bounce", actor="u")  # a decision
         shared = [v for v in one._runner.views.values() if isinstance(v, RecordView) and can_share(v)]
         assert {v.name for v in shared} >= {"pipeline", "party_facts", "tasks", "segments", "campaigns",
-                                            "campaign_recipients", "party_engagement"}
+                                            "campaign_recipients", "party_engagement", "address_decisions"}
         for view in shared:
             assert two.rebuild_view(view.name) == one.rebuild_view(view.name) > 0, view.name
             assert two.view_rows(view.name) == one.view_rows(view.name), view.name

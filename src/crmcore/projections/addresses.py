@@ -12,11 +12,17 @@ that the reports about an address and the decisions about it land in the same ro
 Rows are compact and JSON-native: ``reports`` as ``[effective time (UTC text), log position, outcome, raw
 code, evidence]`` in reading order (effective time, then position); ``decisions`` in recording order;
 ``suppressed`` the decision in force after all of them (effective-time order, ties in recording order).
+
+``address_decisions`` (:class:`AddressDecisionsView`) keeps only the decisions, one small row per decided
+address (keyed by its ``AddressStatus`` id, :func:`~crmcore.aggregates.engagement.address_status_id`): what
+the party facts join to say whether a primary address is suppressed, now or - folded from the decision
+events alone, a cheap read - as of any past moment.
 """
 
 from __future__ import annotations
 
 from bisect import insort
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from eventsourcing.utils import get_topic
@@ -28,7 +34,10 @@ from crmcore.projections.asof import utc_text
 from crmcore.projections.base import RecordView, Row
 from crmcore.projections.records import StoredRecord
 
-__all__ = ["REPORT_EVENTS", "AddressReportsView", "report_of_record"]
+__all__ = [
+    "REPORT_EVENTS", "AddressDecisionsView", "AddressReportsView", "add_decision", "decision_in_force",
+    "report_of_record", "suppressed_by_key",
+]
 
 #: The engagement events the view reads (what proves a delivery, bounces, complaints).
 REPORT_EVENTS: tuple[type[Any], ...] = tuple(EVENT_OF_KIND[k] for k in sorted(BOUNCE_KINDS))
@@ -128,3 +137,46 @@ class AddressReportsView(RecordView):
 def _empty(address_key: str | None, address: str | None) -> Row:
     return {"address_key": address_key, "address": address, "reports": [], "decisions": [],
             "suppressed": False, "decided": False}
+
+
+# ---------------------------------------------------------------------------------------------- decisions
+
+
+def add_decision(decisions: Sequence[list[Any]], record: StoredRecord) -> list[list[Any]]:
+    """``decisions`` (``[effective time (UTC text), log position, suppressed?]`` in effective-time, then
+    recording order) with the decision of ``record`` (an ``AddressStatus.Suppressed`` or ``Reinstated``)
+    in its place, as a new list."""
+    entry = [utc_text(record.data["effective_at"]), record.position, _DECISIONS[record.topic]]
+    result = list(decisions)
+    if not result or result[-1][:2] <= entry[:2]:
+        result.append(entry)
+    else:
+        insort(result, entry, key=lambda d: (d[0], d[1]))
+    return result
+
+
+def decision_in_force(decisions: Sequence[Sequence[Any]]) -> bool | None:
+    """Whether the decision in force after all of ``decisions`` (as :func:`add_decision` keeps them: the
+    last effective, of those effective at the same moment the last recorded) suppresses the address; None
+    when there is none."""
+    return bool(decisions[-1][2]) if decisions else None
+
+
+def suppressed_by_key(rows: Iterable[Row]) -> dict[str, bool]:
+    """Of ``address_decisions`` rows: each address key with whether its decision in force suppresses it."""
+    return {row["address_key"]: bool(row["suppressed"]) for row in rows}
+
+
+class AddressDecisionsView(RecordView):
+    """Per decided address: its suppression decisions, compact (``decisions`` as :func:`add_decision` keeps
+    them) and whether the one in force suppresses it (``suppressed``). Keyed by the address's
+    ``AddressStatus`` id; folded as of a moment, it holds the decisions effective (and known) by then."""
+
+    name: ClassVar[str] = "address_decisions"
+    version: ClassVar[int] = 1
+    event_classes: ClassVar[tuple[type[Any], ...]] = (AddressStatus.Suppressed, AddressStatus.Reinstated)
+
+    def evolve_record(self, row: Row | None, record: StoredRecord) -> Row | None:
+        decisions = add_decision(row["decisions"] if row is not None else (), record)
+        return {"address_key": str(record.data["address_key"]), "decisions": decisions,
+                "suppressed": bool(decision_in_force(decisions))}

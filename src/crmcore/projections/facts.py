@@ -4,13 +4,19 @@ targeting score or the predictive score reads about it — and the join that add
 The view is folded from stored records (fast, shareable between processes, foldable as of any moment). It
 reads party events only: stage, kind, owner, name, organization, custom fields and profile, the source
 channel, the consent ledger (the entry in force per channel), delivery reports per address and whether the
-primary address of each channel may be sent to, and interactions (engagements and completed calls and
-meetings). A party merged into another keeps its row marked ``merged_into`` (readers leave it out); its
-survivor takes over what the ``Merged`` event records; ``Unmerged`` restores the recorded state.
+primary address of each channel may be sent to by the party's own ledger (``ledger_deliverable``), and
+interactions (engagements and completed calls and meetings). A party merged into another keeps its row
+marked ``merged_into`` (readers leave it out); its survivor takes over what the ``Merged`` event records;
+``Unmerged`` restores the recorded state.
 
-Opportunity facts (open count, won value per currency, wins) are not folded here — an opportunity event
-after ``Opened`` does not name its party — but joined on read from the ``pipeline`` view's rows by
-:func:`facts_of`, which gives :class:`crmcore.segments.Facts` rows.
+Two facts are not folded here but joined on read by :func:`facts_of`, which gives
+:class:`crmcore.segments.Facts` rows:
+
+- opportunity facts (open count, won value per currency, wins) from the ``pipeline`` view's rows — an
+  opportunity event after ``Opened`` does not name its party;
+- ``deliverable``, per channel, from ``ledger_deliverable`` and the suppression decisions recorded about
+  the primary addresses (the ``address_decisions`` view) — a decision names an address, not the parties
+  that carry it. The rule is :func:`deliverable_of`'s.
 """
 
 from __future__ import annotations
@@ -23,13 +29,15 @@ from eventsourcing.utils import get_topic
 
 from crmcore.aggregates.party import Party, apply_list_change
 from crmcore.policies.consent import BouncePolicy, undeliverable
+from crmcore.policies.suppression import address_key_of
 from crmcore.projections.asof import utc_text
 from crmcore.projections.base import RecordView, Row
 from crmcore.projections.records import StoredRecord
 from crmcore.segments import Facts
 
 __all__ = [
-    "INTERACTIONS_KEPT", "Opportunity", "PartyFactsView", "facts_of", "opportunity_facts", "survivor_of",
+    "INTERACTIONS_KEPT", "Opportunity", "PartyFactsView", "deliverable_of", "facts_of", "opportunity_facts",
+    "primary_address_keys", "survivor_of",
 ]
 
 #: How many of a party's latest interaction times a row keeps (engagement saturates long before).
@@ -48,7 +56,9 @@ class PartyFactsView(RecordView):
     """Per party: what criteria read (see the module docstring); rows are JSON-native."""
 
     name: ClassVar[str] = "party_facts"
-    version: ClassVar[int] = 2  # 2: bounce policy version 2 (soft bounces counted within a window)
+    #: 2: bounce policy version 2 (soft bounces counted within a window); 3: ``deliverable`` became
+    #: ``ledger_deliverable`` (the recorded suppression decisions are joined on read)
+    version: ClassVar[int] = 3
     event_classes: ClassVar[tuple[type[Any], ...]] = (
         Party.Registered, Party.Engaged, Party.Qualified, Party.Disqualified, Party.Reopened, Party.Converted,
         Party.Assigned, Party.Linked, Party.ProfileUpdated, Party.SetAside, Party.Restored,
@@ -115,7 +125,7 @@ def _registered(party_id: str, data: dict[str, Any]) -> Row:
         "consent_entries": {},
         "consent": {},
         "reports": {},
-        "deliverable": _deliverable(identity.get("emails", []), identity.get("phones", []), {}),
+        "ledger_deliverable": _ledger_deliverable(identity.get("emails", []), identity.get("phones", []), {}),
         "last_interaction_at": None,
         "interactions": [],
     }
@@ -210,7 +220,7 @@ def _addresses_changed(row: Row, changes: Mapping[str, Any]) -> None:
             row[key] = apply_list_change(row.get(key) or [], changes[key])
             touched = True
     if touched:
-        row["deliverable"] = _deliverable(row["emails"], row["phones"], row["reports"])
+        row["ledger_deliverable"] = _ledger_deliverable(row["emails"], row["phones"], row["reports"])
 
 
 def _merged_into(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
@@ -237,7 +247,7 @@ def _merged(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
         _add_report(reports, entry, _ledger_order(entry))
     row["reports"] = reports
     _addresses_changed(row, {k: values[k] for k in ("emails", "phones") if k in values})
-    row["deliverable"] = _deliverable(row["emails"], row["phones"], row["reports"])
+    row["ledger_deliverable"] = _ledger_deliverable(row["emails"], row["phones"], row["reports"])
 
 
 def _restored(party_id: str, state: dict[str, Any], row: Row | None, at: str) -> Row:
@@ -264,7 +274,7 @@ def _restored(party_id: str, state: dict[str, Any], row: Row | None, at: str) ->
     for entry in state.get("deliveries") or ():
         _add_report(reports, entry, _ledger_order(entry))
     restored["reports"] = reports
-    restored["deliverable"] = _deliverable(restored["emails"], restored["phones"], reports)
+    restored["ledger_deliverable"] = _ledger_deliverable(restored["emails"], restored["phones"], reports)
     last = state.get("last_interaction_at")
     restored["last_interaction_at"] = None if last is None else utc_text(last)
     if row is not None and (row["last_interaction_at"] or "") > (restored["last_interaction_at"] or ""):
@@ -306,7 +316,7 @@ def _delivery(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
     reports = dict(row["reports"])
     _add_report(reports, data, [utc_text(data["effective_at"]), utc_text(data["timestamp"]), record.version])
     row["reports"] = reports
-    row["deliverable"] = _deliverable(row["emails"], row["phones"], reports)
+    row["ledger_deliverable"] = _ledger_deliverable(row["emails"], row["phones"], reports)
 
 
 def _add_report(reports: dict[str, list[Any]], entry: Mapping[str, Any], order: list[Any]) -> None:
@@ -318,8 +328,11 @@ def _add_report(reports: dict[str, list[Any]], entry: Mapping[str, Any], order: 
     reports[key] = listed
 
 
-def _deliverable(emails: list[str], phones: list[str], reports: Mapping[str, list[Any]]) -> dict[str, bool]:
-    """Per channel, whether its primary address exists and has not bounced (default bounce policy)."""
+def _ledger_deliverable(
+    emails: list[str], phones: list[str], reports: Mapping[str, list[Any]],
+) -> dict[str, bool]:
+    """Per channel, whether its primary address exists and has not bounced by the party's own delivery
+    ledger (default bounce policy)."""
     result: dict[str, bool] = {}
     for channels, addresses in ((_EMAIL_CHANNELS, emails), (_PHONE_CHANNELS, phones)):
         ok = False
@@ -337,9 +350,47 @@ def _text(value: Any) -> str | None:
 # ---------------------------------------------------------------------------------------------- the join
 
 
-def facts_of(facts_rows: Iterable[Row], pipeline_rows: Iterable[Row]) -> dict[str, Facts]:
+def primary_address_keys(row: Mapping[str, Any]) -> list[str]:
+    """The matching keys of a ``party_facts`` row's primary e-mail address and primary phone number (those
+    it has), as the suppression decisions know them (:func:`~crmcore.policies.suppression.address_key_of`)."""
+    return [address_key_of(addresses[0]) for addresses in (row.get("emails"), row.get("phones")) if addresses]
+
+
+def deliverable_of(row: Mapping[str, Any], suppressed: Callable[[str], bool | None]) -> dict[str, bool]:
+    """Per channel, whether the party of a ``party_facts`` row may be sent to at its primary address.
+
+    ``suppressed(address_key)`` says what the recorded decision in force about an address says: True
+    (suppressed), False (reinstated), or None (no decision in force). The rule, per channel:
+
+    - no primary address of the channel's kind: not deliverable;
+    - a decision in force about the primary address decides - a suppression makes it undeliverable, a
+      reinstatement deliverable, whatever the party's ledger says (the decisions are the bounce policy's
+      reading of every report on the address, the ledger's included, under the policy the CRM applies);
+    - with none, the party's own delivery ledger under the default bounce policy decides
+      (``ledger_deliverable``): a store not yet read by the engagement policy process, or a report whose
+      decision is not recorded yet.
+    """
+    ledger = row.get("ledger_deliverable") or {}
+    result: dict[str, bool] = {}
+    for channels, addresses in ((_EMAIL_CHANNELS, row.get("emails")), (_PHONE_CHANNELS, row.get("phones"))):
+        decided = suppressed(address_key_of(addresses[0])) if addresses else None
+        for channel in channels:
+            if not addresses:
+                result[channel] = False
+            elif decided is not None:
+                result[channel] = not decided
+            else:
+                result[channel] = bool(ledger.get(channel, False))
+    return result
+
+
+def facts_of(
+    facts_rows: Iterable[Row], pipeline_rows: Iterable[Row], suppressed: Mapping[str, bool],
+) -> dict[str, Facts]:
     """Each live party's :class:`~crmcore.segments.Facts`: its ``party_facts`` row joined with its
-    opportunities from ``pipeline`` rows (see :func:`opportunity_facts`).
+    opportunities from ``pipeline`` rows (see :func:`opportunity_facts`) and with the suppression decisions
+    in force: ``suppressed`` maps the key of every address with a decision in force to whether it
+    suppresses (``deliverable``, see :func:`deliverable_of`).
 
     The opportunities of a party merged away count for its survivor (followed through chains of merges).
     """
@@ -349,8 +400,10 @@ def facts_of(facts_rows: Iterable[Row], pipeline_rows: Iterable[Row]) -> dict[st
         survivor = survivor_of(row["party_id"], all_rows.get)
         owned.setdefault(survivor, []).append(
             (row["status"], row["amount"], row["currency"], row["closed_at"]))
+    decided = suppressed.get
     return {
-        party_id: cast(Facts, {**row, **opportunity_facts(owned.get(party_id, ()))})
+        party_id: cast(Facts, {**row, **opportunity_facts(owned.get(party_id, ())),
+                               "deliverable": deliverable_of(row, decided)})
         for party_id, row in all_rows.items() if row.get("merged_into") is None
     }
 

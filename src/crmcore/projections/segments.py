@@ -7,19 +7,26 @@ criteria, retired or not); folded as of a moment it gives the definitions in for
 **Evaluation.** :func:`memberships_of` evaluates segments over a set of party facts at one moment, in an
 order where a segment another one refers to (``{"segment": id}``) comes first.
 
-**Membership.** :class:`SegmentMembership` reads party, opportunity and segment events in log order and
-keeps, in the view storage under one name (so a batch commits atomically with its position):
+**Membership.** :class:`SegmentMembership` reads party, opportunity, suppression-decision and segment
+events in log order and keeps, in the view storage under one name (so a batch commits atomically with its
+position):
 
-- ``f:<party>`` the party's facts (the ``party_facts`` row, its opportunities and the parties merged into it),
+- ``f:<party>`` the party's facts (the ``party_facts`` row, its opportunities, the parties merged into it,
+  and ``deliverable`` joined from the decisions, :func:`~crmcore.projections.facts.deliverable_of`),
 - ``o:<opportunity>`` the party an opportunity belongs to,
+- ``a:<address status id>`` an address (by its ``AddressStatus`` id): its key, the parties whose primary
+  e-mail address or phone number it is, and the decisions recorded about it (as
+  :func:`~crmcore.projections.addresses.add_decision` keeps them),
 - ``d:<segment>`` the segment's definition,
 - ``m:<segment>:<party>`` a member, since when and through which event,
 - ``c:<segment>:<position>:<party>`` a change of membership: ``entered`` or ``left``, its effective time
   and the event that caused it.
 
 After each party or opportunity event the segments are evaluated again for that party (its survivor, for an
-event on a party merged away); after a segment event, that segment and those referring to it are evaluated
-again for every party. Criteria are evaluated at the effective time of the event that changed the facts.
+event on a party merged away); after a decision that changes whether an address is suppressed, the
+segments reading ``deliverable`` are evaluated again for the parties whose primary address it is; after a
+segment event, that segment and those referring to it are evaluated again for every party. Criteria are
+evaluated at the effective time of the event that changed the facts (a decision's, for a decision).
 Time-relative criteria (``last_interaction``) also change with the mere passage of time, which is no event:
 the stored members of such a segment are those of the last event, and reads evaluate it afresh (see
 ``CRM.segment_members``).
@@ -29,15 +36,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, ClassVar, cast
 
 from eventsourcing.utils import get_topic
 
+from crmcore.aggregates.engagement import AddressStatus, address_status_id
 from crmcore.aggregates.opportunity import Opportunity
 from crmcore.aggregates.party import Party
 from crmcore.aggregates.segment import SEGMENT_EVENTS, Segment
+from crmcore.policies.suppression import address_key_of
+from crmcore.projections.addresses import add_decision, decision_in_force
 from crmcore.projections.base import RecordView, Row
-from crmcore.projections.facts import PartyFactsView, opportunity_facts, survivor_of
+from crmcore.projections.facts import (
+    PartyFactsView,
+    deliverable_of,
+    opportunity_facts,
+    primary_address_keys,
+    survivor_of,
+)
 from crmcore.projections.records import RecordReader, StoredRecord
 from crmcore.projections.runner import paused_gc
 from crmcore.projections.storage import PositionMoved, ViewStorage
@@ -136,6 +153,11 @@ _O = Opportunity
 _OPPORTUNITY_EVENTS = (_O.Opened, _O.ValueReestimated, _O.Won, _O.Lost, _O.Reopened)
 #: The facts an opportunity event may change.
 _OPPORTUNITY_FACTS = frozenset({"open_opportunities", "won_value", "wins", "last_won_at"})
+#: The facts a suppression decision may change.
+_DECISION_FACTS = frozenset({"deliverable"})
+_DECISION_EVENTS = (AddressStatus.Suppressed, AddressStatus.Reinstated)
+#: The fields of party event data that may name addresses (registration, identity changes, merges, unmerges).
+_ADDRESS_SECTIONS = ("identity", "changes", "values")
 
 
 class SegmentMembership:
@@ -147,7 +169,9 @@ class SegmentMembership:
     """
 
     name: ClassVar[str] = "segment_members"
-    version: ClassVar[int] = 2  # 2: the party facts' deliverability under bounce policy version 2
+    #: 2: the party facts' deliverability under bounce policy version 2; 3: deliverability reads the
+    #: recorded suppression decisions too (``a:`` rows)
+    version: ClassVar[int] = 3
 
     def __init__(self, reader: RecordReader, storage: ViewStorage, *, row_batch: int = 300_000) -> None:
         self.reader, self.storage, self.row_batch = reader, storage, row_batch
@@ -162,7 +186,9 @@ class SegmentMembership:
         self._segment_topics = frozenset(get_topic(c) for c in SEGMENT_EVENTS)
         self._defined, self._retired = get_topic(Segment.Defined), get_topic(Segment.Retired)
         self._criteria_changed = get_topic(Segment.CriteriaChanged)
-        self.topics = sorted(self._party_topics | set(self._opportunity) | self._segment_topics)
+        self._decision_topics = frozenset(get_topic(c) for c in _DECISION_EVENTS)
+        self.topics = sorted(self._party_topics | set(self._opportunity) | self._segment_topics
+                             | self._decision_topics)
 
     # ------------------------------------------------------------------ running
 
@@ -210,6 +236,16 @@ class SegmentMembership:
         """The stored changes of a segment's membership, in log order."""
         return list(self.storage.with_prefix(self.name, f"c:{segment_id}:").values())
 
+    def primary_holders(self, address_keys: Iterable[str]) -> dict[str, Row]:
+        """The stored facts rows (by party id) of the parties not merged away whose primary e-mail address or
+        phone number has one of ``address_keys``: two batch reads, whatever the number of keys."""
+        keys = set(address_keys)
+        index = self.storage.load(self.name, {f"a:{address_status_id(k)}" for k in keys})
+        parties = {p for row in index.values() for p in row["parties"]}
+        rows = self.storage.load(self.name, [f"f:{p}" for p in sorted(parties)])
+        return {k[2:]: r for k, r in rows.items()
+                if r["merged_into"] is None and keys.intersection(primary_address_keys(r))}
+
 
 class _Batch:
     """The rows one catch-up batch has loaded and changed."""
@@ -252,22 +288,30 @@ class _Batch:
             return
         o = self.owner
         if any(r.topic in o._segment_topics for r in page):
-            for prefix in ("f:", "o:", "m:"):
+            for prefix in ("f:", "o:", "m:", "a:"):
                 self._load_prefix(prefix)
             self._everything = True
             return
         parties: set[str] = set()
         opportunities: set[str] = set()
+        addresses: set[str] = set()  # ``a:`` keys
+        named: set[str] = set()  # addresses the records name
         for record in page:
             if record.topic in o._party_topics:
                 parties.add(record.originator_id)
                 for key in ("loser_id", "other_id"):
                     if key in record.data:
                         parties.add(str(record.data[key]))
+                _addresses_named(record.data, named)
             elif record.topic == o._opened:
                 parties.add(str(record.data["party_id"]))
+            elif record.topic in o._decision_topics:
+                addresses.add(_index_key(str(record.data["address_key"])))
             else:
                 opportunities.add(record.originator_id)
+        if addresses:  # the parties whose primary address a decision is about
+            self._load(addresses)
+            parties.update(p for key in addresses if key in self.rows for p in self.rows[key]["parties"])
         self._load(f"o:{i}" for i in opportunities)
         parties.update(str(self.rows[f"o:{i}"]["party_id"]) for i in opportunities if f"o:{i}" in self.rows)
         # The parties these stand for, and the parties merged into those (whose opportunities count).
@@ -283,6 +327,11 @@ class _Batch:
                         found.add(str(row["merged_into"]))
             frontier = found - parties
             parties |= found
+        for party in parties:  # the primary addresses their deliverability reads, and the records name
+            row = self.rows.get(f"f:{party}")
+            if row is not None:
+                named.update(primary_address_keys(row))
+        self._load(_index_key(k) for k in named)
         self._load(f"m:{s}:{p}" for s in self._definitions() for p in parties)
 
     # ------------------------------------------------------------------ applying
@@ -303,6 +352,8 @@ class _Batch:
             elif topic == o._unmerged:
                 merged_from = [p for p in merged_from if p != str(record.data["other_id"])]
             new["merged_from"], new["opportunities"] = merged_from, old["opportunities"] if old else {}
+            self._index(party, primary_address_keys(old) if old else [], primary_address_keys(new))
+            new["deliverable"] = deliverable_of(new, self._suppressed)
             self._put(f"f:{party}", new)
             changed: frozenset[str] | None = None
             if old is not None and self._watched is not None and topic not in o._rebuilding:
@@ -310,8 +361,58 @@ class _Batch:
             self._evaluate([party], self._definitions_order(), record, changed)
         elif topic in o._segment_topics:
             self._segment(record)
+        elif topic in o._decision_topics:
+            self._decision(record)
         else:
             self._opportunity(record)
+
+    # ------------------------------------------------------------------ addresses
+
+    def _address(self, address_key: str) -> Row:
+        """The ``a:`` row of an address (loaded if it was not; a new, empty one if none is stored)."""
+        key = _index_key(address_key)
+        self._load([key])
+        return self.rows.get(key) or {"address_key": address_key, "parties": [], "decisions": []}
+
+    def _index(self, party: str, before: list[str], after: list[str]) -> None:
+        """Move ``party`` in the address index from its primary addresses ``before`` to those ``after``."""
+        if before == after:
+            return
+        for address_key in set(before) - set(after):
+            row = self._address(address_key)
+            parties = [p for p in row["parties"] if p != party]
+            self._put(_index_key(address_key), {**row, "parties": parties} if parties or row["decisions"]
+                      else None)
+        for address_key in set(after) - set(before):
+            row = self._address(address_key)
+            if party not in row["parties"]:
+                self._put(_index_key(address_key), {**row, "parties": sorted([*row["parties"], party])})
+
+    def _suppressed(self, address_key: str) -> bool | None:
+        """What the decision in force about an address says (True: suppressed; None: no decision)."""
+        return decision_in_force(self._address(address_key)["decisions"])
+
+    def _decision(self, record: StoredRecord) -> None:
+        """A suppression decision: record it; if it changes the decision in force, the parties whose primary
+        address it is may change their deliverability, and the segments reading it are evaluated again."""
+        address_key = str(record.data["address_key"])
+        row = self._address(address_key)
+        before = decision_in_force(row["decisions"])
+        decisions = add_decision(row["decisions"], record)
+        self._put(_index_key(address_key), {**row, "decisions": decisions})
+        if decision_in_force(decisions) == before:
+            return
+        moved = []
+        for party in row["parties"]:
+            facts = self.rows.get(f"f:{party}")
+            if facts is None:
+                continue
+            deliverable = deliverable_of(facts, self._suppressed)
+            if deliverable != facts.get("deliverable"):
+                self._put(f"f:{party}", {**facts, "deliverable": deliverable})
+                moved.append(party)
+        if moved:
+            self._evaluate(moved, self._definitions_order(), record, _DECISION_FACTS)
 
     def _opportunity(self, record: StoredRecord) -> None:
         data, opportunity = record.data, record.originator_id
@@ -459,6 +560,31 @@ class _Batch:
 
     def changes(self) -> dict[str, Row | None]:
         return {k: self.rows.get(k) for k in self.changed}
+
+
+@lru_cache(maxsize=1 << 16)
+def _index_key(address_key: str) -> str:
+    """The storage key of an address's ``a:`` row: by its ``AddressStatus`` id (ASCII, whatever the
+    address)."""
+    return f"a:{address_status_id(address_key)}"
+
+
+def _addresses_named(data: Mapping[str, Any], found: set[str]) -> None:
+    """Add to ``found`` the keys of the e-mail addresses and phone numbers a party event's data names (as
+    lists, or as list changes: ``add`` and ``first``), so that their ``a:`` rows are read in one batch."""
+    sections = [data.get(name) for name in _ADDRESS_SECTIONS]
+    restored = data.get("restored")
+    if isinstance(restored, Mapping):
+        sections.append(restored.get("identity"))
+    for section in sections:
+        if not isinstance(section, Mapping):
+            continue
+        for field in ("emails", "phones"):
+            value = section.get(field)
+            if isinstance(value, Mapping):
+                value = [*value.get("add", ()), *([value["first"]] if value.get("first") else [])]
+            if isinstance(value, list):
+                found.update(address_key_of(str(v)) for v in value if v)
 
 
 def _dependents(criteria: Mapping[str, Criterion], segments: Iterable[str]) -> set[str]:

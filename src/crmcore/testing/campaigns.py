@@ -10,7 +10,7 @@ large batches. The same seed always gives the same reports.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
@@ -47,24 +47,27 @@ def running_campaign(
     cost: Money | None = None,
     segment_id: UUID | None = None,
     actor: str = "marketing",
+    addresses: Mapping[UUID, str] | None = None,
 ) -> Campaign:
     """A campaign drafted, scheduled and launched at ``at`` to ``newsletter`` and/or ``telemarketing``
     recipients (its channels are those given), its newsletter ``sent`` (default: every newsletter
-    recipient) in one wave at ``at``, and ``cost`` recorded. Not saved."""
+    recipient) in one wave at ``at``, and ``cost`` recorded. A newsletter recipient's address is its entry
+    in ``addresses``, else ``<party id>@example.com``. Not saved."""
+    email = {**{p: f"{p}@example.com" for p in newsletter}, **(addresses or {})}
     channels = [c for c, given in ((CampaignChannel.NEWSLETTER, newsletter),
                                    (CampaignChannel.TELEMARKETING, telemarketing)) if given]
     campaign = Campaign.draft(name=name, channels=channels or [CampaignChannel.NEWSLETTER],
                               segment_id=segment_id or uuid4(), budget=budget or Money.of("1000", "EUR"),
                               actor=actor, effective_at=at)
     campaign.schedule(start_at=at, actor=actor, effective_at=at)
-    recipients = {CampaignChannel.NEWSLETTER.value: [[str(p), f"{p}@example.com"] for p in newsletter],
+    recipients = {CampaignChannel.NEWSLETTER.value: [[str(p), email[p]] for p in newsletter],
                   CampaignChannel.TELEMARKETING.value: [[str(p), "+39 02 0000 0000"] for p in telemarketing]}
     campaign.launch(audience_at=at, recipients={c: recipients[c] for c in campaign.channels}, exclusions=[],
                     policy={"name": "audience", "version": 1}, actor=actor, effective_at=at)
     released = list(newsletter) if sent is None else list(sent)
     if released:
-        campaign.send(recipients=[[str(p), f"{p}@example.com"] for p in released], skipped=[], actor=actor,
-                      effective_at=at)
+        campaign.send(recipients=[[str(p), email.get(p, f"{p}@example.com")] for p in released], skipped=[],
+                      actor=actor, effective_at=at)
     if cost is not None:
         campaign.record_cost(amount=cost, actor=actor, effective_at=at)
     return campaign

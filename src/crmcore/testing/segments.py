@@ -1,15 +1,19 @@
 """A Hypothesis state machine for segments: parties change, deals open and close, parties merge and unmerge,
-segments are defined, changed and retired — and after every step each segment's members are exactly the
-parties its criteria select when evaluated directly on the parties as they stand.
+e-mail addresses bounce, are delivered to, move between parties and are decided again under other bounce
+policies, segments are defined, changed and retired — and after every step each segment's members are
+exactly the parties its criteria select when evaluated directly on the parties as they stand.
 
 Invariants, checked after every step on a real :class:`~crmcore.CRM`:
 
 - ``segment_members`` of every live segment equals the criteria evaluated on facts built from the parties
-  themselves (``get_party``) and the machine's own record of their opportunities — not from any view;
+  themselves (``get_party``, ``delivery_history``), the suppression decisions recorded on each address
+  (its ``AddressStatus`` aggregate) and the machine's own record of their opportunities — not from any view;
 - replaying a segment's changes (entered / left) gives its members, and a party never enters twice without
   leaving in between;
-- every few steps, each segment's members as of the moment after an earlier step equal its members read live
-  then, and the ``segment_members`` projection rebuilt from zero equals the one kept up to date.
+- every few steps, each segment's members as of the moment after an earlier step, as known then, equal its
+  members read live then (also without ``known_at`` when no bounce policy was re-applied since: a
+  re-applied policy changes the past), and the ``segment_members`` projection rebuilt from zero equals the
+  one kept up to date.
 
 Use :func:`segment_machine` to get a ``unittest.TestCase`` running it on stores of your choice.
 This module needs ``hypothesis`` (``pip install 'crmcore[test]'``).
@@ -21,17 +25,20 @@ import unittest
 from contextlib import suppress
 from decimal import Decimal
 from typing import Any, cast
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from hypothesis import note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, initialize, invariant, precondition, rule
 
 from crmcore.exceptions import CrmError
+from crmcore.policies.consent import BouncePolicy, deliverability_of, ledger_reports
+from crmcore.policies.suppression import address_key_of
 from crmcore.projections.asof import utc_text
 from crmcore.projections.facts import opportunity_facts
 from crmcore.projections.segments import memberships_of, referred_closure
 from crmcore.segments import Criterion, Facts, parse_criteria, referenced_segments
+from crmcore.testing.campaigns import running_campaign
 from crmcore.testing.lifecycle import CrmMachine, StoreUrlFactory, machine_case
 from crmcore.values import utc_now
 
@@ -57,6 +64,7 @@ def _atoms(segments: list[str]) -> st.SearchStrategy[dict[str, Any]]:
         st.sampled_from(["subscribed", "unsubscribed", "unknown"]).map(
             lambda s: {"consent": "email", "is": s}),
         st.just({"last_interaction": {"within_days": 30}}),
+        st.sampled_from(["email", "newsletter"]).map(lambda c: {"deliverable": c}),
     ]
     if segments:
         atoms.append(st.sampled_from(segments).map(lambda s: {"segment": s}))
@@ -90,21 +98,80 @@ class SegmentMachine(CrmMachine):
         self.segments: dict[str, dict[str, Any]] = {}  # live segment id -> criteria JSON
         self.past: list[tuple[Any, dict[str, list[UUID]]]] = []
         self.steps = 0
+        self.addresses = 0  # e-mail addresses handed out
+        self.policy_version = 2  # the bounce policy's version (each re-applied one gets the next)
+        self.reapplied_at: Any = None  # when a bounce policy was last re-applied
 
     @initialize()
     def fields(self) -> None:
         self.crm.define_field(name="region", kind="choice", choices=list(REGIONS), actor="machine")
         self.crm.define_field(name="score", kind="number", actor="machine")
+        # One segment reads deliverability from the start: bounces and decisions move parties in and out.
+        segment = self.crm.define_segment(name="Mailable", criteria={"deliverable": "email"}, actor="machine")
+        self.segments[str(segment)] = self.crm.get_segment(segment).criteria
 
     # ------------------------------------------------------------------ parties
 
     @rule(target=parties, stage=st.sampled_from(["suspect", "lead", "prospect", "customer"]),
-          owner=st.sampled_from(["ann", "bob", None]))
-    def register(self, stage: str, owner: str | None) -> UUID:
+          owner=st.sampled_from(["ann", "bob", None]), email=st.booleans())
+    def register(self, stage: str, owner: str | None, email: bool) -> UUID:
+        emails = [self._new_address()] if email else []
         party = self.crm.register_party(kind="person", name=f"P{len(self.stage)}", stage=stage, owner=owner,
-                                        actor="machine")
+                                        emails=emails, actor="machine")
         self.stage[party], self.merged_into[party] = stage, None
         return party
+
+    def _new_address(self) -> str:
+        self.addresses += 1
+        return f"p{self.addresses}@example.com"
+
+    # ------------------------------------------------------------------ addresses and bounces
+
+    @rule(party=parties, outcome=st.sampled_from(["soft_bounce", "soft_bounce", "hard_bounce", "delivered"]))
+    def report_delivery(self, party: UUID, outcome: str) -> None:
+        if self.merged_into[party] is not None:
+            return
+        primary = self.crm.get_party(party).primary_email
+        if primary is not None:
+            self.crm.record_delivery(party, address=primary, outcome=outcome, actor="machine")
+
+    @rule(party=parties, kind=st.sampled_from(["hard_bounce", "soft_bounce", "complaint", "delivered"]))
+    def campaign_report(self, party: UUID, kind: str) -> None:
+        """A campaign sent to the party's primary e-mail address now, and the provider's report about it
+        ingested: a decision with no report on the party's own ledger."""
+        if self.merged_into[party] is not None:
+            return
+        primary = self.crm.get_party(party).primary_email
+        if primary is None:
+            return
+        now = utc_now()
+        campaign = running_campaign(newsletter=[party], at=now, addresses={party: primary}, actor="machine")
+        self.crm._save(campaign)
+        self.crm.ingest([{"external_id": uuid4().hex, "campaign_id": campaign.id,
+                          "party_id": party, "kind": kind, "occurred_at": now}],
+                        source="machine", actor="machine")
+
+    @rule(limit=st.sampled_from([1, 3, 5]))
+    def reapply_policy(self, limit: int) -> None:
+        self.policy_version += 1
+        self.crm.reapply_bounce_policy(BouncePolicy(soft_bounce_limit=limit, version=self.policy_version),
+                                       actor="machine")
+        self.reapplied_at = utc_now()
+
+    @rule(party=parties)
+    def new_primary_email(self, party: UUID) -> None:
+        if self.merged_into[party] is None:
+            self.crm.add_email(party, self._new_address(), primary=True, actor="machine")
+
+    @rule(party=parties, holder=parties)
+    def take_primary_email(self, party: UUID, holder: UUID) -> None:
+        """``holder``'s primary e-mail address (perhaps suppressed) becomes ``party``'s primary one."""
+        if party == holder or self.merged_into[party] is not None or self.merged_into[holder] is not None:
+            return
+        address = self.crm.get_party(holder).primary_email
+        if address is not None:
+            self.crm.remove_email(holder, address, actor="machine")
+            self.crm.add_email(party, address, primary=True, actor="machine")
 
     @rule(party=parties, region=st.sampled_from([*REGIONS, None]), score=st.none() | st.integers(0, 100))
     def set_fields(self, party: UUID, region: str | None, score: int | None) -> None:
@@ -231,16 +298,30 @@ class SegmentMachine(CrmMachine):
             if into is not None:
                 continue
             view = self.crm.get_party(party)
+            deliverable = self._deliverable(party, view.primary_email)
             facts[str(party)] = cast(Facts, dict(
                 party_id=str(party), stage=view.stage.value, kind=view.kind.value, owner=view.owner,
                 fields={k: str(v) if isinstance(v, Decimal) else v for k, v in view.custom_fields.items()},
                 profile={}, consent={c.value: s.value for c, s in view.consent.items()},
                 last_interaction_at=None if view.last_interaction_at is None
                 else utc_text(view.last_interaction_at),
+                deliverable={"email": deliverable, "newsletter": deliverable},
                 **opportunity_facts(owned.get(party, [])),
             ))
         criteria: dict[str, Criterion] = {s: parse_criteria(c, check=False) for s, c in self.segments.items()}
         return memberships_of(criteria, facts, utc_now())
+
+    def _deliverable(self, party: UUID, primary: str | None) -> bool:
+        """Whether ``primary`` may be mailed: the decision recorded on the address (its aggregate) decides;
+        with none, the party's own delivery ledger under the default bounce policy."""
+        if primary is None:
+            return False
+        key = address_key_of(primary)
+        status = self.crm._address_status_of(key)
+        if status is not None and status.decisions:
+            return not status.suppressed_at()
+        entries = [e.model_dump() for e in self.crm.delivery_history(party) if e.address_key == key]
+        return deliverability_of(ledger_reports(entries), key, None, BouncePolicy()).deliverable
 
     @invariant()
     def members_are_the_parties_the_criteria_select(self) -> None:
@@ -276,8 +357,11 @@ class SegmentMachine(CrmMachine):
         for moment, live in self.past[:: max(1, len(self.past) // 3)]:
             for segment, members in live.items():
                 if segment in self.segments:
-                    then = self.crm.segment_members(segment, at=moment).ids
-                    assert then == members, f"segment {segment} as of {moment}: {then} != {members}"
+                    known = self.crm.segment_members(segment, at=moment, known_at=moment).ids
+                    assert known == members, f"segment {segment} as known at {moment}: {known} != {members}"
+                    if self.reapplied_at is None or self.reapplied_at < moment:
+                        then = self.crm.segment_members(segment, at=moment).ids
+                        assert then == members, f"segment {segment} as of {moment}: {then} != {members}"
         kept = {s: (self.crm.segment_members(s).ids, self.crm.segment_changes(s)) for s in self.segments}
         self.crm.rebuild_view("segment_members")
         rebuilt = {s: (self.crm.segment_members(s).ids, self.crm.segment_changes(s)) for s in self.segments}
