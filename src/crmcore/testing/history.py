@@ -38,15 +38,16 @@ What happens, and the numbers behind it (DOMAIN.md gives the anchors; each is a 
   a phone to phone calls, within two days of registration; 6 % (newsletter) and 5 % (phone) unsubscribe
   later from the preference centre, and more unsubscribe from the newsletter itself.
 - **Newsletter.** A quarterly newsletter (``include_inactive``: a company that has not cleaned its list
-  mails everyone) goes to every party subscribed at launch, except addresses suppressed, parties in an open
-  negotiation (the campaign default) and the second holder of an address. The mail tool reports, per
+  mails everyone) goes to every party subscribed at launch, except addresses suppressed and parties in an
+  open negotiation (the campaign default), each excluded with its reason. The mail tool reports, per
   recipient: a hard bounce (2 % of addresses are wrong from the start, and 6 % a year go bad), a soft
   bounce (3 %; a quarter of those are a full mailbox retried three times within three days, which the
   bounce policy treats as a hard bounce), else a delivery; opens (one to three) and clicks (27 % of
   openers, so about 8 % of the list - DOMAIN's ~30 % opens and ~8 % clicks), unsubscribes (0.5 %) and
-  complaints (0.1 %). Each party reads with its own propensity: a quarter are keen (65 % of mailings),
-  a third regular (35 %), 30 % drift away (from 45 %, halving every two months after a moment in their
-  first year) and 12 % hardly ever read (3 %), so that about a third of the parties mailed for a year
+  complaints (0.1 %). Each party reads with its own propensity: a quarter are keen (60 % of mailings),
+  a third regular (30 %), 30 % drift away (from 40 %, halving every two months after a moment in their
+  first year) and 12 % hardly ever read (3 %): the campaigns' open rate falls from about 36 % to about
+  29 % over the two years, and about a third of the parties mailed for a year
   end inactive (no open or click for 12 months, the engagement policy's default).
   Unsubscriptions and complaints unsubscribe their recipient, and hard bounces, repeated soft bounces and
   complaints suppress the address (``AddressStatus`` decisions): both recorded as the engagement
@@ -58,6 +59,12 @@ What happens, and the numbers behind it (DOMAIN.md gives the anchors; each is a 
 - **Duplicates.** 1 % of the parties are a person registered a second time, months later, as a lead met at
   an event: a slightly different name (a typo), the same e-mail address (its claim stays with the first
   record, as an import that skipped the check would have left it), no newsletter consent.
+
+What it adds up to (10,000 parties, seed 0; :class:`HistorySummary` has the counts): after two years
+29 % suspects, 26 % leads, 17 % prospects and targets, 12 % customers and 16 % disqualified; measured
+stays of 71 days (suspect), 89 (lead), about 125 (prospect, target); 47 % of the parties stale by design
+06's defaults - mostly suspects that never engaged and leads nobody worked: a list nobody cleaned -, 31 %
+of the parties ever mailed inactive, 12 % of the addresses mailed suppressed; about 11 events a party.
 
 Ids: parties, opportunities and campaigns get their aggregates' own time-ordered ids; reports get the ids
 their source and external id give (``h<seed>-…``), so loading the same history twice collides instead
@@ -91,7 +98,6 @@ from crmcore.policies.consent import BounceDecision, BounceFold, BouncePolicy, B
 from crmcore.policies.conversion import cause_of_win
 from crmcore.policies.engagement import DEFAULT_ENGAGEMENT, EngagementPolicy
 from crmcore.policies.pipelines import DEFAULT_LOST_REASONS, DEFAULT_PIPELINE, Pipeline
-from crmcore.testing.campaigns import store
 from crmcore.values import (
     CampaignChannel,
     Channel,
@@ -161,7 +167,7 @@ SOFT_BOUNCE, PERSISTENT_SOFT = 0.03, 0.25
 CLICK_GIVEN_OPEN = 0.27
 UNSUBSCRIBE, COMPLAINT = 0.005, 0.001
 #: readers: (share, open propensity, drifts away)
-READERS = ((0.25, 0.65, False), (0.33, 0.35, False), (0.30, 0.45, True), (0.12, 0.03, False))
+READERS = ((0.25, 0.60, False), (0.33, 0.30, False), (0.30, 0.40, True), (0.12, 0.03, False))
 DRIFT_HALF_LIFE_DAYS, DRIFT_FLOOR = 60.0, 0.02
 
 LINKEDIN, INDUSTRY, ATTENTION = 0.30, 0.75, 0.10
@@ -327,12 +333,30 @@ def simulate_history(
 
 
 def load_history(crm: CRM, history: SimulatedHistory, *, batch_size: int = 5000) -> int:
-    """Save ``history`` into ``crm``, ``batch_size`` aggregates per transaction; returns how many aggregates.
+    """Save ``history`` into ``crm``, ``batch_size`` aggregates per transaction; returns how many events.
 
-    Each aggregate is saved once with all its events; a history can be loaded only once (its aggregates
-    then have no pending events left).
+    Each batch's events go to the store's recorder in one insert, as ``crm`` would save them, without the
+    application's per-object checks (which cost a third of the time); a batch holding an aggregate due for a
+    snapshot, or a CRM with change listeners, is saved through the CRM instead. A history loads once: its
+    aggregates then have no pending events left.
     """
-    return store(crm, history.aggregates, batch_size=batch_size)
+    if batch_size < 1:
+        raise ValueError("batch_size: give at least 1")
+    app = crm._app
+    intervals = dict(app.snapshotting_intervals or {})
+    direct = not crm._listeners
+    saved = 0
+    aggregates = history.aggregates
+    for first in range(0, len(aggregates), batch_size):
+        batch = aggregates[first : first + batch_size]
+        if not direct or any(a.version >= intervals.get(type(a), a.version + 1) for a in batch):
+            saved += sum(len(a.pending_events) for a in batch)
+            crm._save(*batch)
+            continue
+        events = [event for aggregate in batch for event in aggregate.collect_events()]
+        app.recorder.insert_events([app.mapper.to_stored_event(event) for event in events])
+        saved += len(events)
+    return saved
 
 
 # -- the simulation -----------------------------------------------------------------------------------
@@ -460,14 +484,16 @@ class _Simulation:
     def _catalog(self) -> FieldCatalog:
         catalog = FieldCatalog.start(actor=MARKETING, effective_at=self.start)
         for definition in (
-            FieldDefinition(name="industry", kind=FieldKind.CHOICE, choices=_INDUSTRY_BEFORE, label="Industry"),
+            FieldDefinition(name="industry", kind=FieldKind.CHOICE, choices=_INDUSTRY_BEFORE,
+                            label="Industry"),
             FieldDefinition(name="linkedin", kind=FieldKind.WEB_LINK, label="LinkedIn profile"),
             FieldDefinition(name="attention", kind=FieldKind.LABEL, choices=_ATTENTION, label="Attention"),
         ):
             catalog.define(definition, actor=MARKETING, effective_at=self.start)
         self.catalog_before = catalog.version
         catalog.change_rules(
-            FieldDefinition(name="industry", kind=FieldKind.CHOICE, choices=_INDUSTRY_AFTER, label="Industry"),
+            FieldDefinition(name="industry", kind=FieldKind.CHOICE, choices=_INDUSTRY_AFTER,
+                            label="Industry"),
             actor=MARKETING, effective_at=self.rules_change,
         )
         self.catalog_after = catalog.version
@@ -494,9 +520,11 @@ class _Simulation:
 
     def _launch(self, send: _Send) -> None:
         campaign = send.campaign
-        campaign.launch(audience_at=send.launch, recipients={CampaignChannel.NEWSLETTER.value: send.recipients},
-                        exclusions=send.exclusions, policy={"name": "audience", "version": 1}, actor=MARKETING,
-                        effective_at=send.launch)
+        campaign.launch(
+            audience_at=send.launch, recipients={CampaignChannel.NEWSLETTER.value: send.recipients},
+            exclusions=send.exclusions, policy={"name": "audience", "version": 1}, actor=MARKETING,
+            effective_at=send.launch,
+        )
         if send.recipients:
             campaign.send(recipients=send.recipients, skipped=[], actor=MARKETING, effective_at=send.send)
         cost = Decimal(200) + (Decimal("0.01") * len(send.recipients)).quantize(Decimal("0.01"))
@@ -510,7 +538,7 @@ class _Simulation:
 
     def _seeds(self) -> list[_Seed]:
         rng = self.rng
-        duplicates = int(round(self.parties * self.duplicate_share)) if self.parties >= 100 else 0
+        duplicates = round(self.parties * self.duplicate_share) if self.parties >= 100 else 0
         originals = self.parties - duplicates
         seeds: list[_Seed] = []
         last = self.end - DAY
@@ -535,7 +563,8 @@ class _Simulation:
         has_email, has_phone = _weighted(rng, PERSON_CONTACTS)
         identity: dict[str, Any] = {"given_name": given, "family_name": family}
         if has_email:
-            identity["emails"] = [f"{_slug(given)}.{_slug(family)}.{self.seed}.{index}@{rng.choice(_DOMAINS)}"]
+            local = f"{_slug(given)}.{_slug(family)}.{self.seed}.{index}"
+            identity["emails"] = [f"{local}@{rng.choice(_DOMAINS)}"]
         if has_phone:
             identity["phones"] = [self._phone(index)]
         stage = _weighted(rng, PERSON_STAGES)
@@ -878,7 +907,8 @@ class _Simulation:
                            for _ in range(rng.choice((1, 1, 1, 2, 3))))
             made += [(EngagementKind.OPENED, at, {}) for at in opens]
             if rng.random() < CLICK_GIVEN_OPEN:
-                made.append((EngagementKind.CLICKED, opens[0] + _minutes(rng, 30), {"link": rng.choice(_LINKS)}))
+                clicked = opens[0] + _minutes(rng, 30)
+                made.append((EngagementKind.CLICKED, clicked, {"link": rng.choice(_LINKS)}))
         roll = rng.random()
         if roll < UNSUBSCRIBE:
             made.append((EngagementKind.UNSUBSCRIBED, delivered + _minutes(rng, 60 * 24 * 12), {}))
@@ -926,7 +956,8 @@ class _Simulation:
                 self.opportunity_ids.append(deal.id)
             elif action == "move":
                 deal = deals[data["key"]]
-                deal.move_stage(pipeline=self.pipeline, stage=data["stage"], actor=deal.owner, effective_at=at)
+                deal.move_stage(pipeline=self.pipeline, stage=data["stage"], actor=deal.owner,
+                                effective_at=at)
             elif action == "win":
                 deal = deals[data["key"]]
                 deal.win(pipeline=self.pipeline, reasons=[], actor=deal.owner, effective_at=at)
@@ -947,12 +978,13 @@ class _Simulation:
         changes = suppression.reconcile(timeline, [], self.bounce_policy)
         if not changes:
             return None
+        actor = f"policy:{self.bounce_policy.name}"
         status = AddressStatus(address_key=suppression.address_key_of(address), address=address,
-                               actor=f"policy:{self.bounce_policy.name}", effective_at=changes[0].effective_at)
+                               actor=actor, effective_at=changes[0].effective_at)
         for change in changes:
             status.decide(suppress=change.suppressed, rule=change.rule, reason=change.reason,
                           policy=self.bounce_policy.stamp(), evidence=list(change.evidence),
-                          actor=f"policy:{self.bounce_policy.name}", effective_at=change.effective_at)
+                          actor=actor, effective_at=change.effective_at)
         self.counts["suppressed"] += status.suppressed
         return status
 
@@ -979,7 +1011,8 @@ class _Simulation:
 
     def _summary(self, seeds: Sequence[_Seed], aggregates: Sequence[Aggregate]) -> HistorySummary:
         end = self.end
-        averages = {stage.value: (sum(days) / len(days), len(days)) for stage, days in self.stays_done.items()}
+        averages = {stage.value: (sum(days) / len(days), len(days))
+                    for stage, days in self.stays_done.items()}
         overall = [d for days in self.stays_done.values() for d in days]
         stale = candidates = 0
         for row in self.final:
@@ -1000,7 +1033,8 @@ class _Simulation:
         index_to_id = {row["index"]: row["id"] for row in self.final}
         persons = [row for row in self.final if row["kind"] is PartyKind.PERSON]
         deals = [deal for row in self.final for deal in row["deals"]]
-        consent = Counter((channel, status) for row in self.final for channel, status in row["consent"].items())
+        consent = Counter((channel, status)
+                          for row in self.final for channel, status in row["consent"].items())
         return HistorySummary(
             start=self.start, end=end, seed=self.seed,
             events=sum(len(a.pending_events) for a in aggregates),
