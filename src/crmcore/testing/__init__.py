@@ -22,6 +22,9 @@
   registers its deals' parties with traits that predict how the deals end (``sales_parties``).
 - :mod:`crmcore.testing.campaigns`: running campaigns built on the aggregate (``running_campaign``) and
   seeded engagement reports about their recipients (``simulate_engagement``), saved in batches.
+- :mod:`crmcore.testing.history`: a seeded two-year history of a whole CRM (``simulate_history``: parties
+  through the lifecycle, owners, opportunities, consent, a quarterly newsletter and its engagement, custom
+  fields, duplicates) with a summary to assert against, loaded in batches (``load_history``).
 
 The machines and strategies need ``hypothesis`` (``pip install 'crmcore[testing]'``); they are imported on
 first use, so :mod:`crmcore.testing.sales` and :mod:`crmcore.testing.synthetic` work without it.
