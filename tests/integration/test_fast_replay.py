@@ -14,9 +14,9 @@ from eventsourcing.persistence import StoredEvent
 
 from crmcore import CRM
 from crmcore.projections import fold, read_events
+from crmcore.projections import records as records_module
 from crmcore.projections.base import fold_records
 from crmcore.projections.pipeline import PipelineView
-from crmcore.projections import records as records_module
 from crmcore.projections.records import RecordReader, StoredRecord, record_of
 from crmcore.projections.runner import ViewRunner
 from crmcore.projections.storage import MemoryViewStorage
@@ -93,7 +93,8 @@ def test_pages_read_ahead_or_in_turn_and_sliced_or_whole_give_every_record_once_
     sliced = list(reader.pages([], page_size=7, sliced=True))
     skimmed = list(reader.skimmed_pages([], frozenset(), page_size=7, sliced=True))
     assert [len(page) for page in whole][:-1] == [7] * (len(whole) - 1)
-    assert max(map(len, sliced)) == 3 and len(sliced) > len(whole)
+    assert max(map(len, sliced)) == 3
+    assert len(sliced) > len(whole)
     for pages in (whole, sliced, skimmed):
         assert [r for page in pages for r in page] == expected
 
