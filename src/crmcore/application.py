@@ -3503,7 +3503,7 @@ class CRM:
         moment, known = _results_moment(at, known_at)
         chosen = self._hygiene_policy(policy)
         grouping = _group_by(group_by)
-        inputs = self._hygiene.inputs(moment, known, utc_now())
+        inputs = self._hygiene.inputs(moment, known)
         label, groups = self._hygiene_groups(grouping, inputs.facts, inputs.at, moment, known)
         if moment is None:
             rule_breaks: list[FieldScanFinding] | None = self.scan_fields()
@@ -3526,7 +3526,11 @@ class CRM:
         count = _quarters(quarters)
         end = _aware(until, "until") if until is not None else utc_now()
         chosen = self._hygiene_policy(policy)
-        ends = quarter_ends(end, count)
+        try:
+            ends = quarter_ends(end, count)
+        except ValueError:  # before the year 1
+            raise InvalidInput("quarters: reaches back before the first year", [
+                {"loc": ("quarters",), "msg": "too far back", "type": "int_range"}]) from None
         inputs = self._hygiene.inputs_at([moment for _, moment in ends])
         return [counts_of(i, chosen, self.bounce_policy, quarter=name)
                 for (name, _), i in zip(ends, inputs, strict=True)]

@@ -161,7 +161,7 @@ def report_of(
     averages = sections.averages
     group_rows: list[StageAverage] = []
     if groups is not None:
-        present = sorted({g for g in groups.values()}, key=lambda g: (g is not None, g or ""))
+        present = sorted(set(groups.values()), key=lambda g: (g is not None, g or ""))
         group_rows = [_average(averages.of(stage, group)) for group in present for stage in OPEN_STAGES]
     return HygieneReport(
         at=inputs.at, known_at=known_at, policy=policy.model_dump(mode="json"), group_by=group_by,

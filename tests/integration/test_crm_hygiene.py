@@ -200,6 +200,7 @@ def test_bad_input_to_the_report_is_refused(crm: CRM, bad: dict[str, Any]) -> No
 @pytest.mark.parametrize("bad", [
     {"quarters": 0}, {"quarters": 201}, {"quarters": True}, {"quarters": "8"},
     {"until": datetime(2025, 1, 1)}, {"policy": "hygiene"},
+    {"quarters": 200, "until": datetime(30, 1, 1, tzinfo=UTC)},
 ])
 def test_bad_input_to_the_trend_is_refused(crm: CRM, bad: dict[str, Any]) -> None:
     with pytest.raises(InvalidInput):

@@ -23,6 +23,7 @@ from crmcore.projections.pipeline import PipelineView
 from crmcore.projections.runner import ViewRunner
 from crmcore.projections.storage import ViewStorage
 from crmcore.segments import Facts
+from crmcore.values import utc_now
 
 __all__ = ["VIEWS", "HygieneReader", "RequiredAt"]
 
@@ -40,12 +41,13 @@ class HygieneReader:
     def __init__(self, runner: ViewRunner, storage: ViewStorage, required_at: RequiredAt) -> None:
         self.runner, self.storage, self.required_at = runner, storage, required_at
 
-    def inputs(self, at: datetime | None, known_at: datetime | None, now: datetime) -> HygieneInputs:
-        """The inputs now (``at`` None: the stored rows, caught up; ``now`` is the moment they are read at)
-        or as of ``at`` as known at ``known_at`` (the four views folded in one read of the log)."""
+    def inputs(self, at: datetime | None, known_at: datetime | None) -> HygieneInputs:
+        """The inputs now (``at`` None: the stored rows, caught up, read as at the moment after that) or as
+        of ``at`` as known at ``known_at`` (the four views folded in one read of the log)."""
         if at is None:
             for name in VIEWS:
                 self.runner.catch_up(name)
+            now = utc_now()
             facts = facts_of(self.storage.rows(PartyFactsView.name, {}),
                              self.storage.rows(PipelineView.name, {}))
             engagement = engagement_by_survivor(self.storage.rows(PartyEngagementView.name, {}),
