@@ -101,6 +101,7 @@ from crmcore.exceptions import (
     TaskNotFound,
 )
 from crmcore.fields import STANDARD_PROFILE, FieldDefinition, FieldKind, FieldSet
+from crmcore.hygiene import HygieneFlagReader, counts_of, quarter_ends, report_of, uses_hygiene
 from crmcore.identity import EmailAddress, PhoneNumber
 from crmcore.matching import Detector, DuplicateCandidate, MatchRecord
 from crmcore.models import (
@@ -126,6 +127,8 @@ from crmcore.models import (
     FieldScanFinding,
     FieldValueView,
     Forecast,
+    HygieneCounts,
+    HygieneReport,
     IngestReport,
     LeadAssessment,
     LeadScore,
@@ -178,6 +181,7 @@ from crmcore.policies.audience import (
 from crmcore.policies.consent import BouncePolicy
 from crmcore.policies.conversion import PartyFacts
 from crmcore.policies.engagement import DEFAULT_ENGAGEMENT, EngagementPolicy, is_inactive
+from crmcore.policies.hygiene import HygienePolicy
 from crmcore.policies.pipelines import DEFAULT_LOST_REASONS, DEFAULT_PIPELINE, OpportunityStatus, Pipeline
 from crmcore.policies.qualification import (
     DEFAULT_QUALIFICATION,
@@ -213,6 +217,7 @@ from crmcore.projections.backtest import EVERY, backtest_of, period_boundaries
 from crmcore.projections.campaign_results import CampaignReader, campaign_as_of, campaign_totals_of
 from crmcore.projections.campaigns import CampaignRecipientsView, CampaignsView, PartyEngagementView
 from crmcore.projections.facts import PartyFactsView, facts_of, primary_address_keys, survivor_of
+from crmcore.projections.hygiene import HygieneReader
 from crmcore.projections.identity import IdentityView, MembershipsView
 from crmcore.projections.opportunities import OpportunitiesView
 from crmcore.projections.parallel import SharedReplay
@@ -358,7 +363,9 @@ class CRM:
     uses one). ``qualification_policy`` is the policy :meth:`assess_lead` and ``qualify(require_policy=True)``
     use unless given another (default: :data:`~crmcore.policies.qualification.DEFAULT_QUALIFICATION`).
     ``engagement_policy`` says which parties are inactive (:meth:`inactive_parties`; default: inactive after
-    365 days without an open or a click). Close it (or use ``with``) when done.
+    365 days without an open or a click). ``hygiene_policy`` holds the hygiene rules (:meth:`hygiene_report`,
+    :meth:`hygiene_trend` and the ``hygiene`` segment criteria; default: :class:`HygienePolicy`, with the
+    CRM's engagement policy for inactivity). Close it (or use ``with``) when done.
     """
 
     def __init__(
@@ -376,6 +383,7 @@ class CRM:
         qualification_policy: QualificationPolicy = DEFAULT_QUALIFICATION,
         engagement_policy: EngagementPolicy = DEFAULT_ENGAGEMENT,
         bounce_policy: BouncePolicy | None = None,
+        hygiene_policy: HygienePolicy | None = None,
     ) -> None:
         self.settings = store if isinstance(store, StoreSettings) else parse_store_url(store)
         if isinstance(replay_workers, bool) or not isinstance(replay_workers, int) or replay_workers < 1:
@@ -409,6 +417,12 @@ class CRM:
         #: The bounce policy the engagement policy process applies (every process writing to a store
         #: should be given the same; :meth:`reapply_bounce_policy` changes it).
         self.bounce_policy = bounce_policy or BouncePolicy()
+        if hygiene_policy is not None and not isinstance(hygiene_policy, HygienePolicy):
+            raise InvalidInput("hygiene_policy: give a HygienePolicy",
+                               [{"loc": ("hygiene_policy",), "msg": "not a HygienePolicy",
+                                 "type": "is_instance_of"}])
+        #: The hygiene rules reports and segment flags apply unless a call names others.
+        self.hygiene_policy = hygiene_policy or HygienePolicy()
         self._app = _Ledger(self.settings)
         self._views_storage = self._make_view_storage()
         self._runner = ViewRunner(
@@ -421,6 +435,7 @@ class CRM:
         )
         self._segments = SegmentMembership(self._runner.reader, self._views_storage)
         self._campaign_reader = CampaignReader(self._runner, self._views_storage)
+        self._hygiene = HygieneReader(self._runner, self._views_storage, self._required_fields_at)
         self._listeners: list[ChangeListener] = []
         self._listeners_lock = threading.Lock()
         self._identity = IdentityIndex()
@@ -2367,7 +2382,9 @@ class CRM:
             rows: Mapping[str, Mapping[str, Any]]
             if sid in time_relative_segments(criteria):
                 rows = self.party_facts()
-                wanted = memberships_of(criteria, rows, utc_now(), [sid]).get(sid, set())
+                now = utc_now()
+                hygiene = self._hygiene_flags(criteria, [sid], rows, None, None, now)
+                wanted = memberships_of(criteria, rows, now, [sid], hygiene=hygiene).get(sid, set())
             else:
                 wanted = set(kept)
                 rows = {k[2:]: r for k, r in self._views_storage.load(
@@ -2380,7 +2397,9 @@ class CRM:
         if sid not in then:
             raise SegmentNotFound(UUID(sid), f"not defined by {moment.isoformat()}")
         facts = self.party_facts(at=moment, known_at=known)
-        wanted = memberships_of(_live_criteria(then.values()), facts, moment, [sid]).get(sid, set())
+        criteria = _live_criteria(then.values())
+        hygiene = self._hygiene_flags(criteria, [sid], facts, moment, known, moment)
+        wanted = memberships_of(criteria, facts, moment, [sid], hygiene=hygiene).get(sid, set())
         members = [_member(p, facts[p], None) for p in sorted(wanted)]
         return SegmentMembers(segment_id=UUID(sid), at=moment, known_at=known, members=members)
 
@@ -2417,7 +2436,9 @@ class CRM:
             definitions = list(self._runner.fold_as_of(SegmentsView.name, moment, known).values())
             facts = self.party_facts(at=moment, known_at=known)
         criteria_by_id = {**_live_criteria(definitions), "": checked}
-        wanted = memberships_of(criteria_by_id, facts, moment or utc_now(), [""]).get("", set())
+        now = moment or utc_now()
+        hygiene = self._hygiene_flags(criteria_by_id, [""], facts, moment, known, now)
+        wanted = memberships_of(criteria_by_id, facts, now, [""], hygiene=hygiene).get("", set())
         return [_member(p, facts[p], None) for p in sorted(wanted)]
 
     def _checked_criteria(self, criteria: Mapping[str, Any], segment_id: UUID | None) -> Criterion:
@@ -3496,6 +3517,139 @@ class CRM:
             else:
                 self._maybe_suppressed.discard(key)
 
+    # ------------------------------------------------------------------ hygiene
+
+    def hygiene_report(
+        self,
+        *,
+        at: datetime | None = None,
+        known_at: datetime | None = None,
+        policy: HygienePolicy | None = None,
+        group_by: str | Sequence[UUID | str] | None = None,
+    ) -> HygieneReport:
+        """The state of the data (design 06 § 2, :class:`HygieneReport`): stale, inactive, bounced,
+        unsubscribed, incomplete and set-aside parties, the field rule breaks and the duplicates, with the
+        average stay in each open stage the stale threshold rests on.
+
+        Now by default. With ``at`` (aware), as it stood then: every view folded from the events effective
+        by then (one read of the log); with ``known_at`` too, only those recorded by then (``known_at`` alone
+        stands for both), so a back-dated change alters ``at`` answers, never ``known_at`` ones. Rule breaks
+        and duplicates are computed now only (None as of a past moment, said in ``notes``).
+
+        ``policy`` (default: the CRM's ``hygiene_policy``; its ``engagement`` default: the CRM's
+        engagement policy) sets the rules. ``group_by`` measures the stage averages per group, each party
+        judged against its group's: ``"owner"``; ``"segment"`` (the live segments not testing hygiene
+        flags, by name, a party in the first it belongs to); or a list of segment ids in that role. Parties
+        in no group form the group None. Refused with :class:`InvalidInput`: naive moments, a policy that is
+        not a :class:`HygienePolicy`, any other ``group_by``.
+        """
+        moment, known = _results_moment(at, known_at)
+        chosen = self._hygiene_policy(policy)
+        grouping = _group_by(group_by)
+        inputs = self._hygiene.inputs(moment, known)
+        label, groups = self._hygiene_groups(grouping, inputs.facts, inputs.at, moment, known)
+        if moment is None:
+            rule_breaks: list[FieldScanFinding] | None = self.scan_fields()
+            duplicates: list[DuplicateMatch] | None = self.duplicates()
+            notes = []
+        else:
+            rule_breaks = duplicates = None
+            notes = ["rule_breaks and duplicates are computed now only: omitted as of a past moment"]
+        return report_of(inputs, chosen, self.bounce_policy, known_at=known, group_by=label, groups=groups,
+                         rule_breaks=rule_breaks, duplicates=duplicates, notes=notes)
+
+    def hygiene_trend(
+        self, *, quarters: int = 8, until: datetime | None = None, policy: HygienePolicy | None = None,
+    ) -> list[HygieneCounts]:
+        """The hygiene report's counts at the end of each of the last ``quarters`` (1 to 200) calendar
+        quarters (UTC) ended by ``until`` (aware; default now), oldest first, from history as it is known
+        now: each count as the report's at the quarter's end (what was effective before the first moment of
+        the next quarter). Every view is folded once, at all the quarter ends. Rule breaks and duplicates
+        are not computed (None). Bad input: :class:`InvalidInput`."""
+        count = _quarters(quarters)
+        end = _aware(until, "until") if until is not None else utc_now()
+        chosen = self._hygiene_policy(policy)
+        try:
+            ends = quarter_ends(end, count)
+        except ValueError:  # before the year 1
+            raise InvalidInput("quarters: reaches back before the first year", [
+                {"loc": ("quarters",), "msg": "too far back", "type": "int_range"}]) from None
+        inputs = self._hygiene.inputs_at([moment for _, moment in ends])
+        return [counts_of(i, chosen, self.bounce_policy, quarter=name)
+                for (name, _), i in zip(ends, inputs, strict=True)]
+
+    def _hygiene_policy(self, policy: HygienePolicy | None) -> HygienePolicy:
+        """``policy`` (default: the CRM's) checked, with the CRM's engagement policy unless it names one."""
+        chosen = self.hygiene_policy if policy is None else policy
+        if not isinstance(chosen, HygienePolicy):
+            raise InvalidInput("policy: give a HygienePolicy", [
+                {"loc": ("policy",), "msg": "not a HygienePolicy", "type": "is_instance_of"}])
+        if chosen.engagement is None:
+            chosen = chosen.model_copy(update={"engagement": self.engagement_policy})
+        return chosen
+
+    def _hygiene_groups(
+        self, grouping: str | list[str] | None, facts: Mapping[str, Facts], now: datetime,
+        at: datetime | None, known_at: datetime | None,
+    ) -> tuple[str | None, dict[str, str | None] | None]:
+        """The name of the grouping and each party's group (None, None: not grouped)."""
+        if grouping is None:
+            return None, None
+        if grouping == "owner":
+            return "owner", {p: f.get("owner") for p, f in facts.items()}
+        rows = self._segment_rows() if at is None else list(
+            self._runner.fold_as_of(SegmentsView.name, at, known_at).values())
+        live = _live_criteria(rows)
+        flagged = {s for s, node in live.items() if uses_hygiene(node)}
+        testing = {s for s in live if referred_closure(live, [s]) & flagged}
+        chosen: list[str]
+        if grouping == "segment":
+            names = {r["segment_id"]: str(r["name"]).casefold() for r in rows}
+            chosen = sorted((s for s in live if s not in testing), key=lambda s: (names[s], s))
+        else:
+            chosen = list(grouping)
+            for index, segment in enumerate(chosen):
+                if segment not in live or segment in testing:
+                    why = "tests hygiene flags" if segment in testing else "no live segment has this id"
+                    raise InvalidInput(f"group_by: segment {segment}: {why}", [
+                        {"loc": ("group_by", index), "msg": why, "type": "value_error"}])
+        members = memberships_of(live, facts, now, chosen)
+        return "segment", {p: next((s for s in chosen if p in members.get(s, ())), None) for p in facts}
+
+    def _hygiene_flags(
+        self, criteria: Mapping[str, Criterion], wanted: Iterable[str], facts: Mapping[str, Facts],
+        at: datetime | None, known_at: datetime | None, now: datetime,
+    ) -> HygieneFlagReader | None:
+        """What the hygiene flags in the criteria of ``wanted`` (or of the segments they refer to) read at
+        ``now`` over ``facts`` (now when ``at`` is None, else as of ``at`` and ``known_at``); None when they
+        test none."""
+        if not any(uses_hygiene(criteria[s]) for s in referred_closure(criteria, wanted)):
+            return None
+        return HygieneFlagReader(
+            self._hygiene_policy(None), self.bounce_policy, now, facts,
+            engagement=lambda: self._hygiene.engagement(at, known_at),
+            addresses=lambda: self._hygiene.addresses(facts, at, known_at),
+            required=lambda: self._required_fields_at(at, known_at, False),
+        )
+
+    def _required_fields_at(
+        self, at: datetime | None, known_at: datetime | None, strictly: bool,
+    ) -> dict[str, str]:
+        """The required custom fields and profile traits (name -> section) of the catalog now (``at`` None)
+        or as it stood at ``at``: its last version effective by then (``strictly``: before), recorded by
+        ``known_at``."""
+        if at is None:
+            fields = self._current_fields()
+        else:
+            version = 0
+            for event in self._app.events.get(CATALOG_ID):
+                effective, recorded = cast(Any, event).effective_at, cast(Any, event).timestamp
+                if (effective < at if strictly else effective <= at) and (
+                        known_at is None or recorded <= known_at):
+                    version = max(version, event.originator_version)
+            fields = self._fields_at(version)
+        return {name: d.section for name, d in fields.items() if d.required}
+
     # ------------------------------------------------------------------ party facts
 
     def party_facts(
@@ -3886,6 +4040,27 @@ def _aware(value: datetime, field: str) -> datetime:
             [{"loc": (field,), "msg": "naive or not a datetime", "type": "timezone_aware"}],
         )
     return value
+
+
+def _quarters(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 200:
+        raise InvalidInput("quarters: give a whole number of quarters from 1 to 200", [
+            {"loc": ("quarters",), "msg": "out of range", "type": "int_range"}])
+    return value
+
+
+def _group_by(value: Any) -> str | list[str] | None:
+    """``group_by`` checked: None, ``"owner"``, ``"segment"``, or segment ids (as text, in order)."""
+    if value is None or value in ("owner", "segment"):
+        return cast("str | None", value)
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not value:
+        raise InvalidInput("group_by: give \"owner\", \"segment\" or a list of segment ids", [
+            {"loc": ("group_by",), "msg": "owner, segment or segment ids", "type": "value_error"}])
+    ids = [str(_id_of(v, "segment")) for v in value]
+    if len(set(ids)) != len(ids):
+        raise InvalidInput("group_by: a segment is listed twice", [
+            {"loc": ("group_by",), "msg": "repeated segment", "type": "value_error"}])
+    return ids
 
 
 def _attribution_window(days: Any) -> timedelta:

@@ -42,6 +42,7 @@ __all__ = [
     "Backtest",
     "BacktestFigures",
     "BacktestPeriod",
+    "BouncedAddress",
     "CampaignFigures",
     "CampaignPeriodResults",
     "CampaignResults",
@@ -63,6 +64,9 @@ __all__ = [
     "FieldValueView",
     "Forecast",
     "ForecastAccuracy",
+    "HygieneCounts",
+    "HygieneReport",
+    "IncompleteParty",
     "IngestReport",
     "InterruptedNegotiation",
     "KindTime",
@@ -91,7 +95,9 @@ __all__ = [
     "SegmentMember",
     "SegmentMembers",
     "SegmentView",
+    "StageAverage",
     "StageCalibration",
+    "StaleParty",
     "Suppression",
     "TaskAnalysis",
     "TaskSummary",
@@ -1210,3 +1216,114 @@ class CampaignPeriodResults(_ReadModel):
     attribution_window_days: int
     campaigns: list[CampaignResults]
     totals: CampaignTotals
+
+
+# -- hygiene ------------------------------------------------------------------------------------------
+
+
+class StageAverage(_ReadModel):
+    """The average completed stay in an open ``stage`` (of ``group``, an owner or a segment id, in a grouped
+    report; None otherwise), in ``days`` (rounded to 2 places), the number of completed stays it rests on
+    (``samples``; 0 for the fallback) and its ``basis``: ``measured``, ``stage`` (the group had too few
+    stays: the stage's overall average) or ``fallback`` (too few overall: the policy's ``fallback_days``)."""
+
+    stage: Stage
+    group: str | None = None
+    days: Decimal
+    samples: int
+    basis: Literal["measured", "stage", "fallback"]
+
+
+class StaleParty(_ReadModel):
+    """A party in an open stage for longer than its threshold: ``days_in_stage`` since ``since`` against
+    ``threshold_days`` (the stale factor times the average stay; both rounded to 2 places)."""
+
+    party_id: UUID
+    name: str
+    stage: Stage
+    since: datetime
+    days_in_stage: Decimal
+    threshold_days: Decimal
+    owner: str | None
+    group: str | None = None
+
+
+class BouncedAddress(_ReadModel):
+    """An address of a party that may not be sent to: ``channel`` ``email`` (e-mail and newsletter) or
+    ``phone`` (phone and SMS), the ``rule`` that suppressed it and ``since`` when, from the recorded
+    decision in force (``source`` ``decision``) or the party's own delivery ledger (``ledger``)."""
+
+    party_id: UUID
+    channel: Literal["email", "phone"]
+    address: str
+    rule: str
+    since: datetime
+    source: Literal["decision", "ledger"]
+
+
+class IncompleteParty(_ReadModel):
+    """A party with expected fields empty (``missing``, by name: ``"emails or phones"``, ``"owner"``,
+    ``"vat_number"``, required custom fields and profile traits), on its ``owner``'s to-do list."""
+
+    party_id: UUID
+    name: str
+    kind: PartyKind
+    stage: Stage
+    owner: str | None
+    missing: list[str]
+
+
+class HygieneCounts(_ReadModel):
+    """One number per section of a hygiene report at ``at`` (``quarter``: the calendar quarter it ends, in
+    a trend): parties standing, stale, inactive, bounced addresses (and the parties holding them),
+    parties unsubscribed from at least one channel (and per channel), incomplete, set aside, rule breaks and
+    duplicate pairs (None where not computed: as of a past moment)."""
+
+    at: datetime
+    quarter: str | None = None
+    parties: int
+    stale: int
+    inactive: int
+    bounced: int
+    bounced_parties: int
+    unsubscribed: int
+    unsubscribed_by_channel: dict[ConsentChannel, int]
+    incomplete: int
+    set_aside: int
+    rule_breaks: int | None
+    duplicates: int | None
+
+
+class HygieneReport(_ReadModel):
+    """The state of the data at ``at`` (as known at ``known_at``) under ``policy`` (design 06 § 2).
+
+    ``stage_averages``: each open stage's average stay; ``group_averages``: per group (``group_by``:
+    ``owner``, or ``segment``: segment ids) and stage; ``stale``, ``inactive`` (party ids), ``bounced``,
+    ``unsubscribed`` (per channel, party ids), ``incomplete`` (sorted by owner, None first: each rep's to-do
+    list; :meth:`incomplete_by_owner`), ``set_aside`` (party ids), ``rule_breaks`` (the current field rules'
+    findings) and ``duplicates`` (the detector's pairs) — these two now only (None as of a past moment, said
+    in ``notes``); ``counts`` one number per section."""
+
+    at: datetime
+    known_at: datetime | None
+    policy: dict[str, Any]
+    group_by: str | None
+    stage_averages: list[StageAverage]
+    group_averages: list[StageAverage]
+    stale: list[StaleParty]
+    inactive: list[UUID]
+    bounced: list[BouncedAddress]
+    unsubscribed: dict[ConsentChannel, list[UUID]]
+    incomplete: list[IncompleteParty]
+    set_aside: list[UUID]
+    rule_breaks: list[FieldScanFinding] | None
+    duplicates: list[DuplicateMatch] | None
+    notes: list[str]
+    counts: HygieneCounts
+
+    def incomplete_by_owner(self) -> dict[str | None, list[IncompleteParty]]:
+        """The incomplete parties per owner (None: unowned)."""
+        found: dict[str | None, list[IncompleteParty]] = {}
+        for party in self.incomplete:
+            found.setdefault(party.owner, []).append(party)
+        return found

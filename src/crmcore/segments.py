@@ -9,8 +9,9 @@ field's rules :class:`FieldRuleViolation` with the closest allowed value), and s
 party from its **facts** row (the shape is :class:`Facts`), at the context's moment; ``node.to_json()`` gives
 the canonical JSON back, so criteria round-trip through storage.
 
-Later capabilities add their own tests with :func:`register_criterion` (campaign engagement, hygiene flags):
-a node is a frozen pydantic model with a ``tag`` (the key that names it) and an ``evaluate`` method.
+Later capabilities add their own tests with :func:`register_criterion` (the hygiene flags of
+:mod:`crmcore.hygiene`): a node is a frozen pydantic model with a ``tag`` (the key that names it) and an
+``evaluate`` method.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar, Literal, TypedDict
+from typing import Any, ClassVar, Literal, Protocol, TypedDict
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -32,6 +33,7 @@ __all__ = [
     "Context",
     "Criterion",
     "Facts",
+    "HygieneFlags",
     "is_time_relative",
     "parse_criteria",
     "referenced_segments",
@@ -71,21 +73,34 @@ class Facts(TypedDict, total=False):
     name: str
     channel: str | None
     stage_since: str
+    stages: list[list[str]]
     registered_at: str
     converted_at: str | None
     set_aside: bool
     merged_into: str | None
     emails: list[str]
     phones: list[str]
+    vat_number: str | None
     interactions: list[str]
+
+
+class HygieneFlags(Protocol):
+    """What hygiene flag criteria read besides a party's facts (see :mod:`crmcore.hygiene`)."""
+
+    def holds(self, flag: str, facts: Facts, now: datetime) -> bool:
+        """Whether the party of ``facts`` carries ``flag`` at ``now``."""
+        ...
 
 
 @dataclass(frozen=True)
 class Context:
-    """What an evaluation knows besides the party's facts: the moment, and other segments' members."""
+    """What an evaluation knows besides the party's facts: the moment, other segments' members, and what
+    hygiene flags read (``hygiene``; None: flags other than ``set_aside`` do not hold, see
+    :mod:`crmcore.hygiene`)."""
 
     now: datetime
     in_segment: Callable[[str, str], bool] = field(default=lambda segment, party: False)
+    hygiene: HygieneFlags | None = None
 
 
 class Criterion(BaseModel):

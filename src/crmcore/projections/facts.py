@@ -9,6 +9,13 @@ interactions (engagements and completed calls and meetings). A party merged into
 marked ``merged_into`` (readers leave it out); its survivor takes over what the ``Merged`` event records;
 ``Unmerged`` restores the recorded state.
 
+``stages`` lists every stay in a stage as ``[stage, since]`` (since: UTC text), oldest first; the last is the
+stay in force. A merge keeps the survivor's stays (a stage the merge moves it to begins a stay, remembered
+in ``merge_stays`` under the party merged in); an unmerge restores the party's own stays: the stay that merge
+began is dropped (with a stay of the same stage following the one before it joined to that one), and the
+restored stage begins a stay at the unmerge if it is not the last one's. ``vat_number`` is the party's VAT
+number (None: none recorded). The hygiene report measures the average stay in each stage from ``stages``.
+
 Two facts are not folded here but joined on read by :func:`facts_of`, which gives
 :class:`crmcore.segments.Facts` rows:
 
@@ -57,8 +64,9 @@ class PartyFactsView(RecordView):
 
     name: ClassVar[str] = "party_facts"
     #: 2: bounce policy version 2 (soft bounces counted within a window); 3: ``deliverable`` became
-    #: ``ledger_deliverable`` (the recorded suppression decisions are joined on read)
-    version: ClassVar[int] = 3
+    #: ``ledger_deliverable`` (the recorded suppression decisions are joined on read); 4: ``stages`` (every
+    #: stay) and ``vat_number``
+    version: ClassVar[int] = 4
     event_classes: ClassVar[tuple[type[Any], ...]] = (
         Party.Registered, Party.Engaged, Party.Qualified, Party.Disqualified, Party.Reopened, Party.Converted,
         Party.Assigned, Party.Linked, Party.ProfileUpdated, Party.SetAside, Party.Restored,
@@ -95,7 +103,8 @@ class PartyFactsView(RecordView):
         if topic == self._registered:
             return _registered(originator_id, data)
         if topic == self._unmerged:
-            return _restored(originator_id, data["restored"], row, data["effective_at"])
+            restored = _restored(originator_id, data["restored"], row, data["effective_at"])
+            return _unmerged_stays(restored, row, data)
         if row is None:
             return None
         self._changes[topic](row, data, record)
@@ -110,9 +119,11 @@ def _registered(party_id: str, data: dict[str, Any]) -> Row:
         "kind": data["kind"],
         "stage": data["stage"],
         "stage_since": at,
+        "stages": [[data["stage"], utc_text(at)]],
         "name": data["name"],
         "owner": data["owner"],
         "organization_id": None,
+        "vat_number": identity.get("vat_number"),
         "set_aside": False,
         "channel": data["channel"],
         "registered_at": at,
@@ -131,9 +142,13 @@ def _registered(party_id: str, data: dict[str, Any]) -> Row:
     }
 
 
-def _stage(row: Row, stage: str, data: dict[str, Any]) -> None:
-    if row["stage"] != stage:
-        row["stage"], row["stage_since"] = stage, data["effective_at"]
+def _stage(row: Row, stage: str, data: dict[str, Any]) -> bool:
+    """Move the row to ``stage`` (a new stay) unless it is there already; whether it moved."""
+    if row["stage"] == stage:
+        return False
+    row["stage"], row["stage_since"] = stage, data["effective_at"]
+    row["stages"] = [*row["stages"], [stage, utc_text(data["effective_at"])]]  # a new list: rows are shared
+    return True
 
 
 def _engaged(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
@@ -210,6 +225,8 @@ def _identity_updated(row: Row, data: dict[str, Any], record: StoredRecord) -> N
     changes = data["changes"]
     if "name" in changes:
         row["name"] = changes["name"]
+    if "vat_number" in changes:
+        row["vat_number"] = changes["vat_number"]
     _addresses_changed(row, changes)
 
 
@@ -230,9 +247,9 @@ def _merged_into(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
 def _merged(row: Row, data: dict[str, Any], record: StoredRecord) -> None:
     """Take over what the survivor's ``Merged`` records: differences from its own state."""
     values = data["values"]
-    if "stage" in values and values["stage"] is not None:
-        _stage(row, values["stage"], data)
-    for key in ("name", "owner", "channel"):
+    if "stage" in values and values["stage"] is not None and _stage(row, values["stage"], data):
+        row["merge_stays"] = {**(row.get("merge_stays") or {}), str(data["loser_id"]): row["stages"][-1]}
+    for key in ("name", "owner", "channel", "vat_number"):
         if key in values:
             row[key] = values[key]
     if "organization_id" in values:
@@ -279,6 +296,29 @@ def _restored(party_id: str, state: dict[str, Any], row: Row | None, at: str) ->
     restored["last_interaction_at"] = None if last is None else utc_text(last)
     if row is not None and (row["last_interaction_at"] or "") > (restored["last_interaction_at"] or ""):
         restored["last_interaction_at"] = row["last_interaction_at"]
+    return restored
+
+
+def _unmerged_stays(restored: Row, row: Row | None, data: dict[str, Any]) -> Row:
+    """``restored`` (the row an unmerge restores) with its own stays: those of ``row`` without the stay
+    the merge with the other party began (a stay then following one of the same stage joins it), and the
+    restored stage beginning a stay at the unmerge unless it is the last one's."""
+    at = utc_text(data["effective_at"])
+    stays: list[list[str]] = []
+    if row is not None:
+        merge_stays = dict(row.get("merge_stays") or {})
+        began = merge_stays.pop(str(data["other_id"]), None)
+        for stay in row["stages"]:
+            if stay == began:
+                began = None  # dropped once
+            elif not stays or stays[-1][0] != stay[0]:
+                stays.append(list(stay))
+        if merge_stays:
+            restored["merge_stays"] = merge_stays
+    if not stays or stays[-1][0] != restored["stage"]:
+        stays.append([restored["stage"], at])
+    restored["stages"] = stays
+    restored["stage_since"] = stays[-1][1]
     return restored
 
 

@@ -58,7 +58,15 @@ from crmcore.projections.facts import (
 from crmcore.projections.records import RecordReader, StoredRecord
 from crmcore.projections.runner import paused_gc
 from crmcore.projections.storage import PositionMoved, ViewStorage
-from crmcore.segments import Context, Criterion, Facts, is_time_relative, parse_criteria, referenced_segments
+from crmcore.segments import (
+    Context,
+    Criterion,
+    Facts,
+    HygieneFlags,
+    is_time_relative,
+    parse_criteria,
+    referenced_segments,
+)
 
 __all__ = [
     "SegmentMembership", "SegmentsView", "evaluation_order", "memberships_of", "referred_closure",
@@ -121,13 +129,14 @@ def evaluation_order(criteria: Mapping[str, Criterion]) -> list[str]:
 
 def memberships_of(
     criteria: Mapping[str, Criterion], facts: Mapping[str, Facts], now: datetime,
-    wanted: Iterable[str] | None = None,
+    wanted: Iterable[str] | None = None, *, hygiene: HygieneFlags | None = None,
 ) -> dict[str, set[str]]:
     """The members of each segment (of ``wanted`` and the segments they refer to; default all) among the
-    parties whose ``facts`` are given, at ``now``."""
+    parties whose ``facts`` are given, at ``now`` (``hygiene``: what hygiene flags read)."""
     needed = set(criteria if wanted is None else referred_closure(criteria, wanted))
     members: dict[str, set[str]] = {}
-    context = Context(now=now, in_segment=lambda segment, party: party in members.get(segment.lower(), ()))
+    context = Context(now=now, in_segment=lambda segment, party: party in members.get(segment.lower(), ()),
+                      hygiene=hygiene)
     for segment in evaluation_order({s: c for s, c in criteria.items() if s in needed}):
         node = criteria[segment]
         members[segment] = {party for party, row in facts.items() if node.evaluate(row, context)}
@@ -170,8 +179,8 @@ class SegmentMembership:
 
     name: ClassVar[str] = "segment_members"
     #: 2: the party facts' deliverability under bounce policy version 2; 3: deliverability reads the
-    #: recorded suppression decisions too (``a:`` rows)
-    version: ClassVar[int] = 3
+    #: recorded suppression decisions too (``a:`` rows); 4: party facts with stages
+    version: ClassVar[int] = 4
 
     def __init__(self, reader: RecordReader, storage: ViewStorage, *, row_batch: int = 300_000) -> None:
         self.reader, self.storage, self.row_batch = reader, storage, row_batch
