@@ -225,7 +225,8 @@ def test_the_trend_gives_the_reports_counts_at_each_quarter_end(
     monkeypatch.setattr(crm._runner, "fold_as_of", no_fold_as_of)
     trend = crm.hygiene_trend(quarters=9, policy=POLICY)
     monkeypatch.setattr(crm._runner, "fold_as_of", fold_as_of)
-    assert sorted(folds) == sorted(["party_facts", "pipeline", "party_engagement", "address_reports"])
+    assert sorted(folds) == sorted([
+        "party_facts", "pipeline", "party_engagement", "address_reports", "address_decisions"])
     assert [c.quarter for c in trend] == [name for name, _ in quarter_ends(utc_now(), 9)]
     assert all(c.at.tzinfo is not None and (c.at.month, c.at.day, c.at.hour) in
                {(1, 1, 0), (4, 1, 0), (7, 1, 0), (10, 1, 0)} for c in trend)
