@@ -252,6 +252,14 @@ def test_a_reinstated_address_is_not_bounced() -> None:
     assert bounced_addresses(facts(), rows, T0 + 10 * ONE_DAY, BouncePolicy()) == []
 
 
+def test_a_reinstatement_in_force_overrules_the_partys_own_ledger() -> None:
+    ledger = {"p@example.com": [report("hard_bounce", 1, 1)]}
+    rows = {"p@example.com": {"decisions": [decision(False, 2, "reapplied")]}}
+    assert bounced_addresses(facts(reports=ledger), {}, T0 + 3 * ONE_DAY, BouncePolicy()) != []
+    assert bounced_addresses(facts(reports=ledger), rows, T0 + 3 * ONE_DAY, BouncePolicy()) == []
+    assert bounced_addresses(facts(reports=ledger), rows, T0 + ONE_DAY, BouncePolicy()) != []  # before it
+
+
 def test_an_address_undeliverable_by_the_partys_own_ledger_is_bounced() -> None:
     phone = "+390612345678"
     ledger = {phone: [report("soft_bounce", 1, 1), report("soft_bounce", 2, 2)]}
