@@ -102,6 +102,9 @@ class StoreSettings(BaseModel):
             env["POSTGRES_POOL_SIZE"] = str(self.pg_pool_size)
             env["POSTGRES_LOCK_TIMEOUT"] = "30"
             env["POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT"] = "60"
+            env["APPLICATION_RECORDER_TOPIC"] = (
+                "crmcore._postgres:UnpipelinedPostgresApplicationRecorder"
+            )
             if self.pg_schema:
                 env["POSTGRES_SCHEMA"] = self.pg_schema
         if self.cipher_key is not None:

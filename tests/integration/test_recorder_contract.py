@@ -8,7 +8,8 @@ runs against
 - :class:`crmcore.stores.BatchedSQLiteApplicationRecorder` directly, on a temporary SQLite file, with
   UUID and with text originator ids;
 - the recorder a ``sqlite:///`` store URL configures (which must be that class);
-- the recorder a ``postgresql://…?schema=`` store URL configures, in a fresh schema (skipped without
+- the recorder a ``postgresql://…?schema=`` store URL configures (which must be
+  :class:`crmcore._postgres.UnpipelinedPostgresApplicationRecorder`), in a fresh schema (skipped without
   PostgreSQL).
 
 The contract module imports the AES cipher, so it needs ``pycryptodome`` (``eventsourcing[crypto]``, in
@@ -124,6 +125,9 @@ class TestPostgresStoreRecorder(
         drop_schema(self.schema)
 
     def create_recorder(self) -> ApplicationRecorder:
+        from crmcore._postgres import UnpipelinedPostgresApplicationRecorder
+
         recorder, factory = _recorder_for(self.url)
         self._closers.append(factory.close)
+        assert type(recorder) is UnpipelinedPostgresApplicationRecorder
         return recorder

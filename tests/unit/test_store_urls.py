@@ -28,6 +28,12 @@ def test_postgresql_url_gives_host_port_user_password_database_and_schema() -> N
     assert env["POSTGRES_SCHEMA"] == "sales"
 
 
+def test_a_postgresql_store_inserts_with_crmcore_s_unpipelined_recorder() -> None:
+    env = parse_store_url("postgresql://ann@db.local/crm").eventsourcing_env()
+    assert env["APPLICATION_RECORDER_TOPIC"] == "crmcore._postgres:UnpipelinedPostgresApplicationRecorder"
+    assert "POSTGRES_ENABLE_DB_FUNCTIONS" not in env  # that path inserts without the table lock
+
+
 def test_the_environment_variable_is_used_when_no_url_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRMCORE_STORE", "memory:")
     assert parse_store_url().kind is StoreKind.MEMORY
