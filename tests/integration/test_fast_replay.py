@@ -307,3 +307,36 @@ def test_views_folded_together_as_of_a_moment_equal_each_folded_alone(crm: CRM) 
             together = crm._runner.fold_together_as_of(names, moment, known)
             assert list(together) == names
             assert together == {n: crm._runner.fold_as_of(n, moment, known) for n in names}
+
+
+def test_a_view_of_rare_events_reads_on_from_where_it_found_nothing_not_from_its_last_event(
+    crm: CRM, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from crmcore.projections.parties import PartiesView
+
+    party = crm.register_party(kind="person", name="Ada", actor="u")
+    crm.update_views()
+    for index in range(5):  # events the parties view does not read
+        crm.plan_task(kind="call", subject=f"call {index}", assignees=["giulia"], actor="u",
+                      deadline="2030-01-01")
+    runner = crm._runner
+    log_end = crm.position
+    read_after: list[int] = []
+    pages = runner._pages
+
+    def spy(view: Any, after: int) -> Any:
+        if view.name == PartiesView.name:
+            read_after.append(after)
+        return pages(view, after)
+
+    monkeypatch.setattr(runner, "_pages", spy)
+    assert runner.catch_up(PartiesView.name) == 0
+    assert runner.catch_up(PartiesView.name) == 0
+    assert read_after[-1] == log_end, "the second catch-up reads on from the log's end it found"
+    crm.set_aside(party, reason="stale", actor="u")  # one of its events: still applied
+    assert runner.catch_up(PartiesView.name) == 1
+    assert crm.view_rows(PartiesView.name)[0]["set_aside"] is True
+    # Another process moving the view on makes the remembered end useless: read from the stored position.
+    runner._read_to[PartiesView.name] = (0, 10**9)
+    crm.restore(party, reason="worked", actor="u")
+    assert runner.catch_up(PartiesView.name) == 1

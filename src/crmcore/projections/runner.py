@@ -96,6 +96,10 @@ class ViewRunner:
         self.reader = RecordReader(recorder, mapper)
         #: Folds record views keyed by aggregate on several processes for rebuilds and as-of reads.
         self.shared = shared if shared is not None and self.reader.can_share else None
+        #: Per view, the stored position a catch-up started from and the log position it found nothing of
+        #: the view's after: while the stored position stays, the next catch-up reads on from there rather
+        #: than across every other event again (a view of rare events in a busy log).
+        self._read_to: dict[str, tuple[int, int]] = {}
 
     def view(self, name: str) -> View:
         """The registered view called ``name``."""
@@ -202,12 +206,17 @@ class ViewRunner:
         applied = 0
         while True:
             start = self.storage.position(view.name, view.version)
+            # Every event up to the log's last position now is committed (inserts take a lock and commit
+            # in position order): once read to the end, none of the view's can appear at or below it.
+            log_end = int(self.recorder.max_notification_id() or 0)
+            held_from, read_to = self._read_to.get(view.name, (-1, 0))
+            after = read_to if held_from == start and read_to > start else start
             rows: dict[str, Row] = {}
             touched: set[str] = set()
             borrowed: set[str] = set()
             end, count, more = start, 0, False
             key_of: Any = view.record_key if isinstance(view, RecordView) else view.key
-            for last, items in self._pages(view, start):
+            for last, items in self._pages(view, after):
                 end, more = last, True
                 if start:  # rows may be stored already: load those these events touch (from zero: none)
                     keys = set(map(key_of, items))
@@ -225,6 +234,7 @@ class ViewRunner:
             else:
                 more = False  # read to the end
             if count == 0:
+                self._read_to[view.name] = (start, max(log_end, after))
                 return applied
             changes = {k: rows.get(k) for k in touched} if start else rows
             try:
@@ -233,6 +243,7 @@ class ViewRunner:
                 continue  # another process applied these events first: read again from its position
             applied += count
             if not more:
+                self._read_to[view.name] = (end, max(log_end, end))
                 return applied
 
     def _pages(self, view: View, after: int) -> Iterator[tuple[int, list[Any]]]:
