@@ -252,6 +252,17 @@ def test_a_reinstated_address_is_not_bounced() -> None:
     assert bounced_addresses(facts(), rows, T0 + 10 * ONE_DAY, BouncePolicy()) == []
 
 
+def test_a_reinstatement_in_force_outweighs_the_partys_own_ledger() -> None:
+    ledger = {"p@example.com": [report("hard_bounce", 1, 1)]}
+    decisions = [decision(False, 2, "delivered")]
+    found = bounced_addresses(facts(reports=ledger), {"p@example.com": {"decisions": decisions}},
+                              T0 + 10 * ONE_DAY, BouncePolicy())
+    assert found == []
+    before = bounced_addresses(facts(reports=ledger), {"p@example.com": {"decisions": decisions}},
+                               T0 + 2 * ONE_DAY - MICRO, BouncePolicy())  # no decision in force yet
+    assert [(b.rule, b.source) for b in before] == [("hard_bounce", "ledger")]
+
+
 def test_an_address_undeliverable_by_the_partys_own_ledger_is_bounced() -> None:
     phone = "+390612345678"
     ledger = {phone: [report("soft_bounce", 1, 1), report("soft_bounce", 2, 2)]}
