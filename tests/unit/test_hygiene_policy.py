@@ -252,12 +252,15 @@ def test_a_reinstated_address_is_not_bounced() -> None:
     assert bounced_addresses(facts(), rows, T0 + 10 * ONE_DAY, BouncePolicy()) == []
 
 
-def test_a_reinstatement_in_force_overrules_the_partys_own_ledger() -> None:
+def test_a_reinstatement_in_force_outweighs_the_partys_own_ledger() -> None:
     ledger = {"p@example.com": [report("hard_bounce", 1, 1)]}
-    rows = {"p@example.com": {"decisions": [decision(False, 2, "reapplied")]}}
-    assert bounced_addresses(facts(reports=ledger), {}, T0 + 3 * ONE_DAY, BouncePolicy()) != []
-    assert bounced_addresses(facts(reports=ledger), rows, T0 + 3 * ONE_DAY, BouncePolicy()) == []
-    assert bounced_addresses(facts(reports=ledger), rows, T0 + ONE_DAY, BouncePolicy()) != []  # before it
+    decisions = [decision(False, 2, "delivered")]
+    found = bounced_addresses(facts(reports=ledger), {"p@example.com": {"decisions": decisions}},
+                              T0 + 10 * ONE_DAY, BouncePolicy())
+    assert found == []
+    before = bounced_addresses(facts(reports=ledger), {"p@example.com": {"decisions": decisions}},
+                               T0 + 2 * ONE_DAY - MICRO, BouncePolicy())  # no decision in force yet
+    assert [(b.rule, b.source) for b in before] == [("hard_bounce", "ledger")]
 
 
 def test_an_address_undeliverable_by_the_partys_own_ledger_is_bounced() -> None:
