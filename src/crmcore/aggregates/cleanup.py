@@ -22,7 +22,7 @@ from crmcore.aggregates.party import _check_not_future, _next_effective_time
 from crmcore.exceptions import IllegalTransition
 from crmcore.policies.cleanup import CleanUpAction
 
-__all__ = ["CLEAN_UP_EVENTS", "CleanUp"]
+__all__ = ["CleanUp"]
 
 
 class CleanUp(Aggregate):
@@ -72,8 +72,7 @@ class CleanUp(Aggregate):
         self.tasks = {party: UUID(task) for party, task in tasks.items()}
         #: the parties put back since, with what was undone
         self.reverted: dict[str, list[CleanUpAction]] = {}
-        self.ran_at = self.last_effective_at = effective_at
-        self.actor = actor
+        self.last_effective_at = effective_at
 
     @classmethod
     def run(
@@ -128,6 +127,3 @@ class CleanUp(Aggregate):
         self.reverted[party_id] = [CleanUpAction.from_json(a) for a in undone]
         self.last_effective_at = effective_at
 
-
-#: Every event of a clean-up run, for views that read them.
-CLEAN_UP_EVENTS: tuple[type[Aggregate.Event], ...] = (CleanUp.Ran, CleanUp.Reverted)
