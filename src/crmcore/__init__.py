@@ -11,6 +11,7 @@ from typing import Any
 from crmcore.application import CRM, ChangeListener
 from crmcore.exceptions import (
     CampaignNotFound,
+    CleanUpNotFound,
     ConcurrentUpdateError,
     ContactRefused,
     CrmError,
@@ -67,6 +68,8 @@ from crmcore.models import (
     CampaignTotals,
     CampaignView,
     Change,
+    CleanUpRun,
+    CleanUpStep,
     CloseDateMove,
     ClosedFigures,
     ConsentEntry,
@@ -125,11 +128,14 @@ from crmcore.models import (
     TaskSummary,
     TaskView,
     TimelineEntry,
+    WhatIfParty,
+    WhatIfQuarter,
     WinLoss,
     Workload,
     WorkloadEntry,
 )
 from crmcore.policies.audience import DEFAULT_AUDIENCE, AudiencePolicy
+from crmcore.policies.cleanup import CleanUpPolicy, StaleAction
 from crmcore.policies.consent import BouncePolicy
 from crmcore.policies.engagement import DEFAULT_ENGAGEMENT, EngagementPolicy
 from crmcore.policies.hygiene import ExpectedField, HygienePolicy
@@ -210,6 +216,10 @@ __all__ = [
     "Change",
     "ChangeListener",
     "Channel",
+    "CleanUpNotFound",
+    "CleanUpPolicy",
+    "CleanUpRun",
+    "CleanUpStep",
     "CloseDateMove",
     "ClosedFigures",
     "ConcurrentUpdateError",
@@ -315,6 +325,7 @@ __all__ = [
     "Stage",
     "StageAverage",
     "StageCalibration",
+    "StaleAction",
     "StaleParty",
     "StoreConfigurationError",
     "StoreKind",
@@ -330,6 +341,8 @@ __all__ = [
     "ValueCounts",
     "VatNumber",
     "WebLink",
+    "WhatIfParty",
+    "WhatIfQuarter",
     "WinLoss",
     "Workload",
     "WorkloadEntry",

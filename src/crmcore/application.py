@@ -28,6 +28,7 @@ from crmcore._nearmatch import IdentityIndex, record_of_row
 from crmcore.aggregates.campaign import Campaign
 from crmcore.aggregates.catalog import CATALOG_ID, FieldCatalog
 from crmcore.aggregates.claim import IdentityClaim, claim_id
+from crmcore.aggregates.cleanup import CleanUp
 from crmcore.aggregates.engagement import (
     EVENT_OF_KIND,
     KIND_OF_EVENT,
@@ -40,6 +41,7 @@ from crmcore.aggregates.party import Party
 from crmcore.aggregates.scoring import SCORING_MODELS_ID, ScoringModels
 from crmcore.aggregates.segment import Segment
 from crmcore.aggregates.task import Task
+from crmcore.cleanup import EXCLUDING, CleanUpPlan, plan_of, what_if_of
 from crmcore.commands import (
     AssignParty,
     AssignTask,
@@ -85,9 +87,11 @@ from crmcore.commands import (
 )
 from crmcore.exceptions import (
     CampaignNotFound,
+    CleanUpNotFound,
     ConcurrentUpdateError,
     ContactRefused,
     DuplicateParty,
+    EffectiveTimeOutOfOrder,
     FieldNotDefined,
     FieldRuleViolation,
     IllegalTransition,
@@ -116,6 +120,8 @@ from crmcore.models import (
     CampaignResults,
     CampaignView,
     Change,
+    CleanUpRun,
+    CleanUpStep,
     ConsentEntry,
     ContactDecision,
     CustomerRanking,
@@ -154,6 +160,7 @@ from crmcore.models import (
     TaskAnalysis,
     TaskView,
     TimelineEntry,
+    WhatIfQuarter,
     WinLoss,
     Workload,
 )
@@ -178,6 +185,7 @@ from crmcore.policies.audience import (
     address_key,
     select_audience,
 )
+from crmcore.policies.cleanup import CleanUpAction, CleanUpKind, CleanUpPolicy
 from crmcore.policies.consent import BouncePolicy
 from crmcore.policies.conversion import PartyFacts
 from crmcore.policies.engagement import DEFAULT_ENGAGEMENT, EngagementPolicy, is_inactive
@@ -191,7 +199,7 @@ from crmcore.policies.qualification import (
 )
 from crmcore.policies.scoring import ScoringModel
 from crmcore.policies.targeting import DEFAULT_WEIGHTS, ScoreWeights
-from crmcore.policies.tasks import DEFAULT_TASK_KINDS
+from crmcore.policies.tasks import DEFAULT_TASK_KINDS, TaskStatus
 from crmcore.projections import (
     MailingExclusionsView,
     MemoryViewStorage,
@@ -3650,6 +3658,210 @@ class CRM:
             fields = self._fields_at(version)
         return {name: d.section for name, d in fields.items() if d.required}
 
+    # ------------------------------------------------------------------ clean-up
+
+    def clean_up(
+        self,
+        *,
+        actor: str,
+        policy: CleanUpPolicy | None = None,
+        hygiene_policy: HygienePolicy | None = None,
+        dry_run: bool = False,
+    ) -> CleanUpRun:
+        """The quarterly clean-up (design 06 § 3): read the hygiene report now, plan under ``policy``
+        (default :class:`CleanUpPolicy`) — set stale parties aside or move them to the newsletter list,
+        suppress addresses undeliverable by a party's own ledger, open completion tasks for owners, never
+        touching a party with an open opportunity unless the policy says so — and take the actions.
+
+        With ``dry_run`` nothing is recorded: the returned :class:`CleanUpRun` (``run_id`` None) shows
+        exactly what a run would do now and the report's counts before and after. Otherwise the run is
+        recorded in one transaction: a ``CleanUp.Ran`` event (both policies with their versions, the counts
+        before and after, every action) with the actions' own events, all effective now. A party changed by
+        another writer meanwhile makes the whole run plan again on fresh state. Undo it party by party with
+        :meth:`revert_clean_up`. Bad input: :class:`InvalidInput` (also when ``policy.task_kind`` is not a
+        task kind of this CRM), nothing stored.
+        """
+        who = _name(actor, "actor")
+        chosen = _clean_up_policy(policy)
+        hygiene = self._hygiene_policy(hygiene_policy)
+        kind = tasks.kind_named(chosen.task_kind, self.task_kinds, field="policy.task_kind")
+        for attempt in range(self.conflict_retries + 1):
+            plan = plan_of(self._hygiene.inputs(None, None), chosen, hygiene, self.bounce_policy)
+            if dry_run:
+                return _run_view(None, True, plan.inputs.at, who, chosen.recorded(), _recorded(hygiene),
+                                 plan.counts_before, plan.counts_after, plan.actions, {}, {})
+            try:
+                run = self._record_clean_up(plan, chosen, hygiene, kind, who)
+            except (ConcurrentUpdateError, _Replan):
+                if attempt == self.conflict_retries:
+                    raise ConcurrentUpdateError(None, "the clean-up kept meeting other writers") from None
+                _back_off(attempt)
+                continue
+            return _clean_up_view(run)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _record_clean_up(
+        self, plan: CleanUpPlan, policy: CleanUpPolicy, hygiene: HygienePolicy, task_kind: str, actor: str,
+    ) -> CleanUp:
+        """Build and save a run of ``plan`` and its actions in one transaction (raises :class:`_Replan` when
+        a party no longer reads as planned)."""
+        at, facts = plan.inputs.at, plan.inputs.facts
+        deadline = (at + timedelta(days=policy.completion_days)).date()
+        opened: dict[str, Task] = {}
+        for action in plan.actions:
+            if action.kind is CleanUpKind.COMPLETION_TASK:
+                subject = _clipped(f"Complete the record of {facts[action.party_id]['name']}: "
+                                   f"{', '.join(action.detail)}", 200)
+                opened[action.party_id] = Task.plan(
+                    kind=task_kind, subject=subject, assignees=[str(facts[action.party_id]["owner"])],
+                    actor=actor, kinds=self.task_kinds, party_id=UUID(action.party_id), deadline=deadline,
+                    effective_at=at)
+        run = CleanUp.run(policy=policy.recorded(), hygiene_policy=_recorded(hygiene),
+                          counts_before=plan.counts_before.model_dump(mode="json"),
+                          counts_after=plan.counts_after.model_dump(mode="json"), actions=plan.actions,
+                          tasks={p: t.id for p, t in opened.items()}, actor=actor, effective_at=at)
+        changed: list[Aggregate] = [run, *opened.values()]
+        stamp = {"name": policy.name, "version": policy.version}
+        try:
+            for action in plan.actions:
+                if action.kind in EXCLUDING:
+                    party = self._load(UUID(action.party_id))
+                    party.put_aside(reason=_run_reason(action.reason, run.id), actor=actor, effective_at=at)
+                    changed.append(party)
+                elif action.kind is CleanUpKind.SUPPRESS_ADDRESS:
+                    key = action.detail[0]
+                    status = self._address_status_of(key) or AddressStatus(
+                        address_key=key, address=_address_of(facts[action.party_id], key), actor=actor,
+                        effective_at=at)
+                    if status.suppressed_at(at):
+                        raise _Replan
+                    status.decide(suppress=True, rule=CLEAN_UP_RULE, reason=action.reason, policy=stamp,
+                                  evidence=[_run_evidence(run.id)], actor=actor, effective_at=at)
+                    changed.append(status)
+        except (IllegalTransition, PartyMerged, PartyNotFound, EffectiveTimeOutOfOrder):
+            raise _Replan from None  # the party changed since the report was read
+        self._save(*changed)
+        for action in plan.actions:
+            if action.kind is CleanUpKind.SUPPRESS_ADDRESS:
+                self._note_suppressed(action.detail[0], True)
+        return run
+
+    def revert_clean_up(
+        self, run_id: UUID | str, *, actor: str, party_id: UUID | str | None = None,
+        reason: str | None = None,
+    ) -> CleanUpRun:
+        """Put back what clean-up ``run_id`` did to ``party_id`` (default: to every party not reverted yet),
+        in one transaction: a party it set aside and still set aside for that run is restored; an address it
+        suppressed whose decision in force is still the run's is reinstated; its completion task, if still
+        open, is cancelled. What was actually undone is recorded on the run (``CleanUp.Reverted``, one per
+        party), an effect already gone (restored by hand, decided again, task done) is left out.
+
+        Raises :class:`CleanUpNotFound`, :class:`IllegalTransition` for a party the run did not touch or
+        already reverted; reverting every party when none is left records nothing. Retries on conflicts.
+        """
+        who = _name(actor, "actor")
+        wanted = _id_of(run_id, "clean-up run")
+        only = None if party_id is None else str(_uuid(party_id))
+        why = None if reason is None else _clipped(_name(reason, "reason"), 500)
+        for attempt in range(self.conflict_retries + 1):
+            run = self._clean_up(wanted)
+            parties = [only] if only is not None else [p for p in run.parties if p not in run.reverted]
+            changed: dict[UUID, Aggregate] = {run.id: run}
+            for party in parties:
+                undone = self._undo(run, party, who, why, changed) if party in run.parties else []
+                run.revert(party_id=party, undone=undone, actor=who, reason=why)
+            try:
+                if parties:
+                    self._save(*changed.values())
+            except ConcurrentUpdateError:
+                if attempt == self.conflict_retries:
+                    raise
+                _back_off(attempt)
+                continue
+            return _clean_up_view(run)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _undo(
+        self, run: CleanUp, party: str, actor: str, reason: str | None, changed: dict[UUID, Aggregate],
+    ) -> list[CleanUpAction]:
+        """Undo, on the aggregates in ``changed`` (loaded into it on first need), what ``run`` did to
+        ``party`` where its effect still holds; returns the actions undone."""
+        said = reason or f"clean-up {run.id} reverted"
+        undone = []
+        for action in run.actions_on(party):
+            if action.kind in EXCLUDING:
+                found = changed.get(UUID(party)) or self._load(UUID(party))
+                target = cast(Party, found)
+                if (target.merged_into is None and target.set_aside
+                        and target.set_aside_reason == _run_reason(action.reason, run.id)):
+                    target.restore(reason=said, actor=actor)
+                    changed[target.id] = target
+                    undone.append(action)
+            elif action.kind is CleanUpKind.SUPPRESS_ADDRESS:
+                status = self._address_status_of(action.detail[0])
+                if status is not None and _decided_by(status, run.id):
+                    status.decide(suppress=False, rule=CLEAN_UP_REVERTED_RULE, reason=said,
+                                  policy=run.policy_stamp, evidence=[_run_evidence(run.id)],
+                                  actor=actor, effective_at=max(utc_now(), _last_effective(status)))
+                    changed[status.id] = status
+                    undone.append(action)
+            elif action.kind is CleanUpKind.COMPLETION_TASK:
+                task = self._load_task(run.tasks[party])
+                if task.status == TaskStatus.OPEN:
+                    task.cancel(reason=_clipped(said, 500), actor=actor)
+                    changed[task.id] = task
+                    undone.append(action)
+        return undone
+
+    def clean_up_run(self, run_id: UUID | str) -> CleanUpRun:
+        """A recorded clean-up run, with what was reverted since. Raises :class:`CleanUpNotFound`."""
+        return _clean_up_view(self._clean_up(_id_of(run_id, "clean-up run")))
+
+    def clean_up_runs(self) -> list[CleanUpRun]:
+        """Every recorded clean-up run, oldest first."""
+        ids = [record.originator_id for page in self._runner.reader.pages([_RAN_TOPIC]) for record in page]
+        return [_clean_up_view(self._clean_up(UUID(i))) for i in ids]
+
+    def _clean_up(self, run_id: UUID) -> CleanUp:
+        try:
+            found: Any = self._app.repository.get(run_id)
+        except AggregateNotFoundError:
+            raise CleanUpNotFound(run_id) from None
+        if not isinstance(found, CleanUp):
+            raise CleanUpNotFound(run_id, "not a clean-up run")
+        return found
+
+    def clean_up_what_if(
+        self,
+        *,
+        policy: CleanUpPolicy | None = None,
+        hygiene_policy: HygienePolicy | None = None,
+        quarters: int = 8,
+        until: datetime | None = None,
+    ) -> list[WhatIfQuarter]:
+        """Who ``policy`` would have set aside or moved to the newsletter list at the end of each of the last
+        ``quarters`` (1 to 200) calendar quarters ended by ``until`` (aware; default now) — planned from the
+        data as it stood then, exactly as a run would (:meth:`clean_up`) —, and what those parties did
+        afterwards, up to ``until``: opened, clicked, replied, opened an opportunity, bought, with the value
+        won. Oldest quarter first; history as known now. Every view is folded once, at all the quarter ends
+        and at ``until``. Records nothing. Bad input: :class:`InvalidInput`."""
+        count = _quarters(quarters)
+        end = _aware(until, "until") if until is not None else utc_now()
+        chosen = _clean_up_policy(policy)
+        hygiene = self._hygiene_policy(hygiene_policy)
+        try:
+            ends = quarter_ends(end, count)
+        except ValueError:  # before the year 1
+            raise InvalidInput("quarters: reaches back before the first year", [
+                {"loc": ("quarters",), "msg": "too far back", "type": "int_range"}]) from None
+        moments = [moment for _, moment in ends]
+        if moments[-1] < end:
+            moments.append(end)
+        inputs = self._hygiene.inputs_at(moments)
+        plans = [plan_of(i, chosen, hygiene, self.bounce_policy, quarter=name)
+                 for (name, _), i in zip(ends, inputs, strict=False)]
+        return what_if_of(plans, inputs[-1])
+
     # ------------------------------------------------------------------ party facts
 
     def party_facts(
@@ -3874,6 +4086,93 @@ def _until(until: datetime | date | None, zone: tzinfo) -> datetime:
 
 def _described(aggregate: Aggregate) -> str:
     return "" if isinstance(aggregate, Party) else f"{type(aggregate).__name__.lower()} {aggregate.id}: "
+
+
+# ---------------------------------------------------------------------------------------------- clean-up
+
+#: The rule an address suppressed by a clean-up is decided with, and the rule of its reinstatement when the
+#: run is reverted.
+CLEAN_UP_RULE = "clean_up"
+CLEAN_UP_REVERTED_RULE = "clean_up_reverted"
+_RAN_TOPIC = get_topic(CleanUp.Ran)
+
+
+class _Replan(Exception):
+    """A party no longer reads as the clean-up planned: plan again on fresh state."""
+
+
+def _clean_up_policy(policy: CleanUpPolicy | None) -> CleanUpPolicy:
+    if policy is None:
+        return CleanUpPolicy()
+    if not isinstance(policy, CleanUpPolicy):
+        raise InvalidInput("policy: give a CleanUpPolicy", [
+            {"loc": ("policy",), "msg": "not a CleanUpPolicy", "type": "is_instance_of"}])
+    return policy
+
+
+def _recorded(policy: HygienePolicy) -> dict[str, Any]:
+    return policy.model_dump(mode="json")
+
+
+def _run_reason(reason: str, run_id: UUID) -> str:
+    """The reason a party set aside by run ``run_id`` is recorded with (how revert recognises it)."""
+    return f"{reason} (clean-up {run_id})"
+
+
+def _run_evidence(run_id: UUID) -> str:
+    return f"clean_up:{run_id}"
+
+
+def _decided_by(status: AddressStatus, run_id: UUID) -> bool:
+    """Whether the decision in force now about the address is run ``run_id``'s suppression."""
+    ordered = sorted(status.decisions, key=lambda d: d["effective_at"])  # stable: recording order
+    last = ordered[-1] if ordered else None
+    return bool(last is not None and last["suppressed"] and last["rule"] == CLEAN_UP_RULE
+                and last["evidence"] == [_run_evidence(run_id)])
+
+
+def _last_effective(status: AddressStatus) -> datetime:
+    return max((d["effective_at"] for d in status.decisions), default=datetime.min.replace(tzinfo=UTC))
+
+
+def _address_of(facts: Mapping[str, Any], key: str) -> str:
+    """The address of the party of ``facts`` whose matching key is ``key`` (the key itself if none)."""
+    for address in [*(facts.get("emails") or ()), *(facts.get("phones") or ())]:
+        if suppression.address_key_of(address) == key:
+            return str(address)
+    return key
+
+
+def _clipped(text: str, longest: int) -> str:
+    return text if len(text) <= longest else text[: longest - 1] + "…"
+
+
+def _step(action: CleanUpAction, tasks_opened: Mapping[str, UUID]) -> CleanUpStep:
+    task = tasks_opened.get(action.party_id) if action.kind is CleanUpKind.COMPLETION_TASK else None
+    return CleanUpStep(party_id=UUID(action.party_id), kind=action.kind.value, reason=action.reason,
+                       detail=list(action.detail), task_id=task)
+
+
+def _run_view(
+    run_id: UUID | None, dry_run: bool, at: datetime, actor: str, policy: Mapping[str, Any],
+    hygiene_policy: Mapping[str, Any], before: HygieneCounts | Mapping[str, Any],
+    after: HygieneCounts | Mapping[str, Any], actions: Sequence[CleanUpAction],
+    tasks_opened: Mapping[str, UUID],
+    reverted: Mapping[str, Sequence[CleanUpAction]],
+) -> CleanUpRun:
+    return CleanUpRun(
+        run_id=run_id, dry_run=dry_run, at=at, actor=actor, policy=dict(policy),
+        hygiene_policy=dict(hygiene_policy),
+        counts_before=before if isinstance(before, HygieneCounts) else HygieneCounts.model_validate(before),
+        counts_after=after if isinstance(after, HygieneCounts) else HygieneCounts.model_validate(after),
+        actions=[_step(a, tasks_opened) for a in actions],
+        reverted={UUID(p): [_step(a, tasks_opened) for a in undone] for p, undone in reverted.items()},
+    )
+
+
+def _clean_up_view(run: CleanUp) -> CleanUpRun:
+    return _run_view(run.id, False, run.at, run.actor, run.policy, run.hygiene_policy, run.counts_before,
+                     run.counts_after, run.actions, run.tasks, run.reverted)
 
 
 def _back_off(attempt: int) -> None:

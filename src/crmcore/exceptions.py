@@ -13,6 +13,7 @@ from uuid import UUID
 
 __all__ = [
     "CampaignNotFound",
+    "CleanUpNotFound",
     "ConcurrentUpdateError",
     "ContactRefused",
     "CrmError",
@@ -215,6 +216,14 @@ class ScoringModelNotFound(CrmError, LookupError):
         detail = "no model was trained yet" if not trained else f"models 1 to {trained} exist"
         super().__init__(f"scoring model {version!r} not found: {detail}")
         self.version = version
+
+
+class CleanUpNotFound(CrmError, LookupError):
+    """No clean-up run has the given id."""
+
+    def __init__(self, run_id: UUID, detail: str = "") -> None:
+        super().__init__(f"clean-up run {run_id} not found{': ' + detail if detail else ''}")
+        self.run_id = run_id
 
 
 class CampaignNotFound(CrmError, LookupError):

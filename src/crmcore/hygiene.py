@@ -58,6 +58,7 @@ __all__ = [
     "HygieneFlag",
     "HygieneFlagReader",
     "HygieneInputs",
+    "ReportSections",
     "counts_of",
     "quarter_ends",
     "report_of",
@@ -73,18 +74,24 @@ _CENT = Decimal("0.01")
 class HygieneInputs:
     """What one report (or one quarter of a trend) reads, all as of ``at``: ``facts`` of every standing
     party by id (``party_facts`` joined with opportunities), ``engagement`` rows by surviving party,
-    ``addresses`` (``address_reports`` rows by address key) and ``required`` fields (name -> section)."""
+    ``addresses`` (``address_reports`` rows by address key) and ``required`` fields (name -> section);
+    ``rows``, the ``party_facts`` rows of every party (merged away too), and ``pipeline``, the opportunity
+    rows, for readers that follow parties through merges (the clean-up's what-if)."""
 
     def __init__(
         self, at: datetime, facts: Mapping[str, Facts], engagement: Mapping[str, Row],
-        addresses: Mapping[str, Row], required: Mapping[str, str],
+        addresses: Mapping[str, Row], required: Mapping[str, str], *, rows: Mapping[str, Row] | None = None,
+        pipeline: Iterable[Row] = (),
     ) -> None:
         self.at, self.facts, self.engagement = at, facts, engagement
         self.addresses, self.required = addresses, required
+        self.rows: Mapping[str, Any] = facts if rows is None else rows
+        self.pipeline: list[Row] = list(pipeline)
 
 
-class _Sections:
-    """Every section of a report computed from one set of inputs."""
+class ReportSections:
+    """Every section of a report computed from one set of inputs (``groups``: party id -> group, for
+    averages measured per group)."""
 
     def __init__(
         self, inputs: HygieneInputs, policy: HygienePolicy, bounces: BouncePolicy,
@@ -157,7 +164,7 @@ def report_of(
 ) -> HygieneReport:
     """The hygiene report of ``inputs`` under ``policy`` (its ``engagement`` set) and ``bounces``; with
     ``groups`` (party id -> group) the stage averages are measured per group (``group_by`` names it)."""
-    sections = _Sections(inputs, policy, bounces, groups)
+    sections = ReportSections(inputs, policy, bounces, groups)
     averages = sections.averages
     group_rows: list[StageAverage] = []
     if groups is not None:
@@ -179,7 +186,7 @@ def counts_of(
     inputs: HygieneInputs, policy: HygienePolicy, bounces: BouncePolicy, *, quarter: str | None = None,
 ) -> HygieneCounts:
     """The report's counts for ``inputs`` (rule breaks and duplicates not computed: None)."""
-    return _Sections(inputs, policy, bounces, None).counts(inputs.at, len(inputs.facts), quarter=quarter)
+    return ReportSections(inputs, policy, bounces, None).counts(inputs.at, len(inputs.facts), quarter=quarter)
 
 
 def quarter_ends(until: datetime, quarters: int) -> list[tuple[str, datetime]]:

@@ -48,6 +48,8 @@ __all__ = [
     "CampaignResults",
     "CampaignTotals",
     "Change",
+    "CleanUpRun",
+    "CleanUpStep",
     "CloseDateMove",
     "ClosedFigures",
     "ConsentEntry",
@@ -103,6 +105,8 @@ __all__ = [
     "TaskSummary",
     "TaskView",
     "TimelineEntry",
+    "WhatIfParty",
+    "WhatIfQuarter",
     "WinLoss",
     "Workload",
     "WorkloadEntry",
@@ -1327,3 +1331,88 @@ class HygieneReport(_ReadModel):
         for party in self.incomplete:
             found.setdefault(party.owner, []).append(party)
         return found
+
+
+class CleanUpStep(_ReadModel):
+    """One action of a clean-up on one party: ``kind`` (``set_aside``, ``newsletter``, ``suppress_address``,
+    ``completion_task``), the ``reason`` recorded with it, its ``detail`` (the address key suppressed, or
+    the missing fields a completion task names) and the completion task's id (``task_id``, None otherwise
+    and in a dry run)."""
+
+    party_id: UUID
+    kind: Literal["set_aside", "newsletter", "suppress_address", "completion_task"]
+    reason: str
+    detail: list[str]
+    task_id: UUID | None = None
+
+
+class CleanUpRun(_ReadModel):
+    """A run of the quarterly clean-up (design 06 § 3), or a dry run's plan (``run_id`` None, ``dry_run``).
+
+    ``at``: the moment the report was read and the actions took effect; ``policy`` and ``hygiene_policy``
+    as recorded (name, version, settings); ``counts_before`` the report's counts then, ``counts_after``
+    once the actions are taken; ``actions`` in party order; ``reverted``: the parties put back since, each
+    with what was actually undone."""
+
+    run_id: UUID | None
+    dry_run: bool
+    at: datetime
+    actor: str
+    policy: dict[str, Any]
+    hygiene_policy: dict[str, Any]
+    counts_before: HygieneCounts
+    counts_after: HygieneCounts
+    actions: list[CleanUpStep]
+    reverted: dict[UUID, list[CleanUpStep]] = {}
+
+    @property
+    def parties(self) -> list[UUID]:
+        """The parties the run touches, in id order."""
+        return sorted({a.party_id for a in self.actions}, key=str)
+
+    def count(self, kind: str) -> int:
+        """How many actions of ``kind`` the run takes."""
+        return sum(1 for a in self.actions if a.kind == kind)
+
+
+class WhatIfParty(_ReadModel):
+    """A party a clean-up would have set aside (``action`` ``set_aside`` or ``newsletter``) at a past
+    quarter's end, in ``stage`` then, and what it did afterwards (followed to its survivor,
+    ``survivor_id``, if merged since): ``opened`` or ``clicked`` a campaign, ``replied`` (an interaction),
+    opened an ``opportunity``, ``bought`` (won a deal or converted to customer), with the value won (per
+    currency)."""
+
+    party_id: UUID
+    survivor_id: UUID
+    name: str
+    stage: Stage
+    action: Literal["set_aside", "newsletter"]
+    opened: bool
+    clicked: bool
+    replied: bool
+    opportunity: bool
+    bought: bool
+    won_value: dict[str, Decimal]
+
+
+class WhatIfQuarter(_ReadModel):
+    """What a clean-up policy would have done at the end of ``quarter`` (``at``) and what it would have cost:
+    how many parties it would have ``set_aside`` or moved to the ``newsletter`` list, addresses
+    ``suppressed`` and completion ``tasks``; of the parties set aside or moved, how many afterwards (up to
+    ``until``) ``opened``, ``clicked``, ``replied``, opened an ``opportunity`` and ``bought``, with the
+    ``won_value`` per currency; ``parties``: each of them."""
+
+    quarter: str
+    at: datetime
+    until: datetime
+    set_aside: int
+    newsletter: int
+    suppressed: int
+    tasks: int
+    opened: int
+    clicked: int
+    replied: int
+    opportunity: int
+    bought: int
+    won_value: dict[str, Decimal]
+    parties: list[WhatIfParty]

@@ -58,7 +58,14 @@ def test_a_party_in_an_open_negotiation_is_left_alone_unless_the_policy_says_oth
                      missing=("phones",))
     assert plan_clean_up([busy]) == []
     told = plan_clean_up([busy], CleanUpPolicy(include_open_opportunities=True))
-    assert {a.kind for a in told} == set(CleanUpKind) - {CleanUpKind.SET_ASIDE}
+    assert {a.kind for a in told} == {CleanUpKind.NEWSLETTER, CleanUpKind.SUPPRESS_ADDRESS}
+
+
+def test_a_party_the_run_sets_aside_gets_no_completion_task() -> None:
+    stale = Candidate("p1", owner="giulia", stale=True, missing=("phones",))
+    assert [a.kind for a in plan_clean_up([stale])] == [CleanUpKind.NEWSLETTER]
+    kept = plan_clean_up([stale], CleanUpPolicy(stale_action="none"))
+    assert kept == [CleanUpAction("p1", CleanUpKind.COMPLETION_TASK, "incomplete record", ("phones",))]
 
 
 def test_a_bad_policy_is_refused() -> None:

@@ -37,8 +37,8 @@ class CleanUp(Aggregate):
     class Ran(Event, Aggregate.Created):
         policy: dict[str, Any]
         hygiene_policy: dict[str, Any]
-        counts_before: dict[str, int]
-        counts_after: dict[str, int]
+        counts_before: dict[str, Any]
+        counts_after: dict[str, Any]
         actions: list[list[Any]]
         tasks: dict[str, str]
 
@@ -58,8 +58,8 @@ class CleanUp(Aggregate):
         *,
         policy: dict[str, Any],
         hygiene_policy: dict[str, Any],
-        counts_before: dict[str, int],
-        counts_after: dict[str, int],
+        counts_before: dict[str, Any],
+        counts_after: dict[str, Any],
         actions: list[list[Any]],
         tasks: dict[str, str],
         actor: str,
@@ -72,7 +72,14 @@ class CleanUp(Aggregate):
         self.tasks = {party: UUID(task) for party, task in tasks.items()}
         #: the parties put back since, with what was undone
         self.reverted: dict[str, list[CleanUpAction]] = {}
+        #: who ran it, and the moment it read the report and took its actions
+        self.actor, self.at = actor, effective_at
         self.last_effective_at = effective_at
+
+    @property
+    def policy_stamp(self) -> dict[str, Any]:
+        """The clean-up policy's name and version, as its decisions about addresses record them."""
+        return {"name": self.policy["name"], "version": self.policy["version"]}
 
     @classmethod
     def run(
@@ -80,8 +87,8 @@ class CleanUp(Aggregate):
         *,
         policy: Mapping[str, Any],
         hygiene_policy: Mapping[str, Any],
-        counts_before: Mapping[str, int],
-        counts_after: Mapping[str, int],
+        counts_before: Mapping[str, Any],
+        counts_after: Mapping[str, Any],
         actions: Sequence[CleanUpAction],
         tasks: Mapping[str, UUID],
         actor: str,

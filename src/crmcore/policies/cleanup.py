@@ -12,7 +12,9 @@ plan comes out of a dry run, a real run and a what-if over history:
 - an address of the party undeliverable by its own delivery ledger but not yet suppressed by a recorded
   decision: ``suppress_address`` (an ``AddressStatus`` decision, rule ``clean_up``);
 - a party with an owner and expected fields empty: ``completion_task``, a ``documentation`` task for the
-  owner naming the missing fields (one per party, so a run can be undone party by party).
+  owner naming the missing fields (of kind ``task_kind``), due ``completion_days`` after the run (one per
+  party, so a run can be undone party by party). A party the same run sets aside gets none: a set-aside
+  party misses nothing.
 
 A party with an open opportunity is being worked: the clean-up leaves it alone entirely unless
 ``include_open_opportunities`` is set. A party merged away is never a candidate (its survivor is).
@@ -31,6 +33,8 @@ __all__ = [
     "DEFAULT_CLEAN_UP",
     "NEWSLETTER_REASON",
     "STALE_REASON",
+    "SUPPRESS_REASON",
+    "TASK_REASON",
     "Candidate",
     "CleanUpAction",
     "CleanUpKind",
@@ -43,6 +47,10 @@ __all__ = [
 STALE_REASON = "stale"
 #: The reason a stale party moved to the generic newsletter list is recorded with.
 NEWSLETTER_REASON = "moved to the generic newsletter list"
+#: The reason an address suppressed by a clean-up is recorded with.
+SUPPRESS_REASON = "undeliverable"
+#: The reason a completion task is opened with.
+TASK_REASON = "incomplete record"
 
 
 class StaleAction(StrEnum):
@@ -73,6 +81,8 @@ class CleanUpPolicy(BaseModel):
     stale_action: StaleAction = StaleAction.NEWSLETTER
     suppress_bounced: bool = True
     completion_tasks: bool = True
+    completion_days: Annotated[int, Field(ge=1, le=366)] = 90
+    task_kind: Annotated[str, Field(min_length=1, max_length=50)] = "documentation"
     include_open_opportunities: bool = False
 
     def recorded(self) -> dict[str, Any]:
@@ -129,17 +139,19 @@ def plan_clean_up(candidates: Iterable[Candidate], policy: CleanUpPolicy = DEFAU
     for candidate in candidates:
         if candidate.open_opportunities and not policy.include_open_opportunities:
             continue
-        if candidate.stale and not candidate.set_aside and policy.stale_action is not StaleAction.NONE:
+        aside = (candidate.stale and not candidate.set_aside
+                 and policy.stale_action is not StaleAction.NONE)
+        if aside:
             if policy.stale_action is StaleAction.SET_ASIDE:
                 actions.append(CleanUpAction(candidate.party_id, CleanUpKind.SET_ASIDE, STALE_REASON))
             else:
                 actions.append(CleanUpAction(candidate.party_id, CleanUpKind.NEWSLETTER, NEWSLETTER_REASON))
         if policy.suppress_bounced:
             actions.extend(
-                CleanUpAction(candidate.party_id, CleanUpKind.SUPPRESS_ADDRESS, "undeliverable", (key,))
+                CleanUpAction(candidate.party_id, CleanUpKind.SUPPRESS_ADDRESS, SUPPRESS_REASON, (key,))
                 for key in sorted(set(candidate.undelivered)))
-        if policy.completion_tasks and candidate.owner and candidate.missing:
-            actions.append(CleanUpAction(candidate.party_id, CleanUpKind.COMPLETION_TASK, "incomplete record",
+        if policy.completion_tasks and candidate.owner and candidate.missing and not aside:
+            actions.append(CleanUpAction(candidate.party_id, CleanUpKind.COMPLETION_TASK, TASK_REASON,
                                          tuple(candidate.missing)))
     actions.sort(key=lambda a: (a.party_id, a.kind.value, a.detail))
     return actions

@@ -49,13 +49,15 @@ class HygieneReader:
             for name in VIEWS:
                 self.runner.catch_up(name)
             now = utc_now()
-            facts = facts_of(self.storage.rows(PartyFactsView.name, {}),
-                             self.storage.rows(PipelineView.name, {}),
+            rows = {r["party_id"]: r for r in self.storage.rows(PartyFactsView.name, {})}
+            pipeline = self.storage.rows(PipelineView.name, {})
+            facts = facts_of(rows.values(), pipeline,
                              suppressed_by_key(self.storage.rows(AddressDecisionsView.name, {})))
             engagement = engagement_by_survivor(self.storage.rows(PartyEngagementView.name, {}),
                                                 self._engagement_view())
             addresses = self.storage.load(AddressReportsView.name, _address_keys(facts.values()))
-            return HygieneInputs(now, facts, engagement, addresses, self.required_at(None, None, False))
+            return HygieneInputs(now, facts, engagement, addresses, self.required_at(None, None, False),
+                                 rows=rows, pipeline=pipeline)
         folds = self.runner.fold_together_as_of(VIEWS, at, known_at)
         return self._of(at, folds[PartyFactsView.name], folds[PipelineView.name],
                         folds[PartyEngagementView.name], folds[AddressReportsView.name],
@@ -99,7 +101,8 @@ class HygieneReader:
         suppressed = suppressed_by_key(decision_rows.values())
         facts = facts_of(facts_rows.values(), pipeline_rows.values(), suppressed)
         engagement = engagement_by_survivor(engagement_rows.values(), self._engagement_view())
-        return HygieneInputs(at, facts, engagement, address_rows, required)
+        return HygieneInputs(at, facts, engagement, address_rows, required, rows=facts_rows,
+                             pipeline=pipeline_rows.values())
 
     def _engagement_view(self) -> PartyEngagementView:
         view = self.runner.view(PartyEngagementView.name)
