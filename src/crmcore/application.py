@@ -3800,9 +3800,7 @@ class CRM:
             elif action.kind is CleanUpKind.SUPPRESS_ADDRESS:
                 status = self._address_status_of(action.detail[0])
                 if status is not None and _decided_by(status, run.id):
-                    status.decide(suppress=False, rule=CLEAN_UP_REVERTED_RULE, reason=said,
-                                  policy=run.policy_stamp, evidence=[_run_evidence(run.id)],
-                                  actor=actor, effective_at=max(utc_now(), _last_effective(status)))
+                    self._hand_back(status, run.id, said, actor)
                     changed[status.id] = status
                     undone.append(action)
             elif action.kind is CleanUpKind.COMPLETION_TASK:
@@ -3812,6 +3810,25 @@ class CRM:
                     changed[task.id] = task
                     undone.append(action)
         return undone
+
+    def _hand_back(self, status: AddressStatus, run_id: UUID, reason: str, actor: str) -> None:
+        """Hand an address a clean-up suppressed back to the bounce policy: record, after the run's decision,
+        the state the CRM's bounce policy reads from the address's reports now (rule
+        ``clean_up_reverted``) — the address is undeliverable after the revert exactly when its own reports
+        make it so, as before the run, when its ledger said so."""
+        policy = self.bounce_policy
+        row = self._address_rows([status.address_key]).get(status.address_key)
+        timeline = consent.decision_timeline(suppression.reports_of_row(row), policy) if row else []
+        state = consent.state_at(timeline)
+        suppressed = state is not None and state.suppressed
+        reading = "still suppressed" if suppressed else "not suppressed"
+        status.decide(
+            suppress=suppressed, rule=CLEAN_UP_REVERTED_RULE,
+            reason=_clipped(f"{reason}: {reading} under bounce policy {policy.name} version {policy.version}",
+                            500),
+            policy=policy.stamp(), evidence=[_run_evidence(run_id), *(state.evidence if state else ())],
+            actor=actor, effective_at=max(utc_now(), _last_effective(status)))
+        self._note_suppressed(status.address_key, suppressed)
 
     def clean_up_run(self, run_id: UUID | str) -> CleanUpRun:
         """A recorded clean-up run, with what was reverted since. Raises :class:`CleanUpNotFound`."""
