@@ -39,7 +39,8 @@ def test_a_dry_run_shows_the_plan_and_records_nothing(crm: CRM) -> None:
     before = crm.position
     dry = crm.clean_up(actor="ops", hygiene_policy=POLICY, dry_run=True)
     assert crm.position == before
-    assert dry.run_id is None and dry.dry_run
+    assert dry.run_id is None
+    assert dry.dry_run
     # Stale is moved to the newsletter list; Ledger's address, undeliverable by its own ledger with no
     # decision, is suppressed; Nobody (owned by bob) gets a completion task. Acme is incomplete but has no
     # owner and negotiates; W1 negotiates; Aside is set aside already.
@@ -61,13 +62,15 @@ def test_a_real_run_records_one_event_and_the_actions_in_one_transaction(crm: CR
     p = world(crm)
     dry = crm.clean_up(actor="ops", hygiene_policy=POLICY, dry_run=True)
     run = crm.clean_up(actor="ops", hygiene_policy=POLICY)
-    assert run.run_id is not None and not run.dry_run
+    assert run.run_id is not None
+    assert not run.dry_run
     assert plan(run) == plan(dry)
     assert comparable(run.counts_before) == comparable(dry.counts_before)
     assert comparable(run.counts_after) == comparable(crm.hygiene_report(at=run.at, policy=POLICY).counts)
     (ran,) = [e for e in crm._app.events.get(run.run_id)]
     assert isinstance(ran, CleanUp.Ran)
-    assert ran.policy["name"] == "clean_up" and ran.policy["version"] == 1
+    assert ran.policy["name"] == "clean_up"
+    assert ran.policy["version"] == 1
     assert ran.hygiene_policy["min_samples"] == 2
 
     stale = crm.get_party(p["stale"])
@@ -75,7 +78,8 @@ def test_a_real_run_records_one_event_and_the_actions_in_one_transaction(crm: CR
     assert stale.set_aside_reason == f"moved to the generic newsletter list (clean-up {run.run_id})"
     status = crm.address_status("ledger@example.com")
     assert status.suppressed
-    assert (status.decisions[-1].rule, status.decisions[-1].evidence) == ("clean_up", [f"clean_up:{run.run_id}"])
+    decision = status.decisions[-1]
+    assert (decision.rule, decision.evidence) == ("clean_up", [f"clean_up:{run.run_id}"])
     assert status.decisions[-1].effective_at == run.at
     (task_step,) = [a for a in run.actions if a.kind == "completion_task"]
     task = crm.get_task(task_step.task_id)
@@ -200,10 +204,10 @@ def test_a_crm_with_other_task_kinds_names_its_own_in_the_policy(store_url: str)
 
 
 def what_if_world(crm: CRM) -> dict[str, UUID]:
-    """Two leads measure the lead stay (20 days: threshold 50) and became customers; ``late`` has been a lead since T0, opened a
-    campaign and replied 45 days ago, then bought (a 5,000 EUR deal won 10 days ago); ``dup``, a lead since
-    T0 too, was merged into ``late`` 20 days ago; ``idle`` has been a lead since T0 and did nothing; ``new``
-    became a lead 30 days ago."""
+    """Two leads measure the lead stay (20 days: threshold 50) and became customers; ``late`` has been a
+    suspect since T0, opened a campaign and replied 45 days ago, then bought (a 5,000 EUR deal won 10 days
+    ago); ``dup``, a lead since T0, was merged into ``late`` 20 days ago; ``idle`` has been a lead since T0
+    and did nothing; ``new`` became a lead 30 days ago."""
     p = {"w1": person(crm, "W1", "lead", T0), "w2": person(crm, "W2", "lead", T0),
          "late": person(crm, "Late", "suspect", T0), "dup": person(crm, "Dup", "lead", T0),
          "idle": person(crm, "Idle", "lead", T0), "new": person(crm, "New", "lead", NOW - 30 * DAY)}
@@ -238,7 +242,8 @@ def test_the_what_if_follows_who_would_have_been_excluded_and_what_they_did_afte
     assert (late.opened, late.clicked, late.replied, late.opportunity, late.bought) == (
         True, False, True, True, True)
     assert late.won_value == {"EUR": Decimal("5000")}
-    assert late.stage == "suspect" and late.action == "newsletter"
+    assert late.stage == "suspect"
+    assert late.action == "newsletter"
     dup = by_party[p["dup"]]
     assert dup.survivor_id == p["late"]
     assert (dup.opened, dup.bought, dup.won_value) == (True, True, {"EUR": Decimal("5000")})
@@ -259,7 +264,8 @@ def test_the_what_if_up_to_a_past_moment_reads_only_what_came_before_it(crm: CRM
     assert (late.opened, late.replied, late.opportunity, late.bought) == (True, True, False, False)
     aside = crm.clean_up_what_if(hygiene_policy=POLICY, quarters=2, until=until,
                                  policy=CleanUpPolicy(stale_action="set_aside"))[-1]
-    assert aside.set_aside == last.newsletter and aside.newsletter == 0
+    assert aside.set_aside == last.newsletter
+    assert aside.newsletter == 0
     assert crm.clean_up_what_if(hygiene_policy=POLICY, quarters=2, until=until,
                                 policy=CleanUpPolicy(stale_action="none"))[-1].parties == []
 
