@@ -17,6 +17,7 @@ from crmcore import (
     HygienePolicy,
     IllegalTransition,
     InvalidInput,
+    StaleAction,
 )
 from crmcore.aggregates.cleanup import CleanUp
 from crmcore.models import CleanUpRun, HygieneCounts
@@ -103,21 +104,21 @@ def test_parties_in_an_open_negotiation_are_left_alone_unless_the_policy_says_so
     assert {p["w1"], p["acme"]} <= stale  # the report calls them stale ...
     assert not {p["w1"], p["acme"]} & set(default.parties)  # ... the clean-up leaves them alone
     told = crm.clean_up(actor="ops", hygiene_policy=lenient, dry_run=True,
-                        policy=CleanUpPolicy(include_open_opportunities=True, stale_action="set_aside"))
+                        policy=CleanUpPolicy(include_open_opportunities=True, stale_action=StaleAction.SET_ASIDE))
     assert {(a.party_id, a.kind) for a in told.actions} >= {(p["w1"], "set_aside"), (p["acme"], "set_aside")}
 
 
 def test_the_policy_settings_change_the_plan(crm: CRM) -> None:
     p = world(crm)
     aside = crm.clean_up(actor="ops", hygiene_policy=POLICY, dry_run=True,
-                         policy=CleanUpPolicy(stale_action="set_aside", suppress_bounced=False,
+                         policy=CleanUpPolicy(stale_action=StaleAction.SET_ASIDE, suppress_bounced=False,
                                               completion_tasks=False))
     assert plan(aside) == [(p["stale"], "set_aside", ())]
     assert crm.clean_up(actor="ops", hygiene_policy=POLICY, dry_run=True,
-                        policy=CleanUpPolicy(stale_action="none", suppress_bounced=False,
+                        policy=CleanUpPolicy(stale_action=StaleAction.NONE, suppress_bounced=False,
                                              completion_tasks=False)).actions == []
     run = crm.clean_up(actor="ops", hygiene_policy=POLICY, policy=CleanUpPolicy(
-        stale_action="set_aside", suppress_bounced=False, completion_tasks=False, version=2, name="strict"))
+        stale_action=StaleAction.SET_ASIDE, suppress_bounced=False, completion_tasks=False, version=2, name="strict"))
     assert crm.get_party(p["stale"]).set_aside_reason == f"stale (clean-up {run.run_id})"
     assert (run.policy["name"], run.policy["version"]) == ("strict", 2)
 
@@ -263,11 +264,11 @@ def test_the_what_if_up_to_a_past_moment_reads_only_what_came_before_it(crm: CRM
     late = next(w for w in last.parties if w.party_id == p["late"])
     assert (late.opened, late.replied, late.opportunity, late.bought) == (True, True, False, False)
     aside = crm.clean_up_what_if(hygiene_policy=POLICY, quarters=2, until=until,
-                                 policy=CleanUpPolicy(stale_action="set_aside"))[-1]
+                                 policy=CleanUpPolicy(stale_action=StaleAction.SET_ASIDE))[-1]
     assert aside.set_aside == last.newsletter
     assert aside.newsletter == 0
     assert crm.clean_up_what_if(hygiene_policy=POLICY, quarters=2, until=until,
-                                policy=CleanUpPolicy(stale_action="none"))[-1].parties == []
+                                policy=CleanUpPolicy(stale_action=StaleAction.NONE))[-1].parties == []
 
 
 def test_a_run_leaves_the_report_as_its_counts_after_say_with_a_timeline_of_its_own(crm: CRM) -> None:
