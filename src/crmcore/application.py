@@ -3667,6 +3667,7 @@ class CRM:
         policy: CleanUpPolicy | None = None,
         hygiene_policy: HygienePolicy | None = None,
         dry_run: bool = False,
+        at: datetime | None = None,
     ) -> CleanUpRun:
         """The quarterly clean-up (design 06 § 3): read the hygiene report now, plan under ``policy``
         (default :class:`CleanUpPolicy`) — set stale parties aside or move them to the newsletter list,
@@ -3674,7 +3675,8 @@ class CRM:
         touching a party with an open opportunity unless the policy says so — and take the actions.
 
         With ``dry_run`` nothing is recorded: the returned :class:`CleanUpRun` (``run_id`` None) shows
-        exactly what a run would do now and the report's counts before and after. Otherwise the run is
+        exactly what a run would do now and the report's counts before and after; with ``at`` (aware, dry
+        runs only), what a run would have done then, from the report as of that moment. Otherwise the run is
         recorded in one transaction: a ``CleanUp.Ran`` event (both policies with their versions, the counts
         before and after, every action) with the actions' own events, all effective now. A party changed by
         another writer meanwhile makes the whole run plan again on fresh state. Undo it party by party with
@@ -3685,8 +3687,12 @@ class CRM:
         chosen = _clean_up_policy(policy)
         hygiene = self._hygiene_policy(hygiene_policy)
         kind = tasks.kind_named(chosen.task_kind, self.task_kinds, field="policy.task_kind")
+        moment = _aware(at, "at") if at is not None else None
+        if moment is not None and not dry_run:
+            raise InvalidInput("at: only a dry run may be asked as of a past moment; a run takes effect now", [
+                {"loc": ("at",), "msg": "given for a real run", "type": "value_error"}])
         for attempt in range(self.conflict_retries + 1):
-            plan = plan_of(self._hygiene.inputs(None, None), chosen, hygiene, self.bounce_policy)
+            plan = plan_of(self._hygiene.inputs(moment, None), chosen, hygiene, self.bounce_policy)
             if dry_run:
                 return _run_view(None, True, plan.inputs.at, who, chosen.recorded(), _recorded(hygiene),
                                  plan.counts_before, plan.counts_after, plan.actions, {}, {})

@@ -108,6 +108,19 @@ def test_parties_in_an_open_negotiation_are_left_alone_unless_the_policy_says_so
     assert {(a.party_id, a.kind) for a in told.actions} >= {(p["w1"], "set_aside"), (p["acme"], "set_aside")}
 
 
+def test_a_dry_run_as_of_a_past_moment_plans_from_the_report_then(crm: CRM) -> None:
+    p = world(crm)
+    then = NOW - 15 * DAY  # Aside not set aside yet, Twin not merged yet, Stale 45 days in (under 50)
+    past = crm.clean_up(actor="ops", hygiene_policy=POLICY, dry_run=True, at=then)
+    assert past.at == then
+    assert comparable(past.counts_before) == comparable(crm.hygiene_report(at=then, policy=POLICY).counts)
+    assert {a.party_id for a in past.actions if a.kind == "newsletter"} == {p["aside"], p["twin"]}
+    before = crm.position
+    with pytest.raises(InvalidInput, match="dry run"):
+        crm.clean_up(actor="ops", hygiene_policy=POLICY, at=then)
+    assert crm.position == before
+
+
 def test_the_policy_settings_change_the_plan(crm: CRM) -> None:
     p = world(crm)
     aside = crm.clean_up(actor="ops", hygiene_policy=POLICY, dry_run=True,
