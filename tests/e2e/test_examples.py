@@ -99,6 +99,19 @@ EXPECTED: dict[str, list[str]] = {
         "  2024-Q3      114   184        15  0.628    8.2   21.1  2.58",
         "  overall            563        44  0.650    7.8   13.8  1.76",
     ],
+    "hygiene.py": [
+        "loaded 3,000 parties and 33,204 events, 01 Jan 2024 to 01 Jan 2026",
+        "  lead      average stay   89.52 days (1098 stays, measured)",
+        "  stale 1445, inactive 589, bounced addresses 263 (263 parties), unsubscribed 198, incomplete 188, "
+        "set aside 0",
+        "  to complete for giulia: 23 records",
+        "  values breaking the current field rules: 36; duplicate pairs: 40",
+        "  2025-Q1         2146    922       225      134            72         139",
+        "  1445 moved to the newsletter list, 0 addresses suppressed, 48 completion tasks",
+        "  stale 1445 -> 0, set aside 0 -> 1445, incomplete 188 -> 91",
+        "  2024-Q2         371     151       78        5           14       6  82,500 EUR",
+        "  put back ",
+    ],
     "campaigns.py": [
         "  newsletter       522 recipients",
         "  telemarketing    275 left out: no_consent",
