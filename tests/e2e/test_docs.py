@@ -17,7 +17,7 @@ GUIDES = {
     "scoring.md": 8,
     "lead-scoring.md": 3,
     "campaigns.md": 7,
-    "hygiene.md": 5,
+    "hygiene.md": 7,
 }
 
 
