@@ -1,7 +1,7 @@
 """Hygiene speed on SQLite: the hygiene report now and as of a past date, and the clean-up's what-if over
 eight quarters, next to the event store's own replay of every event, on two years of a CRM's history.
 
-    python benchmarks/hygiene.py [--parties 100000] [--repeat 3] [--dir DIR] [--fresh]
+    python benchmarks/hygiene.py [--parties 100000] [--repeat 3] [--dir DIR] [--fresh] [--real-run]
 
 The data (seed 1, written once to a SQLite file that later runs reuse; ``--fresh`` writes it again):
 ``crmcore.testing.history.simulate_history`` - ``--parties`` persons and organizations over two years
@@ -17,12 +17,13 @@ Each round measures, on that file:
 
 1. the baseline: the event store's own decode-and-replay of every event (``benchmarks/_baseline.py``
    over all topics), in events/s;
-2. if ``CRM`` has ``hygiene_report``: the full report now, and as of one year before the history's end
-   (every view it reads folded as of then), in seconds and as a ratio to the baseline's seconds;
-3. if ``CRM`` has ``clean_up_what_if``: ``crm.clean_up_what_if(quarters=8)``, in seconds and as a ratio.
+2. the full report now, and as of one year before the history's end (every view it reads folded as of
+   then), the quarterly trend over eight quarters, the clean-up's dry run now, and
+   ``crm.clean_up_what_if(quarters=8)``: each in seconds and as a ratio to the baseline's seconds.
 
-What ``CRM`` does not have yet is said, and not measured. The machine's speed drifts: compare ratios
-measured in one round, not absolute numbers across runs.
+With ``--real-run``, one real clean-up (every action recorded) and the revert of all of it are timed once,
+on a copy of the file. The machine's speed drifts: compare ratios measured in one round, not absolute
+numbers across runs.
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import shutil
 import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 from _baseline import replay_baseline, timed
 
@@ -85,6 +88,26 @@ def build(path: Path, parties: int) -> dict[str, Any]:
     return built
 
 
+KINDS = ("newsletter", "set_aside", "suppress_address", "completion_task")
+
+
+def real_run(path: Path) -> None:
+    """Time one real clean-up (recording every action) and reverting all of it, on a copy of the file."""
+    with tempfile.TemporaryDirectory(dir=path.parent) as folder:
+        copy = Path(folder) / path.name
+        shutil.copyfile(path, copy)
+        with CRM(f"sqlite:///{copy}") as crm:
+            started = time.perf_counter()
+            run = crm.clean_up(actor="bench")
+            ran = time.perf_counter() - started
+            started = time.perf_counter()
+            back = crm.revert_clean_up(run.run_id or uuid4(), actor="bench")
+            reverted = time.perf_counter() - started
+    print(f"clean_up_real_run_s={ran:.2f} ({len(run.actions):,} actions on {len(run.parties):,} parties, "
+          f"{len(run.actions) / ran:,.0f} actions/s)")
+    print(f"clean_up_revert_all_s={reverted:.2f} ({len(back.reverted):,} parties)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -92,6 +115,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--fresh", action="store_true", help="write the data file again")
+    parser.add_argument("--real-run", action="store_true",
+                        help="also time one real clean-up and its revert, on a copy of the file")
     args = parser.parse_args()
 
     path = args.dir / f"crmcore-hygiene-{args.parties}-seed{SEED}.sqlite"
@@ -109,16 +134,16 @@ def main() -> int:
     end = datetime.fromisoformat(built["end"])
     past = end - timedelta(days=365)
 
-    has_report = hasattr(CRM, "hygiene_report")
-    has_what_if = hasattr(CRM, "clean_up_what_if")
-    if not has_report:
-        print("CRM.hygiene_report is not available in this build: the report is not measured")
-    if not has_what_if:
-        print("CRM.clean_up_what_if is not available in this build: the what-if is not measured")
-
     replays, replay_times = [], []
-    timings: dict[str, list[float]] = {"now": [], "as_of": [], "what_if": []}
-    counts: Any = None
+    measured = {
+        "hygiene_report_now": lambda crm: crm.hygiene_report(),
+        "hygiene_report_as_of": lambda crm: crm.hygiene_report(at=past),
+        "hygiene_trend_8_quarters": lambda crm: crm.hygiene_trend(quarters=8),
+        "clean_up_dry_run": lambda crm: crm.clean_up(actor="bench", dry_run=True),
+        "clean_up_what_if_8_quarters": lambda crm: crm.clean_up_what_if(quarters=8),
+    }
+    timings: dict[str, list[float]] = {name: [] for name in measured}
+    results: dict[str, Any] = {}
     with CRM(f"sqlite:///{path}") as crm:
         for round_ in range(1, args.repeat + 1):
             gc.collect()
@@ -127,27 +152,14 @@ def main() -> int:
             replay_times.append(seconds)
             line = (f"round {round_}: event store replay of {replayed:,} events in {seconds:.1f} s "
                     f"({replayed / seconds:,.0f} events/s)")
-            if has_report:
+            for name, call in measured.items():
                 gc.collect()
-                report = None
 
-                def now() -> None:
-                    nonlocal report
-                    report = crm.hygiene_report()  # type: ignore[attr-defined]
+                def run(name: str = name, call: Any = call) -> None:
+                    results[name] = call(crm)
 
-                timings["now"].append(timed(now))
-                counts = getattr(report, "counts", None)
-                gc.collect()
-                timings["as_of"].append(timed(lambda: crm.hygiene_report(at=past)))  # type: ignore[attr-defined]
-                line += (f"; hygiene report now {timings['now'][-1]:.1f} s "
-                         f"(ratio {timings['now'][-1] / seconds:.2f}), as of {past.date()} "
-                         f"{timings['as_of'][-1]:.1f} s (ratio {timings['as_of'][-1] / seconds:.2f})")
-            if has_what_if:
-                gc.collect()
-                timings["what_if"].append(
-                    timed(lambda: crm.clean_up_what_if(quarters=8)))  # type: ignore[attr-defined]
-                line += (f"; what-if over 8 quarters {timings['what_if'][-1]:.1f} s "
-                         f"(ratio {timings['what_if'][-1] / seconds:.2f})")
+                timings[name].append(timed(run))
+                line += f"; {name} {timings[name][-1]:.1f} s (ratio {timings[name][-1] / seconds:.2f})"
             print(line, flush=True)
     replay_s = statistics.median(replay_times)
     print(f"parties={args.parties}")
@@ -156,16 +168,18 @@ def main() -> int:
     print(f"save_s={built['save_s']}")
     print(f"event_store_replay_events_per_s={statistics.median(replays):,.0f}")
     print(f"event_store_replay_s={replay_s:.1f}")
-    for key, label in (("now", "hygiene_report_now"), ("as_of", "hygiene_report_as_of"),
-                       ("what_if", "clean_up_what_if_8_quarters")):
-        if timings[key]:
-            median = statistics.median(timings[key])
-            print(f"{label}_s={median:.2f}")
-            print(f"{label}_vs_event_store_replay={median / replay_s:.2f}")
-        else:
-            print(f"{label}_s=not available")
-    if counts is not None:
-        print(f"report counts now: {counts}")
+    for name, times in timings.items():
+        median = statistics.median(times)
+        print(f"{name}_s={median:.2f}")
+        print(f"{name}_vs_event_store_replay={median / replay_s:.2f}")
+    print(f"report counts now: {results['hygiene_report_now'].counts}")
+    dry = results["clean_up_dry_run"]
+    print(f"dry run: {len(dry.actions):,} actions ({', '.join(f'{k} {dry.count(k):,}' for k in KINDS)})")
+    for quarter in results["clean_up_what_if_8_quarters"]:
+        print(f"what-if {quarter.quarter}: {quarter.newsletter:,} moved, {quarter.opened:,} opened after, "
+              f"{quarter.bought:,} bought after")
+    if args.real_run:
+        real_run(path)
     return 0
 
 
