@@ -3727,6 +3727,7 @@ class CRM:
                           counts_after=plan.counts_after.model_dump(mode="json"), actions=plan.actions,
                           tasks={p: t.id for p, t in opened.items()}, actor=actor, effective_at=at)
         changed: list[Aggregate] = [run, *opened.values()]
+        statuses: dict[str, AddressStatus] = {}  # an address two parties hold is decided once
         stamp = {"name": policy.name, "version": policy.version}
         try:
             for action in plan.actions:
@@ -3734,7 +3735,7 @@ class CRM:
                     party = self._load(UUID(action.party_id))
                     party.put_aside(reason=_run_reason(action.reason, run.id), actor=actor, effective_at=at)
                     changed.append(party)
-                elif action.kind is CleanUpKind.SUPPRESS_ADDRESS:
+                elif action.kind is CleanUpKind.SUPPRESS_ADDRESS and action.detail[0] not in statuses:
                     key = action.detail[0]
                     status = self._address_status_of(key) or AddressStatus(
                         address_key=key, address=_address_of(facts[action.party_id], key), actor=actor,
@@ -3743,10 +3744,10 @@ class CRM:
                         raise _Replan
                     status.decide(suppress=True, rule=CLEAN_UP_RULE, reason=action.reason, policy=stamp,
                                   evidence=[_run_evidence(run.id)], actor=actor, effective_at=at)
-                    changed.append(status)
+                    statuses[key] = status
         except (IllegalTransition, PartyMerged, PartyNotFound, EffectiveTimeOutOfOrder):
             raise _Replan from None  # the party changed since the report was read
-        self._save(*changed)
+        self._save(*changed, *statuses.values())
         for action in plan.actions:
             if action.kind is CleanUpKind.SUPPRESS_ADDRESS:
                 self._note_suppressed(action.detail[0], True)
@@ -3804,7 +3805,9 @@ class CRM:
                     changed[target.id] = target
                     undone.append(action)
             elif action.kind is CleanUpKind.SUPPRESS_ADDRESS:
-                status = self._address_status_of(action.detail[0])
+                held = changed.get(address_status_id(action.detail[0]))  # handed back for another party
+                status = cast(AddressStatus, held) if held is not None else self._address_status_of(
+                    action.detail[0])
                 if status is not None and _decided_by(status, run.id):
                     self._hand_back(status, run.id, said, actor)
                     changed[status.id] = status

@@ -20,8 +20,10 @@ from crmcore import (
     StaleAction,
 )
 from crmcore.aggregates.cleanup import CleanUp
+from crmcore.aggregates.party import Party
 from crmcore.models import CleanUpRun, HygieneCounts
 from crmcore.testing.campaigns import engagement_report, running_campaign
+from crmcore.values import PartyKind, Stage
 
 from .test_crm_hygiene import DAY, NOW, POLICY, T0, person, world
 
@@ -104,7 +106,8 @@ def test_parties_in_an_open_negotiation_are_left_alone_unless_the_policy_says_so
     assert {p["w1"], p["acme"]} <= stale  # the report calls them stale ...
     assert not {p["w1"], p["acme"]} & set(default.parties)  # ... the clean-up leaves them alone
     told = crm.clean_up(actor="ops", hygiene_policy=lenient, dry_run=True,
-                        policy=CleanUpPolicy(include_open_opportunities=True, stale_action=StaleAction.SET_ASIDE))
+                        policy=CleanUpPolicy(include_open_opportunities=True,
+                                             stale_action=StaleAction.SET_ASIDE))
     assert {(a.party_id, a.kind) for a in told.actions} >= {(p["w1"], "set_aside"), (p["acme"], "set_aside")}
 
 
@@ -131,7 +134,8 @@ def test_the_policy_settings_change_the_plan(crm: CRM) -> None:
                         policy=CleanUpPolicy(stale_action=StaleAction.NONE, suppress_bounced=False,
                                              completion_tasks=False)).actions == []
     run = crm.clean_up(actor="ops", hygiene_policy=POLICY, policy=CleanUpPolicy(
-        stale_action=StaleAction.SET_ASIDE, suppress_bounced=False, completion_tasks=False, version=2, name="strict"))
+        stale_action=StaleAction.SET_ASIDE, suppress_bounced=False, completion_tasks=False, version=2,
+        name="strict"))
     assert crm.get_party(p["stale"]).set_aside_reason == f"stale (clean-up {run.run_id})"
     assert (run.policy["name"], run.policy["version"]) == ("strict", 2)
 
@@ -292,3 +296,26 @@ def test_a_run_leaves_the_report_as_its_counts_after_say_with_a_timeline_of_its_
     assert comparable(second.counts_before) == comparable(first.counts_after)
     assert [r.run_id for r in crm.clean_up_runs()] == [first.run_id, second.run_id]
     assert second.at > first.at - timedelta(seconds=1)
+
+
+def test_an_address_two_parties_hold_is_suppressed_once_and_handed_back_once(crm: CRM) -> None:
+    """An import that skipped the duplicate check left two parties with one address (as
+    ``crmcore.testing.history`` does); both ledgers say it bounced."""
+    twins = []
+    for name in ("Pia Neri", "Pia Nerl"):
+        party = Party.register(kind=PartyKind.PERSON, stage=Stage.CUSTOMER, name=name, actor="import",
+                               owner="bob", effective_at=T0, identity={"emails": ["pia@example.com"]})
+        party.record_delivery(address="pia@example.com", outcome="hard_bounce", actor="mailer",
+                              effective_at=NOW - 5 * DAY)
+        crm._save(party)
+        twins.append(party.id)
+    run = crm.clean_up(actor="ops", hygiene_policy=POLICY)
+    assert [(a.party_id, a.kind) for a in run.actions] == sorted(
+        ((p, "suppress_address") for p in twins), key=lambda a: str(a[0]))
+    status = crm.address_status("pia@example.com")
+    assert [d.rule for d in status.decisions] == ["clean_up"]
+    back = crm.revert_clean_up(run.run_id, actor="ops")
+    undone = {p: [s.kind for s in steps] for p, steps in back.reverted.items()}
+    assert sorted(undone.values()) == [[], ["suppress_address"]]  # the first revert hands it back for both
+    rules = [d.rule for d in crm.address_status("pia@example.com").decisions]
+    assert rules == ["clean_up", "clean_up_reverted"]
