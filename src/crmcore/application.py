@@ -3574,14 +3574,8 @@ class CRM:
         now: each count as the report's at the quarter's end (what was effective before the first moment of
         the next quarter). Every view is folded once, at all the quarter ends. Rule breaks and duplicates
         are not computed (None). Bad input: :class:`InvalidInput`."""
-        count = _quarters(quarters)
-        end = _aware(until, "until") if until is not None else utc_now()
         chosen = self._hygiene_policy(policy)
-        try:
-            ends = quarter_ends(end, count)
-        except ValueError:  # before the year 1
-            raise InvalidInput("quarters: reaches back before the first year", [
-                {"loc": ("quarters",), "msg": "too far back", "type": "int_range"}]) from None
+        _, ends = _quarter_ends(quarters, until)
         inputs = self._hygiene.inputs_at([moment for _, moment in ends])
         return [counts_of(i, chosen, self.bounce_policy, quarter=name)
                 for (name, _), i in zip(ends, inputs, strict=True)]
@@ -3689,8 +3683,9 @@ class CRM:
         kind = tasks.kind_named(chosen.task_kind, self.task_kinds, field="policy.task_kind")
         moment = _aware(at, "at") if at is not None else None
         if moment is not None and not dry_run:
-            raise InvalidInput("at: only a dry run may be asked as of a past moment; a run takes effect now", [
-                {"loc": ("at",), "msg": "given for a real run", "type": "value_error"}])
+            raise InvalidInput(
+                "at: only a dry run may be asked as of a past moment; a run takes effect now",
+                [{"loc": ("at",), "msg": "given for a real run", "type": "value_error"}])
         for attempt in range(self.conflict_retries + 1):
             plan = plan_of(self._hygiene.inputs(moment, None), chosen, hygiene, self.bounce_policy)
             if dry_run:
@@ -3871,15 +3866,9 @@ class CRM:
         afterwards, up to ``until``: opened, clicked, replied, opened an opportunity, bought, with the value
         won. Oldest quarter first; history as known now. Every view is folded once, at all the quarter ends
         and at ``until``. Records nothing. Bad input: :class:`InvalidInput`."""
-        count = _quarters(quarters)
-        end = _aware(until, "until") if until is not None else utc_now()
         chosen = _clean_up_policy(policy)
         hygiene = self._hygiene_policy(hygiene_policy)
-        try:
-            ends = quarter_ends(end, count)
-        except ValueError:  # before the year 1
-            raise InvalidInput("quarters: reaches back before the first year", [
-                {"loc": ("quarters",), "msg": "too far back", "type": "int_range"}]) from None
+        end, ends = _quarter_ends(quarters, until)
         moments = [moment for _, moment in ends]
         if moments[-1] < end:
             moments.append(end)
@@ -4365,6 +4354,18 @@ def _aware(value: datetime, field: str) -> datetime:
             [{"loc": (field,), "msg": "naive or not a datetime", "type": "timezone_aware"}],
         )
     return value
+
+
+def _quarter_ends(quarters: Any, until: datetime | None) -> tuple[datetime, list[tuple[str, datetime]]]:
+    """``until`` (checked; default now) and the last ``quarters`` quarter ends by it (see
+    :func:`~crmcore.hygiene.quarter_ends`); bad input raises :class:`InvalidInput`."""
+    count = _quarters(quarters)
+    end = _aware(until, "until") if until is not None else utc_now()
+    try:
+        return end, quarter_ends(end, count)
+    except ValueError:  # before the year 1
+        raise InvalidInput("quarters: reaches back before the first year", [
+            {"loc": ("quarters",), "msg": "too far back", "type": "int_range"}]) from None
 
 
 def _quarters(value: Any) -> int:
