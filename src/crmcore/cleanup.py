@@ -99,7 +99,12 @@ def what_if_of(
     plan's moment up to ``after.at``, read from ``after`` (the inputs at that moment; a party merged since
     is followed to its survivor)."""
     follow = _Afterwards(after)
-    return [_quarter(plan, follow) for plan in plans]
+    seen: set[str] = set()
+    found = []
+    for plan in plans:
+        found.append(_quarter(plan, follow, seen))
+        seen.update(plan.excluded())
+    return found
 
 
 class _Afterwards:
@@ -137,7 +142,7 @@ class _Afterwards:
         }
 
 
-def _quarter(plan: CleanUpPlan, follow: _Afterwards) -> WhatIfQuarter:
+def _quarter(plan: CleanUpPlan, follow: _Afterwards, seen: set[str]) -> WhatIfQuarter:
     since, facts = plan.inputs.at, plan.inputs.facts
     parties = []
     for party, kind in plan.excluded().items():
@@ -145,7 +150,7 @@ def _quarter(plan: CleanUpPlan, follow: _Afterwards) -> WhatIfQuarter:
         did = follow.of(survivor, since)
         parties.append(WhatIfParty.model_construct(
             party_id=UUID(party), survivor_id=UUID(survivor), name=facts[party]["name"],
-            stage=Stage(facts[party]["stage"]), action=kind.value, **did))
+            stage=Stage(facts[party]["stage"]), action=kind.value, first=party not in seen, **did))
     won: dict[str, Decimal] = {}
     for p in parties:
         for currency, amount in p.won_value.items():
@@ -157,7 +162,8 @@ def _quarter(plan: CleanUpPlan, follow: _Afterwards) -> WhatIfQuarter:
         suppressed=kinds.count(CleanUpKind.SUPPRESS_ADDRESS), tasks=kinds.count(CleanUpKind.COMPLETION_TASK),
         opened=_count(parties, "opened"), clicked=_count(parties, "clicked"),
         replied=_count(parties, "replied"), opportunity=_count(parties, "opportunity"),
-        bought=_count(parties, "bought"), won_value=dict(sorted(won.items())), parties=parties,
+        bought=_count(parties, "bought"), won_value=dict(sorted(won.items())),
+        first_time=_count(parties, "first"), parties=parties,
     )
 
 

@@ -1393,6 +1393,9 @@ class WhatIfParty(_ReadModel):
     opportunity: bool
     bought: bool
     won_value: dict[str, Decimal]
+    #: whether no earlier quarter of the what-if would have set it aside (had the rule run every quarter,
+    #: this is the quarter it would have been dropped)
+    first: bool = True
 
 
 class WhatIfQuarter(_ReadModel):
@@ -1400,7 +1403,10 @@ class WhatIfQuarter(_ReadModel):
     how many parties it would have ``set_aside`` or moved to the ``newsletter`` list, addresses
     ``suppressed`` and completion ``tasks``; of the parties set aside or moved, how many afterwards (up to
     ``until``) ``opened``, ``clicked``, ``replied``, opened an ``opportunity`` and ``bought``, with the
-    ``won_value`` per currency; ``parties``: each of them."""
+    ``won_value`` per currency; ``parties``: each of them. Each quarter is read on its own, as if the rule
+    had run at that quarter's end only: a party stale at several quarter ends is in each; ``first_time``
+    counts those no earlier quarter of the what-if would have set aside (had the rule run every quarter,
+    the parties it would have dropped then)."""
 
     quarter: str
     at: datetime
@@ -1415,4 +1421,5 @@ class WhatIfQuarter(_ReadModel):
     opportunity: int
     bought: int
     won_value: dict[str, Decimal]
+    first_time: int = 0
     parties: list[WhatIfParty]

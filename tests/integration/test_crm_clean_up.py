@@ -271,6 +271,11 @@ def test_the_what_if_follows_who_would_have_been_excluded_and_what_they_did_afte
     assert (last.newsletter, last.opened, last.clicked, last.replied, last.opportunity, last.bought) == (
         3, 2, 0, 2, 2, 2)
     assert last.won_value == {"EUR": Decimal("10000")}  # late's deal counts for late and for dup
+    # each quarter on its own; first_time: the parties no earlier quarter would have set aside
+    dropped = [{w.party_id for w in q.parties if w.first} for q in quarters]
+    assert [len(d) for d in dropped] == [q.first_time for q in quarters]
+    assert set().union(*dropped) == {w.party_id for q in quarters for w in q.parties}
+    assert sum(q.first_time for q in quarters) == len(set().union(*dropped))
     assert crm.clean_up_runs() == []
 
 
