@@ -3770,7 +3770,7 @@ class CRM:
             parties = [only] if only is not None else [p for p in run.parties if p not in run.reverted]
             changed: dict[UUID, Aggregate] = {run.id: run}
             for party in parties:
-                undone = self._undo(run, party, who, why, changed) if party in run.parties else []
+                undone = self._undo(run, party, who, why, changed) if run.actions_on(party) else []
                 run.revert(party_id=party, undone=undone, actor=who, reason=why)
             try:
                 if parties:

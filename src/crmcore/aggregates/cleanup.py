@@ -68,6 +68,9 @@ class CleanUp(Aggregate):
         self.policy, self.hygiene_policy = policy, hygiene_policy
         self.counts_before, self.counts_after = counts_before, counts_after
         self.actions = [CleanUpAction.from_json(a) for a in actions]
+        self._by_party: dict[str, list[CleanUpAction]] = {}
+        for action in self.actions:
+            self._by_party.setdefault(action.party_id, []).append(action)
         #: the completion task opened for each party, by party id text
         self.tasks = {party: UUID(task) for party, task in tasks.items()}
         #: the parties put back since, with what was undone
@@ -103,12 +106,12 @@ class CleanUp(Aggregate):
 
     def actions_on(self, party_id: str) -> list[CleanUpAction]:
         """What the run did to ``party_id`` (id text), in the order recorded."""
-        return [a for a in self.actions if a.party_id == party_id]
+        return list(self._by_party.get(party_id, ()))
 
     @property
     def parties(self) -> list[str]:
         """The parties the run touched, in id order."""
-        return sorted({a.party_id for a in self.actions})
+        return sorted(self._by_party)
 
     def revert(
         self, *, party_id: str, undone: Sequence[CleanUpAction], actor: str, reason: str | None = None,
