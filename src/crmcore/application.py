@@ -24,6 +24,7 @@ from eventsourcing.utils import Environment, get_topic
 from crmcore import _bulk
 from crmcore import ingest as ingestion
 from crmcore._ids import new_uuid7
+from crmcore._loading import load_many
 from crmcore._nearmatch import IdentityIndex, record_of_row
 from crmcore.aggregates.campaign import Campaign
 from crmcore.aggregates.catalog import CATALOG_ID, FieldCatalog
@@ -3724,15 +3725,21 @@ class CRM:
         changed: list[Aggregate] = [run, *opened.values()]
         statuses: dict[str, AddressStatus] = {}  # an address two parties hold is decided once
         stamp = {"name": policy.name, "version": policy.version}
+        loaded = load_many(self._app, [
+            UUID(a.party_id) if a.kind in EXCLUDING else address_status_id(a.detail[0])
+            for a in plan.actions if a.kind in EXCLUDING or a.kind is CleanUpKind.SUPPRESS_ADDRESS])
         try:
             for action in plan.actions:
                 if action.kind in EXCLUDING:
-                    party = self._load(UUID(action.party_id))
+                    party = loaded.get(UUID(action.party_id))
+                    if not isinstance(party, Party):
+                        raise _Replan
                     party.put_aside(reason=_run_reason(action.reason, run.id), actor=actor, effective_at=at)
                     changed.append(party)
                 elif action.kind is CleanUpKind.SUPPRESS_ADDRESS and action.detail[0] not in statuses:
                     key = action.detail[0]
-                    status = self._address_status_of(key) or AddressStatus(
+                    held = loaded.get(address_status_id(key))
+                    status = held if isinstance(held, AddressStatus) else AddressStatus(
                         address_key=key, address=_address_of(facts[action.party_id], key), actor=actor,
                         effective_at=at)
                     if status.suppressed_at(at):
@@ -3768,9 +3775,10 @@ class CRM:
         for attempt in range(self.conflict_retries + 1):
             run = self._clean_up(wanted)
             parties = [only] if only is not None else [p for p in run.parties if p not in run.reverted]
+            loaded = load_many(self._app, [_undone_id(run, a) for p in parties for a in run.actions_on(p)])
             changed: dict[UUID, Aggregate] = {run.id: run}
             for party in parties:
-                undone = self._undo(run, party, who, why, changed) if run.actions_on(party) else []
+                undone = self._undo(run, party, who, why, loaded, changed) if run.actions_on(party) else []
                 run.revert(party_id=party, undone=undone, actor=who, reason=why)
             try:
                 if parties:
@@ -3784,31 +3792,29 @@ class CRM:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _undo(
-        self, run: CleanUp, party: str, actor: str, reason: str | None, changed: dict[UUID, Aggregate],
+        self, run: CleanUp, party: str, actor: str, reason: str | None, loaded: Mapping[UUID, Any],
+        changed: dict[UUID, Aggregate],
     ) -> list[CleanUpAction]:
-        """Undo, on the aggregates in ``changed`` (loaded into it on first need), what ``run`` did to
-        ``party`` where its effect still holds; returns the actions undone."""
+        """Undo what ``run`` did to ``party`` where its effect still holds, on the ``loaded`` aggregates (each
+        added to ``changed`` when changed); returns the actions undone."""
         said = reason or f"clean-up {run.id} reverted"
         undone = []
         for action in run.actions_on(party):
+            target = loaded.get(_undone_id(run, action))
             if action.kind in EXCLUDING:
-                found = changed.get(UUID(party)) or self._load(UUID(party))
-                target = cast(Party, found)
-                if (target.merged_into is None and target.set_aside
+                if (isinstance(target, Party) and target.merged_into is None and target.set_aside
                         and target.set_aside_reason == _run_reason(action.reason, run.id)):
                     target.restore(reason=said, actor=actor)
                     changed[target.id] = target
                     undone.append(action)
             elif action.kind is CleanUpKind.SUPPRESS_ADDRESS:
-                held = changed.get(address_status_id(action.detail[0]))  # handed back for another party
-                status = cast(AddressStatus, held) if held is not None else self._address_status_of(
-                    action.detail[0])
-                if status is not None and _decided_by(status, run.id):
-                    self._hand_back(status, run.id, said, actor)
-                    changed[status.id] = status
+                # an address two parties hold is handed back once: the second finds the run's decision gone
+                if isinstance(target, AddressStatus) and _decided_by(target, run.id):
+                    self._hand_back(target, run.id, said, actor)
+                    changed[target.id] = target
                     undone.append(action)
-            elif action.kind is CleanUpKind.COMPLETION_TASK:
-                task = self._load_task(run.tasks[party])
+            elif action.kind is CleanUpKind.COMPLETION_TASK and isinstance(target, Task):
+                task = target
                 if task.status == TaskStatus.OPEN:
                     task.cancel(reason=_clipped(said, 500), actor=actor)
                     changed[task.id] = task
@@ -4156,6 +4162,15 @@ def _address_of(facts: Mapping[str, Any], key: str) -> str:
         if suppression.address_key_of(address) == key:
             return str(address)
     return key
+
+
+def _undone_id(run: CleanUp, action: CleanUpAction) -> UUID:
+    """The aggregate reverting ``action`` of ``run`` changes: the party, the address's status or the task."""
+    if action.kind is CleanUpKind.SUPPRESS_ADDRESS:
+        return address_status_id(action.detail[0])
+    if action.kind is CleanUpKind.COMPLETION_TASK:
+        return run.tasks[action.party_id]
+    return UUID(action.party_id)
 
 
 def _clipped(text: str, longest: int) -> str:
