@@ -1,7 +1,7 @@
 """Campaign read models' rebuild speed and campaign results' read time on SQLite, next to the event store's
 own replay.
 
-    python benchmarks/campaign_results.py [--events 100000] [--repeat 5] [--dir DIR] [--fresh]
+    python benchmarks/campaign_results.py [--events 100000] [--repeat 5] [--dir DIR] [--fresh] [--workers N]
 
 The data: one newsletter campaign (``crmcore.testing.campaigns.running_campaign``) sent to enough
 recipients that ``simulate_engagement`` (seed 1: deliveries, bounces, opens, clicks, unsubscribes,
@@ -16,6 +16,8 @@ Each round measures, on that file:
    (``benchmarks/_baseline.py``) - in events/s;
 3. ``crm.campaign_results(c)`` now (from the stored rows) and as of a moment (every view folded in memory).
 
+With ``--workers 2`` the rebuilds are shared between two processes (``CRM(replay_workers=2)``: each folds
+the reports of half the aggregates, the rows of a key are combined); the baseline stays one process.
 ``ratio_vs_event_store_replay`` is the median over rounds of (1) divided by (2). The machine's speed drifts:
 compare ratios measured in one round, not absolute numbers across runs.
 """
@@ -63,13 +65,15 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--fresh", action="store_true", help="write the data file again")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes sharing a rebuild (CRM(replay_workers=...)); default 1")
     args = parser.parse_args()
 
     path = args.dir / f"crmcore-campaign-{args.events}-seed{SEED}.sqlite"
     if args.fresh or not path.exists():
         build(path, args.events)
     rates, engagement_rates, baselines, ratios, now_times, as_of_times = [], [], [], [], [], []
-    with CRM(f"sqlite:///{path}") as crm:
+    with CRM(f"sqlite:///{path}", replay_workers=args.workers) as crm:
         (row,) = crm.view_rows("campaigns")
         campaign_id = row["campaign_id"]
         moment = datetime.fromisoformat(row["launched_at"]) + timedelta(days=20)
