@@ -95,6 +95,9 @@ from crmcore.models import (
     KindTime,
     LeadAssessment,
     LeadScore,
+    LogHead,
+    LogProblem,
+    LogVerification,
     MailingExclusion,
     MatchReason,
     MergeField,
@@ -157,7 +160,7 @@ from crmcore.policies.qualification import (
 from crmcore.policies.scoring import ScoringModel, ScoringVariable, ValueCounts
 from crmcore.policies.targeting import DEFAULT_WEIGHTS, ScoreWeights
 from crmcore.policies.tasks import DEFAULT_TASK_KINDS, INTERACTION_KINDS, TaskPriority, TaskStatus
-from crmcore.stores import StoreKind, StoreSettings, create_cipher_key, parse_store_url
+from crmcore.stores import StoreKind, StoreSettings, create_audit_key, create_cipher_key, parse_store_url
 from crmcore.values import (
     CallOutcome,
     CampaignChannel,
@@ -274,6 +277,9 @@ __all__ = [
     "LawfulBasis",
     "LeadAssessment",
     "LeadScore",
+    "LogHead",
+    "LogProblem",
+    "LogVerification",
     "MailingExclusion",
     "MatchReason",
     "MatchRecord",
@@ -347,6 +353,7 @@ __all__ = [
     "Workload",
     "WorkloadEntry",
     "__version__",
+    "create_audit_key",
     "create_cipher_key",
     "parse_identity",
     "parse_store_url",

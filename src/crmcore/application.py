@@ -103,6 +103,7 @@ from crmcore.exceptions import (
     QualificationRefused,
     ScoringModelNotFound,
     SegmentNotFound,
+    StoreConfigurationError,
     TaskNotFound,
 )
 from crmcore.fields import STANDARD_PROFILE, FieldDefinition, FieldKind, FieldSet
@@ -139,6 +140,8 @@ from crmcore.models import (
     IngestReport,
     LeadAssessment,
     LeadScore,
+    LogHead,
+    LogVerification,
     MailingExclusion,
     MatchReason,
     MergeField,
@@ -252,7 +255,13 @@ from crmcore.projections.storage import PositionMoved
 from crmcore.projections.tasks import TasksView, agenda_of, task_analysis_of, workload_of
 from crmcore.projections.winloss import DEFAULT_STALE_AFTER, win_loss_of
 from crmcore.segments import Context, Criterion, Facts, parse_criteria, referenced_segments
-from crmcore.stores import StoreKind, StoreSettings, existing_originators, parse_store_url
+from crmcore.stores import (
+    ChainedPOPOApplicationRecorder,
+    StoreKind,
+    StoreSettings,
+    existing_originators,
+    parse_store_url,
+)
 from crmcore.values import (
     CURRENCIES,
     FINAL_CALL_OUTCOMES,
@@ -268,6 +277,7 @@ from crmcore.values import (
     Stage,
     utc_now,
 )
+from crmcore.verification import ChainedRecorder, log_head, verify_chain
 
 __all__ = ["CONVERSION_POLICY", "CRM", "ENGAGEMENT_POLICY", "ChangeListener"]
 
@@ -332,7 +342,13 @@ class _Ledger(Application[UUID]):
                 schema = Identifier(self._settings.pg_schema)
                 with self._datastore().transaction(commit=True) as c:
                     c.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
-            return super().construct_recorder()
+            recorder: ApplicationRecorder = (
+                ChainedPOPOApplicationRecorder() if self._settings.kind is StoreKind.MEMORY
+                else super().construct_recorder())  # the memory factory takes no recorder topic
+            start_chain = getattr(recorder, "start_chain", None)
+            if start_chain is not None:
+                start_chain(self._settings.audit_key_bytes())
+            return recorder
 
     def construct_snapshot_store(self) -> EventStore[UUID]:
         with self._schema_lock():
@@ -1686,6 +1702,31 @@ class CRM:
         """Raw rows of any registered view (caught up first), filtered by field equality."""
         self._runner.catch_up(name)
         return self._views_storage.rows(name, where)
+
+    # ------------------------------------------------------------------ tamper evidence
+
+    def verify_log(self, *, anchor: LogHead | None = None) -> LogVerification:
+        """Prove the stored log is as it was written (design 07 § 2): walk every stored event and the chain
+        written beside it, recompute each link under the store's audit key, and report every event altered,
+        removed, written around the chain or out of order, located by position. With ``anchor`` (a
+        :meth:`log_head` kept outside the database), also that the chain still reaches it with the same
+        link: nothing removed from the end, the chain not recomputed. Reads a page at a time; records
+        nothing."""
+        if anchor is not None and not isinstance(anchor, LogHead):
+            raise InvalidInput("anchor: give a LogHead", [
+                {"loc": ("anchor",), "msg": "not a LogHead", "type": "is_instance_of"}])
+        return verify_chain(self._chained(), self.settings.audit_key_bytes(), anchor)
+
+    def log_head(self) -> LogHead:
+        """The last link of the log's chain: keep it outside the database, and pass it to
+        :meth:`verify_log` later as ``anchor``."""
+        return log_head(self._chained())
+
+    def _chained(self) -> ChainedRecorder:
+        recorder: Any = self._app.recorder
+        if not hasattr(recorder, "select_chain"):  # pragma: no cover - every store's recorder keeps it
+            raise StoreConfigurationError("this store's recorder keeps no chain")
+        return cast(ChainedRecorder, recorder)
 
     # ------------------------------------------------------------------ changes
 

@@ -74,6 +74,9 @@ __all__ = [
     "KindTime",
     "LeadAssessment",
     "LeadScore",
+    "LogHead",
+    "LogProblem",
+    "LogVerification",
     "MailingExclusion",
     "MatchReason",
     "MergeField",
@@ -1423,3 +1426,36 @@ class WhatIfQuarter(_ReadModel):
     won_value: dict[str, Decimal]
     first_time: int = 0
     parties: list[WhatIfParty]
+
+
+class LogHead(_ReadModel):
+    """The last link of the stored log's chain: its ``position`` and ``link`` (hex). Keep it outside the
+    database and pass it to ``verify_log(anchor=...)`` later (design 07 § 2)."""
+
+    position: int
+    link: str
+
+
+class LogProblem(_ReadModel):
+    """One place where the stored log is not as it was written: ``kind`` (``altered``, ``removed``,
+    ``unchained``, ``out_of_order``, ``head_mismatch``), the ``position`` it was found at, the event's
+    ``originator_id`` and ``version`` when the event is there, and what was found (``detail``)."""
+
+    kind: Literal["altered", "removed", "unchained", "out_of_order", "head_mismatch"]
+    position: int
+    originator_id: UUID | None = None
+    version: int | None = None
+    detail: str
+
+
+class LogVerification(_ReadModel):
+    """What a walk of the stored log found: ``ok`` when every event is as it was written; ``events`` the
+    events read, ``chained`` the chain rows read; ``head`` the last link; ``anchor`` the head it was held
+    to (None: none given); ``problems`` each located, in position order."""
+
+    ok: bool
+    events: int
+    chained: int
+    head: LogHead
+    anchor: LogHead | None = None
+    problems: list[LogProblem]

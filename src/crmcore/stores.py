@@ -14,7 +14,9 @@ derived from the URL and :class:`StoreSettings`.
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -23,18 +25,23 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from crmcore._chain import GENESIS, Chainer, ChainRow, chain_table_name, paired
 from crmcore.exceptions import StoreConfigurationError
 
 __all__ = [
+    "AUDIT_KEY_ENV_VAR",
     "DEFAULT_STORE",
     "STORE_ENV_VAR",
     "BatchedSQLiteApplicationRecorder",
+    "ChainedPOPOApplicationRecorder",
     "StoreKind",
     "StoreSettings",
+    "create_audit_key",
     "create_cipher_key",
     "parse_store_url",
 ]
@@ -43,6 +50,8 @@ __all__ = [
 STORE_ENV_VAR = "CRMCORE_STORE"
 #: The environment variable holding a cipher key, read only when no settings are given.
 CIPHER_KEY_ENV_VAR = "CRMCORE_CIPHER_KEY"
+#: The environment variable holding an audit key, read only when no settings are given.
+AUDIT_KEY_ENV_VAR = "CRMCORE_AUDIT_KEY"
 #: The store used when neither an argument nor the environment names one.
 DEFAULT_STORE = "sqlite:///crmcore.db"
 
@@ -60,8 +69,10 @@ class StoreSettings(BaseModel):
 
     Build it with :func:`parse_store_url` or directly. ``cipher_key`` (a base64 AES key from
     :func:`create_cipher_key`; needs ``crmcore[encryption]``) encrypts every stored payload with AES-GCM;
-    ``compress`` zlib-compresses
-    payloads before encryption.
+    ``compress`` zlib-compresses payloads before encryption. ``audit_key`` (base64, from
+    :func:`create_audit_key`) keys the chain that makes the stored log tamper-evident (design 07 § 2):
+    keep it outside the database; without one the chain is keyed with nothing and only a head kept
+    elsewhere (``crm.log_head()``) proves it was not recomputed.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -78,12 +89,23 @@ class StoreSettings(BaseModel):
     sqlite_lock_timeout: int = Field(default=30, ge=1, le=3600)
     cipher_key: SecretStr | None = None
     compress: bool = False
+    audit_key: SecretStr | None = None
+
+    def audit_key_bytes(self) -> bytes:
+        """The audit key's bytes (empty without one)."""
+        if self.audit_key is None:
+            return b""
+        try:
+            return base64.b64decode(self.audit_key.get_secret_value(), validate=True)
+        except ValueError:
+            raise StoreConfigurationError(
+                "audit_key: give the base64 text create_audit_key() makes") from None
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The complete environment handed to the ``eventsourcing`` application."""
         env: dict[str, str] = {}
         if self.kind is StoreKind.MEMORY:
-            env["PERSISTENCE_MODULE"] = "eventsourcing.popo"
+            env["PERSISTENCE_MODULE"] = "eventsourcing.popo"  # the CRM builds the chained recorder itself
         elif self.kind is StoreKind.SQLITE:
             assert self.sqlite_path is not None
             env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
@@ -115,6 +137,13 @@ class StoreSettings(BaseModel):
         return env
 
 
+def create_audit_key(num_bytes: int = 32) -> str:
+    """A new random audit key (16 to 64 bytes), base64-encoded, for ``StoreSettings.audit_key``."""
+    if not 16 <= num_bytes <= 64:
+        raise ValueError("num_bytes: 16 to 64")
+    return base64.b64encode(secrets.token_bytes(num_bytes)).decode()
+
+
 def create_cipher_key(num_bytes: int = 32) -> str:
     """A new random AES key (16, 24 or 32 bytes), base64-encoded, for ``StoreSettings.cipher_key``."""
     from eventsourcing.cryptography import AESCipher
@@ -131,6 +160,8 @@ def parse_store_url(url: str | None = None, **overrides: Any) -> StoreSettings:
         url = os.environ.get(STORE_ENV_VAR) or DEFAULT_STORE
         if CIPHER_KEY_ENV_VAR in os.environ and "cipher_key" not in overrides:
             overrides["cipher_key"] = os.environ[CIPHER_KEY_ENV_VAR]
+        if AUDIT_KEY_ENV_VAR in os.environ and "audit_key" not in overrides:
+            overrides["audit_key"] = os.environ[AUDIT_KEY_ENV_VAR]
     url = url.strip()
     if url in ("memory:", "memory://"):
         fields: dict[str, Any] = {"kind": StoreKind.MEMORY}
@@ -179,12 +210,104 @@ def _postgres_fields(url: str) -> dict[str, Any]:
     return fields
 
 
+class ChainedPOPOApplicationRecorder(POPOApplicationRecorder):
+    """The memory recorder, keeping the tamper-evident chain of its events (design 07 § 2) in memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chainer = Chainer()
+        self.chain: dict[int, ChainRow] = {}
+        self._head: tuple[int, bytes] = (0, GENESIS)
+
+    def start_chain(self, key: bytes) -> None:
+        """Key the chain (a fresh memory store has no event to adopt)."""
+        self.chainer = Chainer(key)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        with self._database_lock:  # reentrant: the insert takes it again
+            positions = super().insert_events(stored_events, **kwargs)
+            if positions and stored_events:
+                rows = self.chainer.rows(self._head, paired(positions, stored_events))
+                self.chain.update((row[0], row) for row in rows)
+                self._head = (rows[-1][0], rows[-1][2])
+            return positions
+
+    def chain_head(self) -> tuple[int, bytes]:
+        """The last chained ``(position, link)``."""
+        with self._database_lock:
+            return self._head
+
+    def select_chain(self, after: int, limit: int) -> list[ChainRow]:
+        """Chain rows after position ``after``, in position order, at most ``limit``."""
+        with self._database_lock:
+            return [self.chain[p] for p in sorted(p for p in self.chain if p > after)[:limit]]
+
+
 class BatchedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
-    """The SQLite recorder, inserting a save's events with one ``executemany``.
+    """The SQLite recorder, inserting a save's events with one ``executemany``, and chaining them.
 
     The stock recorder runs one ``execute`` per event to learn each row id. Inside one write transaction
     SQLite hands out consecutive rowids, so the ids are known from the table's maximum after the insert.
+    Every insert also writes the events' rows of the tamper-evident chain (design 07 § 2) in the same
+    transaction: SQLite has one writer at a time, so the head read there is the last.
     """
+
+    def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
+        self.chain_table_name = chain_table_name(events_table_name)  # the create statements read it
+        self.chainer = Chainer()
+        super().__init__(datastore, events_table_name)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {self.chain_table_name} "
+            "(position INTEGER PRIMARY KEY, prev INTEGER NOT NULL, link BLOB NOT NULL)",
+        ]
+
+    def start_chain(self, key: bytes) -> None:
+        """Key the chain; a log with events and no chain yet (written before it existed) is chained now."""
+        self.chainer = Chainer(key)
+        try:
+            with self.datastore.transaction(commit=True) as c:
+                c.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {self.chain_table_name} LIMIT 1)")
+                if c.fetchone()[0]:
+                    return
+                after = 0
+                while True:  # a page at a time: an old log may be large
+                    c.execute(f"SELECT rowid, originator_id, originator_version, topic, state "
+                              f"FROM {self.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT 10000",
+                              (after,))
+                    page = [tuple(row) for row in c.fetchall()]
+                    if not page:
+                        return
+                    self._chain(c, page)
+                    after = page[-1][0]
+        except IntegrityError:
+            return  # another process chained it at the same moment
+
+    def _chain(self, c: Any, events: Sequence[tuple[int, Any, int, str, bytes]]) -> None:
+        """Write the chain rows of ``events`` (position order), inside the insert's transaction."""
+        if not events:
+            return
+        c.execute(f"SELECT position, link FROM {self.chain_table_name} ORDER BY position DESC LIMIT 1")
+        last = c.fetchone()
+        head = (int(last[0]), bytes(last[1])) if last is not None else (0, GENESIS)
+        c.executemany(f"INSERT INTO {self.chain_table_name} (position, prev, link) VALUES (?, ?, ?)",
+                      self.chainer.rows(head, events))
+
+    def chain_head(self) -> tuple[int, bytes]:
+        """The last chained ``(position, link)`` (``(0, GENESIS)`` for none)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT position, link FROM {self.chain_table_name} ORDER BY position DESC LIMIT 1")
+            last = c.fetchone()
+            return (int(last[0]), bytes(last[1])) if last is not None else (0, GENESIS)
+
+    def select_chain(self, after: int, limit: int) -> list[ChainRow]:
+        """Chain rows after position ``after``, in position order, at most ``limit``."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT position, prev, link FROM {self.chain_table_name} WHERE position > ? "
+                      "ORDER BY position LIMIT ?", (after, limit))
+            return [(int(r[0]), int(r[1]), bytes(r[2])) for r in c.fetchall()]
 
     def _insert_events(
         self,
@@ -208,7 +331,9 @@ class BatchedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         )
         last = self._max_notification_id(c)
         first = last - len(stored_events) + 1
-        return list(range(first, last + 1))
+        positions = list(range(first, last + 1))
+        self._chain(c, paired(positions, stored_events))
+        return positions
 
     def insert_row_batches(
         self,
@@ -238,6 +363,8 @@ class BatchedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
                         cursor.execute("BEGIN")
                         cursor.executemany(self.insert_events_statement, batch)
                         last = self._max_notification_id(cursor)
+                        first = last - len(batch) + 1
+                        self._chain(cursor, [(first + i, *row) for i, row in enumerate(batch)])
                         started = threading.Event()
                         done = helper.submit(self._commit_when_started, conn, started)
                         started.wait()  # the helper holds the GIL until its commit lets go of it
