@@ -207,3 +207,38 @@ def test_an_event_altered_after_a_deleted_chain_row_is_still_caught(chained: tup
     tamper.delete_chain_row(7)
     tamper.flip_byte(8, 15)
     assert kinds(crm) == [("unchained", 7), ("altered", 8)]
+
+
+def test_the_command_line_prints_the_head_and_verifies(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    key = create_audit_key()
+    with CRM(parse_store_url(url, audit_key=key)) as crm:
+        some_history(crm)
+    env = {**os.environ, "CRMCORE_AUDIT_KEY": key}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "crmcore", *args], env=env, capture_output=True,
+                              text=True, check=False, timeout=120)
+
+    head = run("head", url)
+    assert head.returncode == 0, head.stderr
+    anchor = tmp_path / "head.json"
+    anchor.write_text(head.stdout)
+    assert json.loads(head.stdout)["position"] > 0
+    good = run("verify", url, "--anchor", str(anchor))
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "the log is as it was written" in good.stdout
+    with CRM(parse_store_url(url, audit_key=key)) as crm:
+        Tamper(crm).flip_byte(5, 3)
+    bad = run("verify", url, "--json")
+    assert bad.returncode == 1
+    assert [(p["kind"], p["position"]) for p in json.loads(bad.stdout)["problems"]] == [("altered", 5)]
+    wrong_key = subprocess.run([sys.executable, "-m", "crmcore", "verify", url], capture_output=True,
+                               text=True, check=False, timeout=120,
+                               env={**os.environ, "CRMCORE_AUDIT_KEY": create_audit_key()})
+    assert wrong_key.returncode == 1  # another key: nothing verifies
