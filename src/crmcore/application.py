@@ -277,7 +277,7 @@ from crmcore.values import (
     Stage,
     utc_now,
 )
-from crmcore.verification import ChainedRecorder, log_head, verify_chain
+from crmcore.verification import ChainedRecorder, log_head, verify_chain, verify_snapshots
 
 __all__ = ["CONVERSION_POLICY", "CRM", "ENGAGEMENT_POLICY", "ChangeListener"]
 
@@ -1705,17 +1705,23 @@ class CRM:
 
     # ------------------------------------------------------------------ tamper evidence
 
-    def verify_log(self, *, anchor: LogHead | None = None) -> LogVerification:
+    def verify_log(self, *, anchor: LogHead | None = None, snapshots: bool = True) -> LogVerification:
         """Prove the stored log is as it was written (design 07 § 2): walk every stored event and the chain
         written beside it, recompute each link under the store's audit key, and report every event altered,
         removed, written around the chain or out of order, located by position. With ``anchor`` (a
         :meth:`log_head` kept outside the database), also that the chain still reaches it with the same
-        link: nothing removed from the end, the chain not recomputed. Reads a page at a time; records
-        nothing."""
+        link: nothing removed from the end, the chain not recomputed. With ``snapshots`` (default), every
+        stored snapshot is also checked against its aggregate replayed from the events (commands and reads
+        start from snapshots). Reads a page at a time; records nothing."""
         if anchor is not None and not isinstance(anchor, LogHead):
             raise InvalidInput("anchor: give a LogHead", [
                 {"loc": ("anchor",), "msg": "not a LogHead", "type": "is_instance_of"}])
-        return verify_chain(self._chained(), self.settings.audit_key_bytes(), anchor)
+        result = verify_chain(self._chained(), self.settings.audit_key_bytes(), anchor)
+        if not snapshots:
+            return result
+        checked, problems = verify_snapshots(self._app)
+        return result.model_copy(update={"snapshots": checked, "problems": [*problems, *result.problems],
+                                         "ok": result.ok and not problems})
 
     def log_head(self) -> LogHead:
         """The last link of the log's chain: keep it outside the database, and pass it to

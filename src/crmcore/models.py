@@ -1438,10 +1438,11 @@ class LogHead(_ReadModel):
 
 class LogProblem(_ReadModel):
     """One place where the stored log is not as it was written: ``kind`` (``altered``, ``removed``,
-    ``unchained``, ``out_of_order``, ``head_mismatch``), the ``position`` it was found at, the event's
+    ``unchained``, ``out_of_order``, ``head_mismatch``; ``snapshot``: a stored snapshot that does not say
+    what the events up to its version say, at position 0), the ``position`` it was found at, the event's
     ``originator_id`` and ``version`` when the event is there, and what was found (``detail``)."""
 
-    kind: Literal["altered", "removed", "unchained", "out_of_order", "head_mismatch"]
+    kind: Literal["altered", "removed", "unchained", "out_of_order", "head_mismatch", "snapshot"]
     position: int
     originator_id: UUID | None = None
     version: int | None = None
@@ -1450,12 +1451,14 @@ class LogProblem(_ReadModel):
 
 class LogVerification(_ReadModel):
     """What a walk of the stored log found: ``ok`` when every event is as it was written; ``events`` the
-    events read, ``chained`` the chain rows read; ``head`` the last link; ``anchor`` the head it was held
-    to (None: none given); ``problems`` each located, in position order."""
+    events read, ``chained`` the chain rows read, ``snapshots`` the snapshots checked by replay; ``head``
+    the last link; ``anchor`` the head it was held to (None: none given); ``problems`` each located, in
+    position order (snapshot problems first, at position 0)."""
 
     ok: bool
     events: int
     chained: int
+    snapshots: int = 0
     head: LogHead
     anchor: LogHead | None = None
     problems: list[LogProblem]

@@ -13,10 +13,12 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 from uuid import UUID
 
+from eventsourcing.application import Application, project_aggregate
+
 from crmcore._chain import GENESIS, ChainRow, link_of
 from crmcore.models import LogHead, LogProblem, LogVerification
 
-__all__ = ["ChainedRecorder", "log_head", "verify_chain"]
+__all__ = ["ChainedRecorder", "log_head", "verify_chain", "verify_snapshots"]
 
 #: How many events (and chain rows) one read takes.
 PAGE = 5_000
@@ -105,6 +107,58 @@ def verify_chain(recorder: ChainedRecorder, key: bytes, anchor: LogHead | None =
     problems.sort(key=lambda p: p.position)
     return LogVerification(ok=not problems, events=counted_events, chained=counted_rows, head=head,
                            anchor=anchor, problems=problems)
+
+
+def verify_snapshots(app: Application[UUID]) -> tuple[int, list[LogProblem]]:
+    """Check every stored snapshot against its aggregate replayed from its events up to its version: a
+    snapshot read instead of those events must say the same. Returns how many were checked and the
+    problems (``snapshot``, position 0: snapshots are not in the log)."""
+    store = app.snapshots
+    if store is None:
+        return 0, []
+    checked, problems = 0, []
+    for originator in _snapshot_originators(store.recorder):
+        try:
+            snapshots = list(store.get(originator))
+        except Exception as error:  # undecodable: its bytes were changed
+            problems.append(_snapshot_problem(originator, None, f"a snapshot cannot be read: {error!r}"))
+            continue
+        for snapshot in snapshots:
+            checked += 1
+            version = snapshot.originator_version
+            replayed = project_aggregate(None, app.events.get(originator, lte=version))
+            if replayed is None or _state(snapshot.mutate(None)) != _state(replayed):
+                problems.append(_snapshot_problem(originator, version, (
+                    "the snapshot does not say what the events up to its version say")))
+    return checked, problems
+
+
+def _state(aggregate: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(aggregate).items() if k != "_pending_events"}
+
+
+def _snapshot_problem(originator: UUID, version: int | None, detail: str) -> LogProblem:
+    return LogProblem(kind="snapshot", position=0, originator_id=originator, version=version, detail=detail)
+
+
+def _snapshot_originators(recorder: Any) -> list[UUID]:
+    """The aggregates with a snapshot."""
+    held = getattr(recorder, "_stored_events", None)
+    if held is not None and not hasattr(recorder, "datastore"):  # the memory store
+        return sorted({UUID(str(s.originator_id)) for s in held}, key=str)
+    table = recorder.events_table_name
+    if hasattr(recorder.datastore, "schema"):  # PostgreSQL
+        from psycopg.rows import tuple_row
+        from psycopg.sql import SQL, Identifier
+
+        sql = SQL("SELECT DISTINCT originator_id FROM {0}.{1}").format(
+            Identifier(recorder.datastore.schema), Identifier(table))
+        with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(sql)
+            return sorted((UUID(str(r[0])) for r in curs.fetchall()), key=str)
+    with recorder.datastore.transaction(commit=False) as c:
+        c.execute(f"SELECT DISTINCT originator_id FROM {table}")
+        return sorted((UUID(str(r[0])) for r in c.fetchall()), key=str)
 
 
 def _links(

@@ -242,3 +242,20 @@ def test_the_command_line_prints_the_head_and_verifies(tmp_path: Path) -> None:
                                text=True, check=False, timeout=120,
                                env={**os.environ, "CRMCORE_AUDIT_KEY": create_audit_key()})
     assert wrong_key.returncode == 1  # another key: nothing verifies
+
+
+def test_an_altered_snapshot_is_found_by_replaying_its_events(crm: CRM) -> None:
+    busy = crm.register_party(kind="person", name="Busy", actor="u")
+    for turn in range(110):  # past the snapshot interval (100)
+        crm.assign(busy, owner=f"rep-{turn % 3}", actor="u")
+    tamper = Tamper(crm)
+    (snapshot,) = tamper.snapshots()
+    result = crm.verify_log()
+    assert result.ok
+    assert result.snapshots == 1
+    originator, version, state = snapshot
+    assert b"Busy" in state
+    tamper.set_snapshot_state(originator, version, state.replace(b"Busy", b"Bosy"))
+    found = crm.verify_log().problems
+    assert [(p.kind, p.originator_id, p.version) for p in found] == [("snapshot", busy, 100)]
+    assert crm.verify_log(snapshots=False).ok  # the log itself is untouched

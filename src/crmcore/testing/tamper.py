@@ -16,6 +16,7 @@ class Tamper:
     through their tables; the memory store through its lists: alterations only)."""
 
     def __init__(self, crm: Any) -> None:
+        self.crm = crm
         self.recorder = crm._app.recorder
         self.kind = type(self.recorder).__name__
         self.postgres = "Postgres" in self.kind
@@ -108,6 +109,32 @@ class Tamper:
     def events_after(self, after: int) -> list[tuple[int, Any, int, str, bytes]]:
         page = self.recorder.select_notifications(start=after, limit=10**9, inclusive_of_start=False)
         return [(n.id, n.originator_id, n.originator_version, n.topic, bytes(n.state)) for n in page]
+
+    def snapshots(self) -> list[tuple[Any, int, bytes]]:
+        """Every stored snapshot: (originator id, version, state)."""
+        store = self.crm._app.snapshots
+        recorder = store.recorder
+        if self.memory:
+            return [(s.originator_id, s.originator_version, bytes(s.state)) for s in recorder._stored_events]
+        table = self._snapshot_table(recorder)
+        rows = self._run(f"SELECT originator_id, originator_version, state FROM {table}")
+        return [tuple(r.values()) if isinstance(r, dict) else (r[0], r[1], bytes(r[2])) for r in rows]
+
+    def set_snapshot_state(self, originator_id: Any, version: int, state: bytes) -> None:
+        recorder = self.crm._app.snapshots.recorder
+        if self.memory:
+            held = recorder._stored_events
+            for index, stored in enumerate(held):
+                if stored.originator_id == originator_id and stored.originator_version == version:
+                    held[index] = replace(stored, state=state)
+            return
+        self._run(f"UPDATE {self._snapshot_table(recorder)} SET state = ? WHERE originator_id = ? "
+                  "AND originator_version = ?", (state, originator_id, version))
+
+    def _snapshot_table(self, recorder: Any) -> str:
+        if self.postgres:
+            return f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+        return str(recorder.events_table_name)
 
     def drop_chain(self) -> None:
         """Remove the chain table's rows (a log written before the chain existed)."""
