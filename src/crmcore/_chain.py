@@ -38,8 +38,17 @@ def chain_table_name(events_table: str) -> str:
 
 
 def id_bytes(originator_id: UUID | str) -> bytes:
-    """An originator id as 16 bytes, however the store gives it (a UUID, its text or its 32 hex digits)."""
-    return (originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))).bytes
+    """An originator id as the chain reads it: a UUID (however the store gives it: the UUID, its text or
+    its 32 hex digits) as its 16 bytes; any other text id as its UTF-8 bytes. Length-prefixed, so no two
+    ids read the same."""
+    if isinstance(originator_id, UUID):
+        raw = originator_id.bytes
+    else:
+        try:
+            raw = UUID(str(originator_id)).bytes
+        except ValueError:
+            raw = str(originator_id).encode()
+    return len(raw).to_bytes(4, "big") + raw
 
 
 def link_of(

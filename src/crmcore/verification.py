@@ -164,13 +164,9 @@ def _snapshot_originators(recorder: Any) -> list[UUID]:
 def _links(
     key: bytes, candidates: list[bytes], prev: int, event: tuple[int, Any, int, str, bytes],
 ) -> list[bytes]:
-    """The links ``event`` has after ``prev`` from each candidate previous link (empty ones for an event
-    whose id is no UUID any more)."""
+    """The links ``event`` has after ``prev`` from each candidate previous link."""
     position, originator_id, version, topic, state = event
-    try:
-        return [link_of(key, c, prev, position, originator_id, version, topic, state) for c in candidates]
-    except ValueError:
-        return [b"" for _ in candidates]
+    return [link_of(key, c, prev, position, originator_id, version, topic, state) for c in candidates]
 
 
 def _problem(kind: Any, event: tuple[int, Any, int, str, bytes], detail: str) -> LogProblem:
