@@ -71,6 +71,10 @@ class UnpipelinedPostgresApplicationRecorder(PostgresApplicationRecorder):
         """Key the chain; a log with events and no chain yet (written before it existed) is chained now,
         under the table lock that holds every other writer back."""
         self.chainer = Chainer(key)
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self.chain_any_statement)
+            if curs.fetchone() is not None:
+                return  # chained already: no lock needed
         with self.datastore.get_connection() as conn, conn.transaction(), \
                 conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(self.lock_and_notify_statement, prepare=False)

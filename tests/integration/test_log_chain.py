@@ -156,8 +156,10 @@ def test_every_write_path_is_chained(crm: CRM) -> None:
     assert result.chained == crm.position
 
 
-def test_a_log_written_before_the_chain_is_chained_when_next_opened(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def test_a_log_written_before_the_chain_is_chained_when_next_opened(store_url: str) -> None:
+    if store_url.startswith("memory"):
+        pytest.skip("a memory store lives in one CRM")
+    url = store_url
     with CRM(url) as crm:
         some_history(crm)
         Tamper(crm).drop_chain()
