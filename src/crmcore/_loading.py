@@ -15,7 +15,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import AggregateRecorder, StoredEvent
 
-__all__ = ["CHUNK", "load_many"]
+__all__ = ["CHUNK", "load_many", "positions_of"]
 
 #: How many aggregates one query reads.
 CHUNK = 500
@@ -107,3 +107,39 @@ def _postgres_select(recorder: Any) -> Select:
                     for r in cursor.fetchall()]
 
     return select
+
+
+def positions_of(app: Application[UUID], ids: Iterable[UUID], *, chunk_size: int = CHUNK) -> dict[
+        tuple[UUID, int], int]:
+    """The log position of every stored event of the aggregates ``ids``, by (aggregate id, version)."""
+    wanted = list(dict.fromkeys(ids))
+    recorder: Any = app.recorder
+    found: dict[tuple[UUID, int], int] = {}
+    from eventsourcing.sqlite import SQLiteAggregateRecorder
+
+    if isinstance(recorder, SQLiteAggregateRecorder):
+        for start in range(0, len(wanted), chunk_size):
+            chunk = wanted[start : start + chunk_size]
+            sql = (f"SELECT rowid, originator_id, originator_version FROM {recorder.events_table_name} "
+                   f"WHERE originator_id IN ({','.join('?' * len(chunk))})")
+            with recorder.datastore.transaction(commit=False) as c:
+                c.execute(sql, [i.hex for i in chunk])
+                found.update(((UUID(str(r[1])), int(r[2])), int(r[0])) for r in c.fetchall())
+        return found
+    if hasattr(recorder, "datastore") and hasattr(recorder.datastore, "schema"):  # PostgreSQL
+        from psycopg.rows import tuple_row
+        from psycopg.sql import SQL, Identifier
+
+        query = SQL("SELECT notification_id, originator_id, originator_version FROM {0}.{1} "
+                    "WHERE originator_id = ANY(%s)").format(Identifier(recorder.datastore.schema),
+                                                         Identifier(recorder.events_table_name))
+        for start in range(0, len(wanted), chunk_size):
+            with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+                curs.execute(query, [wanted[start : start + chunk_size]])
+                found.update(((UUID(str(r[1])), int(r[2])), int(r[0])) for r in curs.fetchall())
+        return found
+    keys = {str(i) for i in wanted}  # the memory store: positions are list indexes
+    for index, stored in enumerate(getattr(recorder, "_stored_events", ())):
+        if str(stored.originator_id) in keys:
+            found[(UUID(str(stored.originator_id)), stored.originator_version)] = index + 1
+    return found

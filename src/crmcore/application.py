@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import random
 import threading
 import time
@@ -11,10 +12,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
-from typing import Any, Literal, TypeVar, cast, overload
+from pathlib import Path
+from typing import IO, Any, Literal, TypeVar, cast, overload
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
 import pydantic
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, DomainEventProtocol
@@ -24,7 +27,7 @@ from eventsourcing.utils import Environment, get_topic
 from crmcore import _bulk
 from crmcore import ingest as ingestion
 from crmcore._ids import new_uuid7
-from crmcore._loading import load_many
+from crmcore._loading import load_many, positions_of
 from crmcore._nearmatch import IdentityIndex, record_of_row
 from crmcore.aggregates.campaign import Campaign
 from crmcore.aggregates.catalog import CATALOG_ID, FieldCatalog
@@ -114,6 +117,7 @@ from crmcore.models import (
     AddressDecision,
     AddressStatusView,
     Agenda,
+    AuditRecord,
     Backtest,
     CallListEntry,
     CallRecord,
@@ -3930,6 +3934,65 @@ class CRM:
                  for (name, _), i in zip(ends, inputs, strict=False)]
         return what_if_of(plans, inputs[-1])
 
+    # ------------------------------------------------------------------ audit export
+
+    def audit_export(self, party_id: UUID | str) -> list[AuditRecord]:
+        """The full history of a party and of every party merged into it, for a data-subject access
+        request (design 07 § 3): the parties' own events with the fields each changed, the events of their
+        opportunities and tasks, the engagement reports about them and the decisions about every address
+        they ever held; each with its log position, who, when it took effect and when it was recorded.
+        Ordered by effective time, then recorded time, then position. Raises :class:`PartyNotFound`;
+        records nothing. The reports are found by reading the engagement reports of the log once."""
+        root = _uuid(party_id)
+        self._load(root)
+        parties = [root, *self.merged_parties(root)]
+        ids = {str(p): p for p in parties}
+        found: list[tuple[str, UUID, UUID, Any]] = []  # (aggregate kind, aggregate id, party, entry or event)
+        addresses: set[str] = set()
+        for party in parties:
+            for entry in self._party_timeline(party):
+                found.append(("party", party, party, entry))
+            for event in self._app.events.get(party):
+                identity = getattr(event, "identity", None) or getattr(event, "changes", None) or {}
+                if isinstance(identity, dict):
+                    addresses.update(a for k in ("emails", "phones") for a in identity.get(k) or ())
+        for name, kind in ((PipelineView.name, "opportunity"), (TasksView.name, "task")):
+            self._runner.catch_up(name)
+            for row in self._views_storage.rows(name, {}):
+                owner = ids.get(str(row.get("party_id")))
+                if owner is not None:
+                    aggregate = UUID(str(row["id"] if "id" in row else row["task_id"]))
+                    found += [(kind, aggregate, owner, e) for e in self._timeline_of(aggregate)]
+        reports: dict[UUID, UUID] = {}
+        for page in self._runner.reader.pages([get_topic(cls) for cls in KIND_OF_EVENT]):
+            for record in page:
+                about = ids.get(str(record.data.get("party_id")))
+                if about is not None:
+                    reports[UUID(record.originator_id)] = about
+        for report, party in reports.items():
+            found += [("engagement", report, party, e) for e in self._app.events.get(report)]
+        for address in sorted(addresses):
+            status = self._address_status_of(suppression.address_key_of(address))
+            if status is not None:
+                found += [("address", status.id, root, e) for e in self._app.events.get(status.id)]
+        positions = positions_of(self._app, {aggregate for _, aggregate, _, _ in found})
+        records = [_audit_record(kind, aggregate, party, item, positions)
+                   for kind, aggregate, party, item in found]
+        return sorted(records, key=lambda r: (r.effective_at, r.recorded_at, r.position or 0))
+
+    def write_audit_export(
+        self, party_id: UUID | str, target: str | os.PathLike[str] | IO[str],
+    ) -> int:
+        """Write :meth:`audit_export` as JSON lines (one record per line) to a path or an open text file;
+        returns the number of lines."""
+        records = self.audit_export(party_id)
+        lines = "".join(record.model_dump_json() + "\n" for record in records)
+        if isinstance(target, str | os.PathLike):
+            Path(target).write_text(lines, encoding="utf-8")
+        else:
+            target.write(lines)
+        return len(records)
+
     # ------------------------------------------------------------------ party facts
 
     def party_facts(
@@ -4518,6 +4581,30 @@ def _addresses(party: Party, kind: AddressKind) -> list[EmailAddress | PhoneNumb
 def _primary_address(party: Party, kind: AddressKind) -> EmailAddress | PhoneNumber | None:
     addresses = _addresses(party, kind)
     return addresses[0] if addresses else None
+
+
+def _audit_record(
+    kind: Any, aggregate: UUID, party: UUID, item: Any, positions: Mapping[tuple[UUID, int], int],
+) -> AuditRecord:
+    """An audit record of a timeline entry (parties, opportunities, tasks) or of a plain event."""
+    owner = {"party": "Party", "opportunity": "Opportunity", "task": "Task", "engagement": "Engagement",
+             "address": "AddressStatus"}[kind]
+    if isinstance(item, TimelineEntry):
+        return AuditRecord(
+            position=positions.get((aggregate, item.version)), aggregate=kind, aggregate_id=aggregate,
+            version=item.version, event=f"{owner}.{item.event}", party_id=party, actor=item.actor,
+            effective_at=item.effective_at, recorded_at=item.recorded_at, changes=item.changes,
+            data=_json_native(item.data))
+    return AuditRecord(
+        position=positions.get((aggregate, item.originator_version)), aggregate=kind, aggregate_id=aggregate,
+        version=item.originator_version, event=f"{owner}.{type(item).__name__}", party_id=party,
+        actor=item.actor, effective_at=item.effective_at, recorded_at=item.timestamp, changes={},
+        data=_json_native(_event_data(item)))
+
+
+def _json_native(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` as JSON-native values (ids and times as text, amounts as strings)."""
+    return cast(dict[str, Any], orjson.loads(orjson.dumps(dict(data), default=str)))
 
 
 def _event_data(event: DomainEventProtocol[Any]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ __all__ = [
     "AttributedOpportunity",
     "AttributionFigures",
     "AttributionTotals",
+    "AuditRecord",
     "Backtest",
     "BacktestFigures",
     "BacktestPeriod",
@@ -1462,3 +1463,24 @@ class LogVerification(_ReadModel):
     head: LogHead
     anchor: LogHead | None = None
     problems: list[LogProblem]
+
+
+class AuditRecord(_ReadModel):
+    """One event in a data subject's audit export (design 07 § 3): its ``position`` in the log, the
+    ``aggregate`` it belongs to (``party``, ``opportunity``, ``task``, ``engagement`` report, ``address``
+    decisions) with its id and ``version``, the ``event`` (``Party.Qualified``), which of the exported
+    parties it concerns (``party_id``: the party or one merged into it), who (``actor``), when it took
+    effect and when it was recorded, the fields it changed (``changes``; none for reports and address
+    decisions) and its other fields (``data``)."""
+
+    position: int | None
+    aggregate: Literal["party", "opportunity", "task", "engagement", "address"]
+    aggregate_id: UUID
+    version: int
+    event: str
+    party_id: UUID
+    actor: str
+    effective_at: datetime
+    recorded_at: datetime
+    changes: dict[str, FieldChange]
+    data: dict[str, Any]

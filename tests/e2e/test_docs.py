@@ -18,7 +18,7 @@ GUIDES = {
     "lead-scoring.md": 3,
     "campaigns.md": 7,
     "hygiene.md": 7,
-    "audit.md": 1,
+    "audit.md": 2,
 }
 
 
